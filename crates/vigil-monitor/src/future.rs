@@ -1,0 +1,141 @@
+//! `ServiceMonitor`: the future wrapper that reads the clock at each poll edge.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::clock::{Clock, DefaultClock, Ticks};
+use crate::monitor::{PollMonitor, PollOutcome};
+use crate::raw::{BusyMonitor, RawMetrics};
+
+pin_project! {
+    /// A future that times every poll of the future it wraps and reports to a monitor `M`.
+    ///
+    /// The output of the inner future passes through unchanged, and so does a panic. The
+    /// clock is read exactly twice per poll whatever `M` is; see [`PollMonitor`] for the
+    /// hook contract.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use vigil_monitor::ServiceMonitor;
+    ///
+    /// let monitored = ServiceMonitor::wrap(async { 40 + 2 });
+    /// let metrics = monitored.metrics().clone();
+    /// assert_eq!(futures_util::FutureExt::now_or_never(monitored), Some(42));
+    /// let snapshot = metrics.snapshot(&vigil_monitor::DefaultClock);
+    /// assert_eq!(snapshot.poll_count, 1);
+    /// assert!(snapshot.lifecycle.is_finished());
+    /// ```
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping a `ServiceMonitor` drops the inner future and tells the monitor through
+    /// [`PollMonitor::on_drop`]; no poll is lost or double counted.
+    #[derive(Debug)]
+    pub struct ServiceMonitor<F, M = BusyMonitor, C = DefaultClock>
+    where
+        M: PollMonitor,
+    {
+        #[pin]
+        future: F,
+        monitor: M,
+        clock: C,
+        completed: bool,
+    }
+
+    impl<F, M, C> PinnedDrop for ServiceMonitor<F, M, C>
+    where
+        M: PollMonitor,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.monitor.on_drop(*this.completed);
+        }
+    }
+}
+
+impl<F: Future> ServiceMonitor<F> {
+    /// Wraps `future` with the default monitor, on the default clock.
+    pub fn wrap(future: F) -> Self {
+        let clock = DefaultClock;
+        let monitor = BusyMonitor::new(&clock);
+        Self::with_monitor(future, monitor, clock)
+    }
+}
+
+impl<F, C: Clock> ServiceMonitor<F, BusyMonitor, C> {
+    /// The default monitor's shared metrics.
+    pub fn metrics(&self) -> &Arc<RawMetrics> {
+        self.monitor.metrics()
+    }
+}
+
+impl<F, M: PollMonitor, C: Clock> ServiceMonitor<F, M, C> {
+    /// Wraps `future`, reporting to `monitor` with timestamps from `clock`.
+    pub fn with_monitor(future: F, monitor: M, clock: C) -> Self {
+        Self {
+            future,
+            monitor,
+            clock,
+            completed: false,
+        }
+    }
+
+    /// The monitor, to reach the read handles it exposes.
+    pub fn monitor(&self) -> &M {
+        &self.monitor
+    }
+
+    /// The clock the monitor's timestamps come from.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+/// Reports the end of a poll when dropped, so a poll that unwinds is still accounted.
+struct PollEdge<'a, M: PollMonitor, C: Clock> {
+    monitor: &'a mut M,
+    clock: &'a C,
+    start: Ticks,
+    outcome: PollOutcome,
+}
+
+impl<M: PollMonitor, C: Clock> Drop for PollEdge<'_, M, C> {
+    #[inline]
+    fn drop(&mut self) {
+        let end = self.clock.now();
+        self.monitor.on_poll_end(self.start, end, self.outcome);
+    }
+}
+
+impl<F: Future, M: PollMonitor, C: Clock> Future for ServiceMonitor<F, M, C> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let start = this.clock.now();
+        this.monitor.on_poll_start(start);
+        // Until the inner poll returns, the only way out is unwinding: report it as a panic.
+        // A panicking future must not be polled again, so it counts as completed for drop.
+        *this.completed = true;
+        let mut edge = PollEdge {
+            monitor: this.monitor,
+            clock: this.clock,
+            start,
+            outcome: PollOutcome::Panicked,
+        };
+        let poll = this.future.poll(cx);
+        edge.outcome = if poll.is_ready() {
+            PollOutcome::Ready
+        } else {
+            *this.completed = false;
+            PollOutcome::Pending
+        };
+        poll
+    }
+}
