@@ -1,0 +1,455 @@
+//! Behaviour of `split`: outcomes, payload delivery, abort, detaching and `is_finished`.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use tokio::sync::{mpsc, oneshot};
+use vigil_status::{
+    split, ServiceError, ServiceJoinHandle, ServiceStatusError, ServiceStatusJoinHandle,
+};
+
+/// Polls `fut` exactly once, inside the current task.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
+
+/// Spawns a service that runs `body` once the returned sender fires (or is
+/// dropped), and splits its handle.
+fn gated<F>(
+    body: F,
+) -> (
+    oneshot::Sender<()>,
+    ServiceStatusJoinHandle,
+    ServiceJoinHandle,
+)
+where
+    F: FnOnce() + Send + 'static,
+{
+    let (release, gate) = oneshot::channel::<()>();
+    let (status, owned) = split(tokio::spawn(async move {
+        let _ = gate.await;
+        body();
+    }));
+    (release, status, owned)
+}
+
+/// Spawns a service that never ends on its own.
+fn forever() -> (ServiceStatusJoinHandle, ServiceJoinHandle) {
+    split(tokio::spawn(std::future::pending::<()>()))
+}
+
+/// The kind of ending a status handle reported.
+fn status_kind(result: &Result<(), ServiceStatusError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(err) if err.is_panic() && !err.is_cancelled() => "panicked",
+        Err(err) if err.is_cancelled() && !err.is_panic() => "cancelled",
+        Err(err) => panic!("inconsistent status error {err:?}"),
+    }
+}
+
+/// The kind of ending the owned handle reported.
+fn owned_kind(result: &Result<(), ServiceError>) -> &'static str {
+    match result {
+        Ok(()) => "ok",
+        Err(err) if err.is_panic() && !err.is_cancelled() => "panicked",
+        Err(err) if err.is_cancelled() && !err.is_panic() => "cancelled",
+        Err(err) => panic!("inconsistent service error {err:?}"),
+    }
+}
+
+/// The panic payload of an owned result, downcast to `T`.
+fn payload<T: 'static>(result: Result<(), ServiceError>) -> T {
+    let err = result.expect_err("the service should have panicked");
+    *err.into_panic()
+        .expect("a panic payload")
+        .downcast::<T>()
+        .expect("the payload type the service panicked with")
+}
+
+/// Sets a counter when dropped, to observe when a panic payload is released.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn handles_and_errors_have_the_promised_traits() {
+    fn handle<T: Send + Sync + Unpin + std::fmt::Debug + 'static>() {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    fn copy_eq<T: Copy + Eq + std::hash::Hash>() {}
+    fn clone<T: Clone>() {}
+    handle::<ServiceJoinHandle>();
+    handle::<ServiceStatusJoinHandle>();
+    clone::<ServiceStatusJoinHandle>();
+    error::<ServiceError>();
+    error::<ServiceStatusError>();
+    copy_eq::<ServiceStatusError>();
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ok_ending_is_reported_by_every_handle() {
+    let (status, owned) = split(tokio::spawn(async {}));
+    let mut late = status.clone();
+    assert_eq!(status_kind(&status.clone().await), "ok");
+    assert!(owned.await.is_ok());
+    assert_eq!(status_kind(&(&mut late).await), "ok");
+    // A status handle may be polled again after it resolved.
+    assert_eq!(status_kind(&late.await), "ok");
+    assert!(status.is_finished());
+    assert_eq!(
+        format!("{status:?}"),
+        r#"ServiceStatusJoinHandle { state: "ok" }"#
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn panic_with_str_payload_reaches_the_owned_handle() {
+    let (status, owned) = split(tokio::spawn(async { panic!("static boom") }));
+    let result = owned.await;
+    assert_eq!(
+        result.as_ref().unwrap_err().to_string(),
+        "service panicked: static boom"
+    );
+    assert_eq!(payload::<&'static str>(result), "static boom");
+    assert_eq!(status_kind(&status.await), "panicked");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn panic_with_string_payload_reaches_the_owned_handle() {
+    let n = 7;
+    let (status, owned) = split(tokio::spawn(async move { panic!("formatted boom {n}") }));
+    assert_eq!(status_kind(&status.clone().await), "panicked");
+    let err = owned.await.unwrap_err();
+    assert_eq!(err.status(), status.await.unwrap_err());
+    assert_eq!(ServiceStatusError::from(&err), err.status());
+    assert_eq!(payload::<String>(Err(err)), "formatted boom 7");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn payload_survives_status_handles_awaited_first() {
+    let (status, owned) = split(tokio::spawn(async { std::panic::panic_any(41_u64 + 1) }));
+    for _ in 0..3 {
+        assert_eq!(status_kind(&status.clone().await), "panicked");
+    }
+    // A clone made after the ending agrees too.
+    let late = status.clone();
+    assert_eq!(status_kind(&late.await), "panicked");
+    assert_eq!(payload::<u64>(owned.await), 42);
+    // ...and so do status handles awaited after the owned handle.
+    assert_eq!(status_kind(&status.await), "panicked");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn abort_through_the_owned_handle_cancels() {
+    let (status, owned) = forever();
+    assert!(!owned.is_finished());
+    owned.abort();
+    assert_eq!(status_kind(&status.clone().await), "cancelled");
+    let result = owned.await;
+    assert_eq!(owned_kind(&result), "cancelled");
+    let err = result.unwrap_err();
+    assert_eq!(err.to_string(), "service was cancelled");
+    let err = err
+        .try_into_panic()
+        .expect_err("a cancelled service has no payload");
+    assert!(err.into_panic().is_none());
+    assert_eq!(status_kind(&status.await), "cancelled");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn abort_through_a_status_clone_cancels() {
+    let (status, owned) = forever();
+    status.clone().abort();
+    let result = owned.await;
+    assert_eq!(owned_kind(&result), "cancelled");
+    assert_eq!(status_kind(&status.await), "cancelled");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn abort_after_the_ending_changes_nothing() {
+    let (status, owned) = split(tokio::spawn(async {}));
+    assert!(status.clone().await.is_ok());
+    owned.abort();
+    status.abort();
+    assert!(owned.await.is_ok());
+    assert!(status.await.is_ok());
+}
+
+#[test]
+fn runtime_shutdown_reports_cancelled() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (status, owned) = rt.block_on(async { forever() });
+    drop(rt);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(status.is_finished());
+    assert_eq!(status_kind(&rt.block_on(status.clone())), "cancelled");
+    assert_eq!(owned_kind(&rt.block_on(owned)), "cancelled");
+}
+
+async fn hundred_concurrent_clones(service_panics: bool) {
+    let (release, status, owned) = gated(move || {
+        if service_panics {
+            panic!("{}", String::from("late boom"));
+        }
+    });
+    let (polled_tx, mut polled_rx) = mpsc::unbounded_channel();
+    let watchers: Vec<_> = (0..100)
+        .map(|_| {
+            let mut clone = status.clone();
+            let polled_tx = polled_tx.clone();
+            tokio::spawn(async move {
+                // Poll once so this clone is registered while the service
+                // is still running, then wait for it to end.
+                assert!(poll_once(&mut clone).await.is_pending());
+                polled_tx.send(()).unwrap();
+                clone.await
+            })
+        })
+        .collect();
+    drop(polled_tx);
+    for _ in 0..100 {
+        polled_rx.recv().await.unwrap();
+    }
+    assert!(!status.is_finished(), "the service is still gated");
+
+    release.send(()).unwrap();
+    let expected = if service_panics { "panicked" } else { "ok" };
+    for watcher in watchers {
+        assert_eq!(status_kind(&watcher.await.unwrap()), expected);
+    }
+    let result = owned.await;
+    assert_eq!(owned_kind(&result), expected);
+    if service_panics {
+        assert_eq!(payload::<String>(result), "late boom");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_clones_awaited_concurrently_agree_on_ok() {
+    hundred_concurrent_clones(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundred_clones_awaited_concurrently_agree_on_panic() {
+    hundred_concurrent_clones(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn is_finished_goes_from_false_to_true() {
+    let (release, status, owned) = gated(|| {});
+    let other = status.clone();
+    assert!(!status.is_finished());
+    assert!(!owned.is_finished());
+    assert_eq!(
+        format!("{owned:?}"),
+        r#"ServiceJoinHandle { state: "running", completed: false }"#
+    );
+
+    release.send(()).unwrap();
+    assert!(status.await.is_ok());
+    assert!(owned.is_finished());
+    assert!(other.is_finished());
+    assert!(owned.await.is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn is_finished_before_any_handle_is_polled() {
+    let (status, owned) = split(tokio::spawn(async {}));
+    // On a current-thread runtime the service runs as soon as we yield; no
+    // handle is polled here, so only tokio knows it has ended.
+    let mut yields = 0;
+    while !status.is_finished() {
+        assert!(yields < 1_000, "the service never ran");
+        tokio::task::yield_now().await;
+        yields += 1;
+    }
+    assert!(owned.is_finished());
+    assert_eq!(
+        format!("{status:?}"),
+        r#"ServiceStatusJoinHandle { state: "finished" }"#
+    );
+    assert!(owned.await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_owned_handle_detaches_the_service() {
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let (release, status, owned) = gated(move || done_tx.send(42).unwrap());
+    drop(owned);
+    assert!(
+        !status.is_finished(),
+        "dropping the owned handle must not abort"
+    );
+    release.send(()).unwrap();
+    assert!(status.clone().await.is_ok());
+    assert_eq!(done_rx.recv().await, Some(42), "the service ran to its end");
+    assert!(status.await.is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn detached_panic_payload_is_dropped_once_seen() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counter = DropCounter(Arc::clone(&drops));
+    let (release, status, owned) = gated(move || std::panic::panic_any(counter));
+    drop(owned);
+    release.send(()).unwrap();
+    assert_eq!(status_kind(&status.await), "panicked");
+    assert_eq!(
+        drops.load(Ordering::SeqCst),
+        1,
+        "nobody can take it: dropped"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn payload_is_kept_for_the_owned_handle_until_taken() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let counter = DropCounter(Arc::clone(&drops));
+    let (status, owned) = split(tokio::spawn(async move { std::panic::panic_any(counter) }));
+    assert_eq!(status_kind(&status.await), "panicked");
+    assert_eq!(drops.load(Ordering::SeqCst), 0, "kept for the owned handle");
+
+    // Dropping the owned handle without awaiting it releases the payload.
+    drop(owned);
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn dropping_a_pending_status_future_loses_nothing() {
+    let (release, status, owned) = gated(|| panic!("after a select"));
+    let mut loser = status.clone();
+    tokio::select! {
+        biased;
+        _ = std::future::ready(()) => {}
+        _ = &mut loser => unreachable!("the service is gated"),
+    }
+    assert!(poll_once(&mut loser).await.is_pending());
+    drop(loser);
+    release.send(()).unwrap();
+    assert_eq!(status_kind(&status.await), "panicked");
+    assert_eq!(payload::<&str>(owned.await), "after a select");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn owned_handle_is_cancel_safe_in_a_select_loop() {
+    let (release, status, mut owned) = gated(|| {});
+    let mut release = Some(release);
+    let result = loop {
+        tokio::select! {
+            result = &mut owned => break result,
+            _ = tokio::task::yield_now() => {
+                if let Some(release) = release.take() {
+                    release.send(()).unwrap();
+                }
+            }
+        }
+    };
+    assert!(result.is_ok());
+    assert!(status.await.is_ok());
+}
+
+/// Uses up the current task's coop budget without yielding.
+async fn exhaust_coop_budget() {
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    for _ in 0..1_000 {
+        tx.send(()).unwrap();
+    }
+    // Receiving from a ready channel spends one unit of budget per poll and
+    // does not yield on its own; it returns `Pending` once the budget is
+    // gone, long before the channel is empty.
+    let mut received = 0;
+    while poll_once(&mut Box::pin(rx.recv())).await.is_ready() {
+        received += 1;
+    }
+    assert!(received < 1_000, "coop budget was not enforced");
+}
+
+/// With no coop budget left a handle yields (returns `Pending` and is
+/// polled again soon), even when the outcome is ready, and then resolves.
+async fn exhausted_coop_budget_yields_then_resolves() {
+    let (status_a, _owned_a) = split(tokio::spawn(async {}));
+    let (status_b, mut owned_b) = split(tokio::spawn(async {}));
+    // Let both services end first, so that a `Pending` below can only come
+    // from the exhausted budget. No handle has polled tokio yet.
+    while !(status_a.is_finished() && status_b.is_finished()) {
+        tokio::task::yield_now().await;
+    }
+
+    let mut status = status_a.clone();
+    exhaust_coop_budget().await;
+    assert!(
+        poll_once(&mut status).await.is_pending(),
+        "budget exhausted"
+    );
+    assert!(status.await.is_ok());
+
+    exhaust_coop_budget().await;
+    assert!(
+        poll_once(&mut owned_b).await.is_pending(),
+        "budget exhausted"
+    );
+    assert!(owned_b.await.is_ok());
+    assert!(status_b.await.is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn exhausted_coop_budget_yields_then_resolves_on_current_thread() {
+    exhausted_coop_budget_yields_then_resolves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_coop_budget_yields_then_resolves_on_multi_thread() {
+    exhausted_coop_budget_yields_then_resolves().await;
+}
+
+/// A waker that counts its wakeups.
+#[derive(Default)]
+struct CountingWaker(AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Yielding for lack of budget must not wake the other waiting handles.
+/// (Tokio's `JoinHandle`, polled with no budget, would wake the fan-out; in
+/// the body of a multi-thread `block_on` it even does so synchronously.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_coop_budget_does_not_wake_other_waiters() {
+    let (release, status, owned) = gated(|| {});
+    let counter = Arc::new(CountingWaker::default());
+    let mut other = status.clone();
+    let other_waker = Waker::from(Arc::clone(&counter));
+    let poll = Pin::new(&mut other).poll(&mut Context::from_waker(&other_waker));
+    assert!(poll.is_pending());
+
+    let mut mine = status.clone();
+    exhaust_coop_budget().await;
+    assert!(poll_once(&mut mine).await.is_pending(), "budget exhausted");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 0, "spurious wakeup");
+
+    release.send(()).unwrap();
+    assert!(mine.await.is_ok());
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "woken by the ending");
+    assert!(owned.await.is_ok());
+}
+
+#[tokio::test(flavor = "current_thread")]
+#[should_panic(expected = "`ServiceJoinHandle` polled after completion")]
+async fn polling_the_owned_handle_after_completion_panics() {
+    let (_status, mut owned) = split(tokio::spawn(async {}));
+    assert!((&mut owned).await.is_ok());
+    let _ = poll_once(&mut owned).await;
+}
