@@ -1,0 +1,58 @@
+//! Start services on tokio, group their instances by name, and snapshot their metrics.
+//!
+//! ```
+//! use std::time::Duration;
+//! use vigil_registry::{Registry, ServiceObj};
+//!
+//! let runtime = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(2)
+//!     .enable_time()
+//!     .build()
+//!     .unwrap();
+//! let registry = Registry::new();
+//!
+//! for _ in 0..3 {
+//!     registry.start_in(
+//!         runtime.handle(),
+//!         ServiceObj::new("ticker", async {
+//!             loop {
+//!                 tokio::time::sleep(Duration::from_millis(1)).await;
+//!             }
+//!         }),
+//!     );
+//! }
+//!
+//! let snapshot = registry.metrics();
+//! let names: Vec<String> = snapshot.iter().map(|(id, _)| id.to_string()).collect();
+//! assert_eq!(names, ["ticker#0", "ticker#1", "ticker#2"]);
+//! assert_eq!(snapshot.group("ticker").unwrap().instances, 3);
+//! ```
+//!
+//! # What lives here
+//!
+//! - [`ServiceObj`] and the [`Service`] trait: what can be started.
+//! - [`TaskId`], [`ServiceId`], [`InstanceId`]: who is running.
+//! - [`Registry`]: [`start_in`](Registry::start_in) and [`metrics`](Registry::metrics);
+//!   [`RegistryBuilder`] for the window, the clock and custom monitors ([`MonitorFactory`]).
+//! - [`ServicesMetrics`], [`ServiceMetrics`], [`ServiceGroupMetrics`]: snapshots.
+//!
+//! # Feature flags
+//!
+//! - `quanta` (default): forwarded to `vigil-monitor`; the default clock reads the CPU
+//!   timestamp counter.
+
+mod factory;
+mod group;
+mod id;
+mod metrics;
+mod registry;
+mod service;
+
+#[cfg(test)]
+mod tests;
+
+pub use factory::MonitorFactory;
+pub use id::{InstanceId, ServiceId, TaskId};
+pub use metrics::{ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+pub use registry::{Registry, RegistryBuilder, StartError};
+pub use service::{Service, ServiceFuture, ServiceObj};

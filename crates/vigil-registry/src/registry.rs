@@ -1,0 +1,283 @@
+//! The registry: starts services on tokio, tracks every live instance, snapshots metrics.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use vigil_monitor::{BusyMonitor, Clock, DefaultClock, ServiceMonitor, Ticks, DEFAULT_WINDOW};
+use vigil_status::ServiceJoinHandle;
+
+use crate::factory::MonitorFactory;
+use crate::group::{Instance, ServiceGroup};
+use crate::id::{ServiceId, TaskId};
+use crate::metrics::{ServiceMetrics, ServicesMetrics};
+use crate::service::ServiceObj;
+
+/// Why a service could not be started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Every instance id of this name has been handed out (`u64::MAX + 1` starts). Ids are
+    /// never reused, so no further instance of the name can start in this registry.
+    InstanceIdsExhausted {
+        /// The service name.
+        name: &'static str,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InstanceIdsExhausted { name } => {
+                write!(f, "every instance id of service `{name}` has been used")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Starts services and keeps a live view of every running instance.
+///
+/// Each started service runs as its own tokio task, inside
+/// [`tokio::task::unconstrained`] (a service drains its backlog before yielding to
+/// lower-priority work), wrapped by a [`ServiceMonitor`] that times every poll. Instances
+/// are grouped by service name; each gets the next [`InstanceId`](crate::InstanceId) of its
+/// name. [`metrics`](Registry::metrics) returns a snapshot of every live instance.
+///
+/// `Registry` is `Send + Sync`: share it by reference or in an `Arc`. A poisoned internal
+/// lock is recovered, never propagated: the state it protects is updated in a single step
+/// once nothing can panic any more.
+///
+/// # Examples
+///
+/// ```
+/// use vigil_registry::{Registry, ServiceObj};
+///
+/// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let registry = Registry::new();
+///
+/// let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+/// let handle = registry.start_in(
+///     runtime.handle(),
+///     ServiceObj::new("consumer", async move {
+///         let _ = rx.await;
+///     }),
+/// );
+///
+/// let snapshot = registry.metrics();
+/// let (id, _metrics) = snapshot.iter().next().unwrap();
+/// assert_eq!(id.to_string(), "consumer#0");
+///
+/// tx.send(()).unwrap();
+/// runtime.block_on(handle).unwrap();
+/// assert!(registry.metrics().is_empty());
+/// ```
+pub struct Registry<F = (), C = DefaultClock> {
+    groups: RwLock<BTreeMap<&'static str, Mutex<ServiceGroup>>>,
+    factory: F,
+    clock: C,
+    window_ticks: Ticks,
+}
+
+impl Registry {
+    /// A registry with the default clock, a 5 s utilization window and no custom monitor.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures a registry: window, clock, custom monitors.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder {
+            factory: (),
+            clock: DefaultClock,
+            window: DEFAULT_WINDOW,
+        }
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<F, C> fmt::Debug for Registry<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let groups = read(&self.groups);
+        f.debug_struct("Registry")
+            .field("services", &groups.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: MonitorFactory, C: Clock> Registry<F, C> {
+    /// Starts `service` on the runtime behind `handle` and returns its owned join handle.
+    ///
+    /// Dropping the returned handle detaches the service: it keeps running and stays in the
+    /// registry until it ends.
+    ///
+    /// # Panics
+    ///
+    /// If every instance id of the service's name has been used (see
+    /// [`try_start_in`](Registry::try_start_in)), or if the custom monitor factory panics.
+    #[track_caller]
+    pub fn start_in(&self, handle: &Handle, service: ServiceObj) -> ServiceJoinHandle {
+        match self.try_start_in(handle, service) {
+            Ok(join) => join,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Starts `service` like [`start_in`](Registry::start_in), reporting id exhaustion as an
+    /// error instead of a panic.
+    pub fn try_start_in(
+        &self,
+        handle: &Handle,
+        service: ServiceObj,
+    ) -> Result<ServiceJoinHandle, StartError> {
+        let (task, future) = service.into_parts();
+        self.with_group(task.name(), |group| {
+            let instance_id = group
+                .peek_instance_id()
+                .ok_or(StartError::InstanceIdsExhausted { name: task.name() })?;
+            let id = ServiceId::new(task, instance_id);
+            // Everything that can panic (the user's factory, spawning) happens before the
+            // group is touched, so a panic leaves it as it was.
+            let custom = self.factory.create(&id);
+            let busy = BusyMonitor::at(self.clock.now(), self.window_ticks);
+            let metrics = busy.metrics().clone();
+            let monitored = ServiceMonitor::with_monitor(
+                tokio::task::unconstrained(future),
+                (busy, custom),
+                self.clock.clone(),
+            );
+            let (status, owned) = vigil_status::split(handle.spawn(monitored));
+            group.insert(Instance {
+                id,
+                metrics,
+                status,
+            });
+            Ok(owned)
+        })
+    }
+
+    /// A point-in-time snapshot of every live instance, in id order.
+    ///
+    /// Costs one short lock per service name and one consistent read per stored instance;
+    /// it never waits for a service to be polled.
+    pub fn metrics(&self) -> ServicesMetrics {
+        let now = self.clock.now();
+        let groups = read(&self.groups);
+        let mut entries = Vec::new();
+        for group in groups.values() {
+            let group = lock(group);
+            entries.reserve(group.instances().len());
+            for instance in group.instances() {
+                let sample = instance.metrics.sample(now);
+                if !sample.lifecycle.is_finished() {
+                    let snapshot = sample.to_snapshot(&self.clock);
+                    entries.push((instance.id, ServiceMetrics::from(snapshot)));
+                }
+            }
+        }
+        ServicesMetrics::from_sorted(entries)
+    }
+
+    /// The clock the registry's monitors read.
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Runs `f` on the group of `name`, creating the group on first use.
+    fn with_group<R>(&self, name: &'static str, f: impl FnOnce(&mut ServiceGroup) -> R) -> R {
+        {
+            let groups = read(&self.groups);
+            if let Some(group) = groups.get(name) {
+                return f(&mut lock(group));
+            }
+        }
+        let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+        let group = groups
+            .entry(name)
+            .or_insert_with(|| Mutex::new(ServiceGroup::new()));
+        f(group.get_mut().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_group_for_test<R>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&mut ServiceGroup) -> R,
+    ) -> R {
+        self.with_group(name, f)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn group_is_poisoned_for_test(&self, name: &'static str) -> bool {
+        read(&self.groups)[name].is_poisoned()
+    }
+}
+
+fn lock(group: &Mutex<ServiceGroup>) -> MutexGuard<'_, ServiceGroup> {
+    group.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Builds a [`Registry`]; see [`Registry::builder`].
+#[derive(Debug)]
+pub struct RegistryBuilder<F = (), C = DefaultClock> {
+    factory: F,
+    clock: C,
+    window: Duration,
+}
+
+impl<F: MonitorFactory, C: Clock> RegistryBuilder<F, C> {
+    /// Averages utilization over `window` (default 5 s).
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Reads time from `clock` (default [`DefaultClock`]); e.g. a
+    /// [`MockClock`](vigil_monitor::MockClock) in tests.
+    pub fn clock<C2: Clock>(self, clock: C2) -> RegistryBuilder<F, C2> {
+        RegistryBuilder {
+            factory: self.factory,
+            clock,
+            window: self.window,
+        }
+    }
+
+    /// Attaches a custom monitor, built by `factory`, to every instance started from now on.
+    pub fn monitor<F2: MonitorFactory>(self, factory: F2) -> RegistryBuilder<F2, C> {
+        RegistryBuilder {
+            factory,
+            clock: self.clock,
+            window: self.window,
+        }
+    }
+
+    /// Builds the registry.
+    pub fn build(self) -> Registry<F, C> {
+        let window_ticks = self.clock.duration_to_ticks(self.window);
+        Registry {
+            groups: RwLock::new(BTreeMap::new()),
+            factory: self.factory,
+            clock: self.clock,
+            window_ticks,
+        }
+    }
+}
+
+#[allow(dead_code)] // Compile-time assertion only.
+fn assert_registry_is_send_sync() {
+    fn is_send_sync<T: Send + Sync>() {}
+    is_send_sync::<Registry>();
+    is_send_sync::<TaskId>();
+}

@@ -1,0 +1,112 @@
+//! Internal tests: storage bounds under churn, id exhaustion, lock poisoning.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::{Registry, ServiceObj, StartError};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn eviction_keeps_storage_bounded_over_a_million_short_lived_starts() {
+    const BATCH: usize = 1_000;
+    const STARTS: usize = 1_000_000;
+    let runtime = runtime();
+    let registry = Registry::new();
+    let mut max_len = 0;
+    let mut max_capacity = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    for _ in 0..STARTS / BATCH {
+        for _ in 0..BATCH {
+            batch.push(registry.start_in(runtime.handle(), ServiceObj::new("short", async {})));
+        }
+        // At most one batch is live at a time, so the bound below does not depend on how
+        // fast the workers run.
+        runtime.block_on(async {
+            for handle in batch.drain(..) {
+                handle.await.unwrap();
+            }
+        });
+        let (len, capacity) = registry.with_group_for_test("short", |group| group.storage());
+        max_len = max_len.max(len);
+        max_capacity = max_capacity.max(capacity);
+    }
+    // Live <= BATCH at the last sweep, so the sweep threshold is <= 2 * BATCH; one more
+    // batch of pushes can land before the next sweep.
+    assert!(max_len <= 3 * BATCH, "stored length reached {max_len}");
+    assert!(max_capacity <= 8 * BATCH, "capacity reached {max_capacity}");
+    assert!(registry.metrics().is_empty());
+    let next = registry.with_group_for_test("short", |group| group.peek_instance_id());
+    assert_eq!(next, Some(STARTS as u64));
+}
+
+#[test]
+fn exhausted_instance_ids_fail_instead_of_wrapping() {
+    let runtime = runtime();
+    let registry = Registry::new();
+    registry.with_group_for_test("svc", |group| group.set_next_instance_id(Some(u64::MAX)));
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let last = registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("svc", async move {
+            let _ = rx.await;
+        }),
+    );
+    let ids: Vec<u64> = registry
+        .metrics()
+        .iter()
+        .map(|(id, _)| id.instance_id())
+        .collect();
+    assert_eq!(ids, [u64::MAX]);
+
+    let error = registry
+        .try_start_in(runtime.handle(), ServiceObj::new("svc", async {}))
+        .unwrap_err();
+    assert_eq!(error, StartError::InstanceIdsExhausted { name: "svc" });
+    assert!(error.to_string().contains("svc"));
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        registry.start_in(runtime.handle(), ServiceObj::new("svc", async {}))
+    }))
+    .unwrap_err();
+    assert!(panic.downcast_ref::<String>().unwrap().contains("svc"));
+
+    // Other names are unaffected, and the live instance is still reported once.
+    registry.start_in(runtime.handle(), ServiceObj::new("other", async {}));
+    tx.send(()).unwrap();
+    runtime.block_on(last).unwrap();
+    assert!(registry.metrics().iter().all(|(id, _)| id.name() != "svc"));
+}
+
+#[test]
+fn a_panicking_monitor_factory_poisons_nothing_and_burns_no_id() {
+    let runtime = runtime();
+    let registry = Registry::builder()
+        .monitor(|id: &crate::ServiceId| {
+            assert_ne!(id.instance_id(), 1, "factory refuses instance 1");
+        })
+        .build();
+    let keep = |registry: &Registry<_>| {
+        registry.start_in(
+            runtime.handle(),
+            ServiceObj::new("svc", std::future::pending()),
+        )
+    };
+    let _first = keep(&registry);
+    let panicked = catch_unwind(AssertUnwindSafe(|| keep(&registry)));
+    assert!(panicked.is_err());
+    // The group's lock was poisoned by the panic; the registry recovers it below.
+    assert!(registry.group_is_poisoned_for_test("svc"));
+    let ids: Vec<u64> = registry
+        .metrics()
+        .iter()
+        .map(|(id, _)| id.instance_id())
+        .collect();
+    assert_eq!(ids, [0]);
+    let next = registry.with_group_for_test("svc", |group| group.peek_instance_id());
+    assert_eq!(next, Some(1));
+}
