@@ -126,18 +126,22 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
     #[track_caller]
     pub fn start_in(&self, handle: &Handle, service: ServiceObj) -> ServiceJoinHandle {
         match self.try_start_in(handle, service) {
-            Ok(join) => join,
+            Ok((_id, join)) => join,
             Err(error) => panic!("{error}"),
         }
     }
 
-    /// Starts `service` like [`start_in`](Registry::start_in), reporting id exhaustion as an
-    /// error instead of a panic.
+    /// Starts `service` like [`start_in`](Registry::start_in), and also returns the new
+    /// instance's id; reports id exhaustion as an error instead of a panic.
+    ///
+    /// # Panics
+    ///
+    /// If the custom monitor factory panics.
     pub fn try_start_in(
         &self,
         handle: &Handle,
         service: ServiceObj,
-    ) -> Result<ServiceJoinHandle, StartError> {
+    ) -> Result<(ServiceId, ServiceJoinHandle), StartError> {
         let (task, future) = service.into_parts();
         self.with_group(task.name(), |group| {
             let instance_id = group
@@ -160,7 +164,7 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
                 metrics,
                 status,
             });
-            Ok(owned)
+            Ok((id, owned))
         })
     }
 

@@ -1,1 +1,119 @@
-//! placeholder
+//! Supervise and measure long-running async services on tokio.
+//!
+//! vigil starts each service as a tokio task, times every poll of it, keeps a live registry
+//! of every running instance grouped by service name, and reports how each one ended.
+//!
+//! ```
+//! use std::time::Duration;
+//! use vigil::prelude::*;
+//!
+//! let runtime = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(2)
+//!     .enable_time()
+//!     .build()
+//!     .unwrap();
+//! let registry = Registry::new();
+//!
+//! // A service that works in small polls until told to stop.
+//! let (stop, mut stopped) = tokio::sync::watch::channel(false);
+//! let worker = registry.start_in(
+//!     runtime.handle(),
+//!     ServiceObj::new("worker", async move {
+//!         while !*stopped.borrow() {
+//!             tokio::time::sleep(Duration::from_millis(1)).await;
+//!             let _ = stopped.has_changed();
+//!         }
+//!     }),
+//! );
+//! // One that panics.
+//! let crasher = registry.start_in(
+//!     runtime.handle(),
+//!     ServiceObj::new("crasher", async { panic!("bad config") }),
+//! );
+//!
+//! // How it ended, with the payload.
+//! let error = runtime.block_on(crasher).unwrap_err();
+//! assert!(error.is_panic());
+//! assert_eq!(*error.into_panic().unwrap().downcast::<&str>().unwrap(), "bad config");
+//!
+//! // Who is alive, and how busy: the crasher is gone, the worker is live.
+//! let snapshot = registry.metrics();
+//! let live: Vec<String> = snapshot.iter().map(|(id, _)| id.to_string()).collect();
+//! assert_eq!(live, ["worker#0"]);
+//! let (_, metrics) = snapshot.iter().next().unwrap();
+//! assert!(metrics.utilization <= 100);
+//!
+//! stop.send(true).unwrap();
+//! runtime.block_on(worker).unwrap();
+//! assert!(registry.metrics().is_empty());
+//! ```
+//!
+//! # What lives where
+//!
+//! The facade holds glue only; every type comes from a crate that can be depended on alone:
+//!
+//! | crate | what | runtime |
+//! |---|---|---|
+//! | [`vigil_monitor`] | [`ServiceMonitor`], [`PollMonitor`], [`RawMetrics`], clocks | any executor |
+//! | [`vigil_status`] | [`split`](status::split), [`ServiceJoinHandle`], [`ServiceStatusJoinHandle`] | tokio |
+//! | [`vigil_registry`] | [`Registry`], [`ServiceObj`], [`ServiceId`], [`ServicesMetrics`] | tokio |
+//!
+//! The modules [`monitor`], [`status`] and [`registry`] re-export each crate whole; the
+//! most used items are also at the root and in the [`prelude`].
+//!
+//! # Feature flags
+//!
+//! - `quanta` (default): the default clock reads the CPU timestamp counter through the
+//!   `quanta` crate (calibrated, with an OS-clock fallback). Without it, the default clock
+//!   is `std::time::Instant`.
+//!
+//! # Examples
+//!
+//! `cargo run --release -p vigil --example top` shows a live table of services and their
+//! metrics.
+
+/// The poll-timing monitor: everything in [`vigil_monitor`].
+pub mod monitor {
+    #[doc(inline)]
+    pub use vigil_monitor::*;
+}
+
+/// The join-handle split: everything in [`vigil_status`].
+pub mod status {
+    #[doc(inline)]
+    pub use vigil_status::*;
+}
+
+/// Services, ids, the registry and snapshots: everything in [`vigil_registry`].
+pub mod registry {
+    #[doc(inline)]
+    pub use vigil_registry::*;
+}
+
+#[doc(inline)]
+pub use vigil_monitor::{
+    Clock, DefaultClock, PollMonitor, PollOutcome, RawMetrics, ServiceMonitor,
+};
+#[doc(inline)]
+pub use vigil_registry::{
+    MonitorFactory, Registry, Service, ServiceGroupMetrics, ServiceId, ServiceMetrics, ServiceObj,
+    ServicesMetrics, TaskId,
+};
+#[doc(inline)]
+pub use vigil_status::{
+    ServiceError, ServiceJoinHandle, ServiceStatusError, ServiceStatusJoinHandle,
+};
+
+/// The names most programs need: `use vigil::prelude::*;`.
+pub mod prelude {
+    #[doc(no_inline)]
+    pub use crate::{
+        PollMonitor, Registry, Service, ServiceError, ServiceId, ServiceJoinHandle, ServiceObj,
+        ServiceStatusJoinHandle, ServicesMetrics,
+    };
+}
+
+/// The README's code blocks, compiled and run as doctests so they cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
