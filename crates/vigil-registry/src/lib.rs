@@ -34,13 +34,15 @@
 //! - [`TaskId`], [`ServiceId`], [`InstanceId`]: who is running.
 //! - [`Registry`]: [`start_in`](Registry::start_in) and [`metrics`](Registry::metrics);
 //!   [`RegistryBuilder`] for the window, the clock and custom monitors ([`MonitorFactory`]).
-//! - [`ServicesMetrics`], [`ServiceMetrics`], [`ServiceGroupMetrics`]: snapshots.
+//! - [`ServicesMetrics`], [`ServiceMetrics`], [`ServiceGroupMetrics`]: snapshots;
+//!   [`ServicesDelta`] from [`ServicesMetrics::delta_since`]: what changed between two.
 //!
 //! # Feature flags
 //!
 //! - `quanta` (default): forwarded to `vigil-monitor`; the default clock reads the CPU
 //!   timestamp counter.
 
+mod delta;
 mod factory;
 mod group;
 mod id;
@@ -51,6 +53,7 @@ mod service;
 #[cfg(test)]
 mod tests;
 
+pub use delta::{ServiceDelta, ServicesDelta};
 pub use factory::MonitorFactory;
 pub use id::{InstanceId, ServiceId, TaskId};
 pub use metrics::{ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};

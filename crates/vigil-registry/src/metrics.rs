@@ -52,13 +52,24 @@ impl From<MonitorSnapshot> for ServiceMetrics {
 pub struct ServicesMetrics {
     /// Sorted by `ServiceId` (name, then instance id).
     entries: Vec<(ServiceId, ServiceMetrics)>,
+    taken_at: Duration,
 }
 
 impl ServicesMetrics {
     /// Builds a snapshot from entries already sorted by id.
-    pub(crate) fn from_sorted(entries: Vec<(ServiceId, ServiceMetrics)>) -> Self {
+    pub(crate) fn from_sorted(
+        entries: Vec<(ServiceId, ServiceMetrics)>,
+        taken_at: Duration,
+    ) -> Self {
         debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        Self { entries }
+        Self { entries, taken_at }
+    }
+
+    /// When the snapshot was taken, as time since the registry was created (on the
+    /// registry's clock). The difference between two snapshots' `taken_at` is the interval
+    /// [`delta_since`](ServicesMetrics::delta_since) covers.
+    pub fn taken_at(&self) -> Duration {
+        self.taken_at
     }
 
     /// Every live instance, in id order (name, then instance id).

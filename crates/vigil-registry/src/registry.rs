@@ -80,6 +80,7 @@ pub struct Registry<F = (), C = DefaultClock> {
     factory: F,
     clock: C,
     window_ticks: Ticks,
+    created_at: Ticks,
 }
 
 impl Registry {
@@ -187,7 +188,10 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
                 }
             }
         }
-        ServicesMetrics::from_sorted(entries)
+        let taken_at = self
+            .clock
+            .ticks_to_duration(now.saturating_sub(self.created_at));
+        ServicesMetrics::from_sorted(entries, taken_at)
     }
 
     /// The clock the registry's monitors read.
@@ -271,6 +275,7 @@ impl<F: MonitorFactory, C: Clock> RegistryBuilder<F, C> {
     pub fn build(self) -> Registry<F, C> {
         let window_ticks = self.clock.duration_to_ticks(self.window);
         Registry {
+            created_at: self.clock.now(),
             groups: RwLock::new(BTreeMap::new()),
             factory: self.factory,
             clock: self.clock,

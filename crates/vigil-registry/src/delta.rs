@@ -1,0 +1,212 @@
+//! Interval deltas between two snapshots of one registry.
+
+use std::time::Duration;
+
+use crate::id::ServiceId;
+use crate::metrics::{ServiceMetrics, ServicesMetrics};
+
+/// What happened to one instance between two snapshots.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServiceDelta {
+    /// `true` if the instance was not in the earlier snapshot: it started within the
+    /// interval, and the figures below count from its start, not from the interval's.
+    pub started_within: bool,
+    /// Polls completed within the interval (since the start for a new instance).
+    pub poll_count: u64,
+    /// Busy time within the interval (since the start for a new instance), including the
+    /// part of a poll still running.
+    pub busy_duration: Duration,
+    /// The later snapshot's figures, for gauges (utilization, in-poll time) that have no
+    /// meaningful difference.
+    pub current: ServiceMetrics,
+}
+
+/// The per-instance differences between two snapshots of the same registry; see
+/// [`ServicesMetrics::delta_since`].
+///
+/// Three kinds of instance, reported explicitly rather than folded into one number:
+///
+/// - live in both snapshots: counters are the difference over the interval;
+/// - started within the interval (live only in the later one): counters count from the
+///   instance's start, flagged by [`ServiceDelta::started_within`];
+/// - ended within the interval (live only in the earlier one): listed by
+///   [`ended`](ServicesDelta::ended) with no figures, because the work it did between the
+///   earlier snapshot and its ending was not observed. An instance that both started and
+///   ended within the interval appears in neither snapshot, so not here either.
+#[derive(Debug, Clone, Default)]
+pub struct ServicesDelta {
+    interval: Duration,
+    entries: Vec<(ServiceId, ServiceDelta)>,
+    ended: Vec<ServiceId>,
+}
+
+impl ServicesDelta {
+    /// Time between the two snapshots.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// Every instance live in the later snapshot, in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (ServiceId, ServiceDelta)> + '_ {
+        self.entries.iter().copied()
+    }
+
+    /// Number of instances live in the later snapshot.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `true` if no instance was live in the later snapshot.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The delta of one instance, if it was live in the later snapshot.
+    pub fn get(&self, id: ServiceId) -> Option<ServiceDelta> {
+        self.entries
+            .binary_search_by(|(entry, _)| entry.cmp(&id))
+            .ok()
+            .map(|index| self.entries[index].1)
+    }
+
+    /// Instances live in the earlier snapshot and not in the later one, in id order.
+    pub fn ended(&self) -> &[ServiceId] {
+        &self.ended
+    }
+}
+
+impl ServicesMetrics {
+    /// The per-instance differences from `previous` (an earlier snapshot of the same
+    /// registry) to `self`. Both are sorted by id, so this is one linear merge.
+    ///
+    /// Counters never go backwards, so a difference is never negative; if `previous` is in
+    /// fact the later snapshot, differences saturate at zero and the interval is zero.
+    pub fn delta_since(&self, previous: &ServicesMetrics) -> ServicesDelta {
+        let mut entries = Vec::with_capacity(self.len());
+        let mut ended = Vec::new();
+        let mut earlier = previous.iter().peekable();
+        for (id, current) in self.iter() {
+            while let Some((gone, _)) = earlier.next_if(|(old, _)| *old < id) {
+                ended.push(gone);
+            }
+            let delta = match earlier.next_if(|(old, _)| *old == id) {
+                Some((_, before)) => ServiceDelta {
+                    started_within: false,
+                    poll_count: current.poll_count.saturating_sub(before.poll_count),
+                    busy_duration: current
+                        .total_busy_duration
+                        .saturating_sub(before.total_busy_duration),
+                    current,
+                },
+                None => ServiceDelta {
+                    started_within: true,
+                    poll_count: current.poll_count,
+                    busy_duration: current.total_busy_duration,
+                    current,
+                },
+            };
+            entries.push((id, delta));
+        }
+        ended.extend(earlier.map(|(gone, _)| gone));
+        ServicesDelta {
+            interval: self.taken_at().saturating_sub(previous.taken_at()),
+            entries,
+            ended,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::id::TaskId;
+
+    const NAMES: [&str; 3] = ["a", "b", "c"];
+
+    fn metrics(poll_count: u64, busy_ms: u64) -> ServiceMetrics {
+        ServiceMetrics {
+            poll_count,
+            total_busy_duration: Duration::from_millis(busy_ms),
+            utilization: 0,
+            current_poll_duration: None,
+            age: Duration::ZERO,
+        }
+    }
+
+    fn snapshot(map: &BTreeMap<ServiceId, (u64, u64)>, at_ms: u64) -> ServicesMetrics {
+        let entries = map
+            .iter()
+            .map(|(id, (polls, busy))| (*id, metrics(*polls, *busy)))
+            .collect();
+        ServicesMetrics::from_sorted(entries, Duration::from_millis(at_ms))
+    }
+
+    fn id(name: usize, instance: u64) -> ServiceId {
+        ServiceId::new(TaskId::new(NAMES[name]), instance)
+    }
+
+    proptest! {
+        /// Each instance is classified exactly once: continuing (difference), started
+        /// (counts since start) or ended (listed), whatever the overlap of the two snapshots.
+        #[test]
+        fn delta_classifies_every_instance(
+            before in proptest::collection::btree_map((0..3_usize, 0..20_u64), (0..1_000_u64, 0..1_000_u64), 0..30),
+            growth in proptest::collection::vec((0..100_u64, 0..100_u64), 30),
+            keep in proptest::collection::vec(any::<bool>(), 30),
+            new in proptest::collection::btree_map((0..3_usize, 20..40_u64), (0..1_000_u64, 0..1_000_u64), 0..10),
+        ) {
+            let earlier: BTreeMap<ServiceId, (u64, u64)> =
+                before.iter().map(|(&(n, i), &v)| (id(n, i), v)).collect();
+            let mut later = BTreeMap::new();
+            for (index, (sid, (polls, busy))) in earlier.iter().enumerate() {
+                if keep[index] {
+                    let (more_polls, more_busy) = growth[index];
+                    later.insert(*sid, (polls + more_polls, busy + more_busy));
+                }
+            }
+            for (&(n, i), &v) in &new {
+                later.insert(id(n, i), v);
+            }
+            let delta = snapshot(&later, 1_500).delta_since(&snapshot(&earlier, 1_000));
+
+            prop_assert_eq!(delta.interval(), Duration::from_millis(500));
+            prop_assert_eq!(delta.len(), later.len());
+            for (sid, entry) in delta.iter() {
+                let (polls, busy) = later[&sid];
+                match earlier.get(&sid) {
+                    Some(&(old_polls, old_busy)) => {
+                        prop_assert!(!entry.started_within);
+                        prop_assert_eq!(entry.poll_count, polls - old_polls);
+                        prop_assert_eq!(entry.busy_duration, Duration::from_millis(busy - old_busy));
+                    }
+                    None => {
+                        prop_assert!(entry.started_within);
+                        prop_assert_eq!(entry.poll_count, polls);
+                        prop_assert_eq!(entry.busy_duration, Duration::from_millis(busy));
+                    }
+                }
+                prop_assert_eq!(delta.get(sid), Some(entry));
+            }
+            let expected_ended: Vec<ServiceId> =
+                earlier.keys().filter(|sid| !later.contains_key(sid)).copied().collect();
+            prop_assert_eq!(delta.ended(), &expected_ended[..]);
+        }
+    }
+
+    #[test]
+    fn reversed_snapshots_saturate_instead_of_underflowing() {
+        let mut map = BTreeMap::new();
+        map.insert(id(0, 0), (10, 10));
+        let later = snapshot(&map, 2_000);
+        map.insert(id(0, 0), (5, 5));
+        let earlier = snapshot(&map, 1_000);
+        let delta = earlier.delta_since(&later);
+        assert_eq!(delta.interval(), Duration::ZERO);
+        assert_eq!(delta.get(id(0, 0)).unwrap().poll_count, 0);
+    }
+}
