@@ -16,7 +16,9 @@ pin_project! {
     ///
     /// The output of the inner future passes through unchanged, and so does a panic. The
     /// clock is read exactly twice per poll whatever `M` is; see [`PollMonitor`] for the
-    /// hook contract.
+    /// hook contract. If `M` wraps the waker ([`PollMonitor::WRAPS_WAKER`]), the inner future
+    /// is polled with a [`Context`] built around the monitor's waker; otherwise with the
+    /// caller's `Context`, untouched.
     ///
     /// # Examples
     ///
@@ -129,7 +131,16 @@ impl<F: Future, M: PollMonitor, C: Clock> Future for ServiceMonitor<F, M, C> {
             start,
             outcome: PollOutcome::Panicked,
         };
-        let poll = this.future.poll(cx);
+        // A compile-time constant: without a waker-wrapping monitor only the `else` remains.
+        let poll = if M::WRAPS_WAKER {
+            // Called through the guard, so a panic here still reports the poll's end.
+            match edge.monitor.wrap_waker(cx.waker()) {
+                Some(waker) => this.future.poll(&mut Context::from_waker(waker)),
+                None => this.future.poll(cx),
+            }
+        } else {
+            this.future.poll(cx)
+        };
         edge.outcome = if poll.is_ready() {
             PollOutcome::Ready
         } else {

@@ -38,6 +38,18 @@
 //! - [`ServiceMonitor`]: the wrapper; reads the [`Clock`] once per poll edge.
 //! - [`PollMonitor`]: the hook trait for custom monitors; tuples of monitors compose.
 //! - [`BusyMonitor`] / [`RawMetrics`]: the default monitor and its shared state.
+//! - Built-in opt-in monitors, each a worked example of [`PollMonitor`] with a writer (the
+//!   monitor, owned by the future) and a cloneable reader (`Arc` of atomics, `snapshot`):
+//!   - [`SlowPollMonitor`] / [`SlowPollMetrics`]: count and total duration of polls longer
+//!     than a threshold (default 50 µs), and of the others;
+//!   - [`PollHistogramMonitor`] / [`PollHistogramMetrics`]: a fixed, log-scale, lock-free
+//!     poll-duration histogram ([`PollHistogram`], 208 bytes per instance) with quantiles;
+//!   - [`SchedulingMonitor`] / [`SchedulingMetrics`]: wraps the waker to measure scheduling
+//!     delay (wake to poll), idle time (poll end to wake) and the first-poll delay.
+//!
+//!   Stack them in a tuple, e.g. `(BusyMonitor, SlowPollMonitor, PollHistogramMonitor)`:
+//!   every member sees the same two clock readings per poll, and a monitor left out costs
+//!   nothing.
 //! - [`Clock`]: [`DefaultClock`] (TSC through `quanta`, or std), [`StdClock`], [`MockClock`].
 //!
 //! This crate does not depend on any async runtime.
@@ -49,12 +61,21 @@
 
 mod clock;
 mod future;
+mod histogram;
 mod monitor;
 mod raw;
+mod scheduling;
+mod seqlock;
+mod slow_poll;
 mod snapshot;
 
 pub use clock::{Clock, DefaultClock, MockClock, StdClock, Ticks};
 pub use future::ServiceMonitor;
+pub use histogram::{PollHistogram, PollHistogramMetrics, PollHistogramMonitor, HISTOGRAM_BUCKETS};
 pub use monitor::{PollMonitor, PollOutcome};
 pub use raw::{BusyMonitor, RawMetrics, DEFAULT_WINDOW};
+pub use scheduling::{SchedulingMetrics, SchedulingMonitor, SchedulingSnapshot};
+pub use slow_poll::{
+    SlowPollMetrics, SlowPollMonitor, SlowPollSnapshot, DEFAULT_SLOW_POLL_THRESHOLD,
+};
 pub use snapshot::{utilization_percent, Lifecycle, MonitorSnapshot, UsageSample};

@@ -1,5 +1,7 @@
 //! The custom-monitor trait: hooks called at each poll edge with timestamps already taken.
 
+use std::task::Waker;
+
 use crate::clock::Ticks;
 
 /// How a poll of the monitored future ended.
@@ -39,6 +41,23 @@ pub enum PollOutcome {
 /// Monitors compose as tuples (up to eight): `(A, B)` calls `A`'s hook then `B`'s with
 /// identical arguments.
 ///
+/// # Substituting the waker
+///
+/// A monitor that needs to know when the future is *woken* (not only polled), such as
+/// [`SchedulingMonitor`](crate::SchedulingMonitor), sets [`WRAPS_WAKER`](PollMonitor::WRAPS_WAKER)
+/// to `true` and implements [`wrap_waker`](PollMonitor::wrap_waker): on every poll, after
+/// `on_poll_start`, the wrapper passes it the executor's waker and polls the inner future
+/// with the waker it returns (lent by the monitor, in a fresh [`Context`](std::task::Context)).
+/// `WRAPS_WAKER` is an associated constant, so for every other monitor the test is resolved at
+/// compile time and the poll path is exactly the one without the hook: no branch, no new
+/// `Context`. (An associated constant makes the trait unusable as `dyn PollMonitor`; monitors
+/// are generic parameters on the hot path anyway.)
+///
+/// In a tuple the wrappers *chain*, in order: the first wrapping member wraps the executor's
+/// waker, the next wraps the first one's result, and the inner future sees the last one's.
+/// A wake therefore passes through every wrapper (last to first) before reaching the
+/// executor; each wrapper does its own bookkeeping (for example its own clock read).
+///
 /// # Examples
 ///
 /// A monitor that remembers the longest poll:
@@ -66,10 +85,33 @@ pub enum PollOutcome {
 /// }
 /// ```
 pub trait PollMonitor: Send {
+    /// Whether [`wrap_waker`](PollMonitor::wrap_waker) may return a waker. `false` (the
+    /// default) means it is never called and costs nothing; tuples are `true` if any member
+    /// is.
+    const WRAPS_WAKER: bool = false;
+
     /// Called when a poll begins, before the inner future is polled.
     #[inline]
     fn on_poll_start(&mut self, start: Ticks) {
         let _ = start;
+    }
+
+    /// Returns the waker the inner future should see in this poll instead of `waker` (the
+    /// executor's), or `None` to leave it unchanged.
+    ///
+    /// Called on every poll, after [`on_poll_start`](PollMonitor::on_poll_start) and only if
+    /// [`WRAPS_WAKER`](PollMonitor::WRAPS_WAKER) is `true`. The returned waker must wake
+    /// `waker` (or a waker that [`will_wake`](Waker::will_wake) it) whenever it is woken, or
+    /// the future may never be polled again; when `waker` changes from one poll to the next,
+    /// the wrapper must forward to the new one from now on.
+    ///
+    /// The waker is *borrowed* from the monitor for the duration of the inner poll, so build
+    /// it once (when the monitor is created) and keep it: a poll then costs no allocation
+    /// and no reference-count traffic.
+    #[inline]
+    fn wrap_waker(&mut self, waker: &Waker) -> Option<&Waker> {
+        let _ = waker;
+        None
     }
 
     /// Called when a poll ends (returned or panicked), with the same `start` as
@@ -93,9 +135,25 @@ macro_rules! tuple_monitor {
     ($($name:ident . $index:tt),+) => {
         /// Calls each member's hook in order, with identical arguments.
         impl<$($name: PollMonitor),+> PollMonitor for ($($name,)+) {
+            const WRAPS_WAKER: bool = $($name::WRAPS_WAKER)||+;
+
             #[inline]
             fn on_poll_start(&mut self, start: Ticks) {
                 $(self.$index.on_poll_start(start);)+
+            }
+
+            /// Chains the wrapping members in order: each wraps the previous one's waker.
+            #[inline]
+            fn wrap_waker(&mut self, waker: &Waker) -> Option<&Waker> {
+                let mut wrapped: Option<&Waker> = None;
+                $(
+                    if $name::WRAPS_WAKER {
+                        if let Some(next) = self.$index.wrap_waker(wrapped.unwrap_or(waker)) {
+                            wrapped = Some(next);
+                        }
+                    }
+                )+
+                wrapped
             }
 
             #[inline]

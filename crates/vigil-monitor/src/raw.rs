@@ -1,12 +1,13 @@
 //! The default monitor: poll count, busy time, in-flight poll and lifecycle, published
 //! through a seqlock so readers always see one consistent poll edge.
 
-use std::sync::atomic::{fence, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::{Clock, Ticks};
 use crate::monitor::{PollMonitor, PollOutcome};
+use crate::seqlock::{SeqLock, SeqWriter};
 use crate::snapshot::{utilization_percent, Lifecycle, MonitorSnapshot, UsageSample};
 
 /// The default utilization window.
@@ -44,8 +45,8 @@ const NOT_IN_POLL: Ticks = u64::MAX;
 /// `docs/benchmarks.md`.
 #[derive(Debug)]
 pub struct RawMetrics {
-    /// Sequence lock: odd while the writer is inside an end-of-poll update.
-    seq: AtomicU64,
+    /// Guards the end-of-poll stores.
+    lock: SeqLock,
     poll_count: AtomicU64,
     /// Sum of completed polls' durations, in ticks.
     busy_ticks: AtomicU64,
@@ -65,7 +66,7 @@ pub struct RawMetrics {
 impl RawMetrics {
     fn new(created_at: Ticks, window_ticks: Ticks) -> Self {
         let raw = Self {
-            seq: AtomicU64::new(0),
+            lock: SeqLock::default(),
             poll_count: AtomicU64::new(0),
             busy_ticks: AtomicU64::new(0),
             in_poll_since: AtomicU64::new(NOT_IN_POLL),
@@ -108,30 +109,7 @@ impl RawMetrics {
 
     /// Reads a consistent sample at time `now` (ticks of the monitor's clock).
     pub fn sample(&self, now: Ticks) -> UsageSample {
-        let mut spins = 0_u32;
-        loop {
-            // Acquire: pairs with the writer's final Release store of `seq`, so the data loads
-            // below see at least that edge's stores.
-            let before = self.seq.load(Ordering::Acquire);
-            if before & 1 == 0 {
-                let sample = self.read_fields(now);
-                // Acquire fence: keeps the Relaxed data loads above from moving after the
-                // re-check of `seq` below.
-                fence(Ordering::Acquire);
-                // Relaxed: ordered by the fence above.
-                if self.seq.load(Ordering::Relaxed) == before {
-                    return sample;
-                }
-            }
-            // The writer holds the lock for a handful of stores; only a preempted writer keeps
-            // it longer, so back off to the scheduler after a short spin.
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
+        self.lock.read(|| self.read_fields(now))
     }
 
     fn read_fields(&self, now: Ticks) -> UsageSample {
@@ -206,7 +184,7 @@ impl RawMetrics {
 #[derive(Debug)]
 pub struct BusyMonitor {
     metrics: Arc<RawMetrics>,
-    seq: u64,
+    writer: SeqWriter,
     poll_count: u64,
     busy_ticks: Ticks,
     checkpoints_written: u64,
@@ -231,7 +209,7 @@ impl BusyMonitor {
         let checkpoint_interval = (metrics.window_ticks / CHECKPOINTS_PER_WINDOW).max(1);
         Self {
             metrics,
-            seq: 0,
+            writer: SeqWriter::default(),
             poll_count: 0,
             busy_ticks: 0,
             checkpoints_written: 1,
@@ -251,7 +229,7 @@ impl BusyMonitor {
     fn write_checkpoint(&mut self, time: Ticks, busy: Ticks) {
         let metrics = &*self.metrics;
         let slot = (self.checkpoints_written % CHECKPOINTS as u64) as usize;
-        // Relaxed: published by the Release store of the even `seq` in `on_poll_end`.
+        // Relaxed: published by the sequence lock's closing Release store in `on_poll_end`.
         metrics.checkpoint_time[slot].store(time, Ordering::Relaxed);
         metrics.checkpoint_busy[slot].store(busy, Ordering::Relaxed);
         self.checkpoints_written += 1;
@@ -275,12 +253,8 @@ impl PollMonitor for BusyMonitor {
         let metrics = &*self.metrics;
         self.poll_count += 1;
         self.busy_ticks += end.saturating_sub(start);
-        self.seq += 1;
-        // Relaxed, then a Release fence: the fence orders this odd `seq` before the data
-        // stores below for any reader that observes one of them (seqlock writer protocol).
-        metrics.seq.store(self.seq, Ordering::Relaxed);
-        fence(Ordering::Release);
-        // Relaxed data stores: published by the Release store of the even `seq` below.
+        self.writer.begin(&metrics.lock);
+        // Relaxed data stores: published by the sequence lock's closing Release store.
         metrics.poll_count.store(self.poll_count, Ordering::Relaxed);
         metrics.busy_ticks.store(self.busy_ticks, Ordering::Relaxed);
         metrics.last_poll_end.store(end, Ordering::Relaxed);
@@ -295,9 +269,7 @@ impl PollMonitor for BusyMonitor {
             self.write_checkpoint(end, self.busy_ticks);
         }
         let metrics = &*self.metrics;
-        self.seq += 1;
-        // Release: publishes every store above to readers that Acquire this even `seq`.
-        metrics.seq.store(self.seq, Ordering::Release);
+        self.writer.end(&metrics.lock);
         match outcome {
             PollOutcome::Pending => {}
             PollOutcome::Ready => metrics.set_lifecycle(Lifecycle::Completed),
