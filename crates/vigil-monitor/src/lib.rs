@@ -50,6 +50,8 @@
 //!   Stack them in a tuple, e.g. `(BusyMonitor, SlowPollMonitor, PollHistogramMonitor)`:
 //!   every member sees the same two clock readings per poll, and a monitor left out costs
 //!   nothing.
+//! - [`ReportMetrics`] / [`MonitorReport`]: how a registry keeps the
+//!   read side of the built-in monitors and puts their figures in its snapshots.
 //! - [`Clock`]: [`DefaultClock`] (TSC through `quanta`, or std), [`StdClock`], [`MockClock`].
 //!
 //! This crate does not depend on any async runtime.
@@ -64,6 +66,7 @@ mod future;
 mod histogram;
 mod monitor;
 mod raw;
+mod report;
 mod scheduling;
 mod seqlock;
 mod slow_poll;
@@ -74,6 +77,7 @@ pub use future::ServiceMonitor;
 pub use histogram::{PollHistogram, PollHistogramMetrics, PollHistogramMonitor, HISTOGRAM_BUCKETS};
 pub use monitor::{PollMonitor, PollOutcome};
 pub use raw::{BusyMonitor, RawMetrics, DEFAULT_WINDOW};
+pub use report::{MonitorReport, ReportMetrics};
 pub use scheduling::{SchedulingMetrics, SchedulingMonitor, SchedulingSnapshot};
 pub use slow_poll::{
     SlowPollMetrics, SlowPollMonitor, SlowPollSnapshot, DEFAULT_SLOW_POLL_THRESHOLD,

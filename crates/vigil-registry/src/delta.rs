@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use vigil_monitor::{PollHistogram, SlowPollSnapshot};
+
 use crate::id::ServiceId;
 use crate::metrics::{ServiceMetrics, ServicesMetrics};
 
@@ -17,9 +19,43 @@ pub struct ServiceDelta {
     /// Busy time within the interval (since the start for a new instance), including the
     /// part of a poll still running.
     pub busy_duration: Duration,
+    /// Slow and fast polls within the interval (counts and durations differenced; the
+    /// threshold is the monitor's), if [`SlowPolls`](crate::SlowPolls) is attached.
+    pub slow_polls: Option<SlowPollSnapshot>,
+    /// Polls within the interval, bucket by bucket, if
+    /// [`PollHistograms`](crate::PollHistograms) is attached. `max` stays the lifetime
+    /// maximum: the longest poll of the interval alone is not recorded.
+    pub poll_histogram: Option<PollHistogram>,
     /// The later snapshot's figures, for gauges (utilization, in-poll time) that have no
     /// meaningful difference.
     pub current: ServiceMetrics,
+}
+
+/// `later - earlier`, field by field, saturating at zero.
+fn slow_polls_since(later: SlowPollSnapshot, earlier: SlowPollSnapshot) -> SlowPollSnapshot {
+    let mut delta = later;
+    delta.slow_poll_count = later
+        .slow_poll_count
+        .saturating_sub(earlier.slow_poll_count);
+    delta.total_slow_poll_duration = later
+        .total_slow_poll_duration
+        .saturating_sub(earlier.total_slow_poll_duration);
+    delta.fast_poll_count = later
+        .fast_poll_count
+        .saturating_sub(earlier.fast_poll_count);
+    delta.total_fast_poll_duration = later
+        .total_fast_poll_duration
+        .saturating_sub(earlier.total_fast_poll_duration);
+    delta
+}
+
+/// `later - earlier`, bucket by bucket, saturating at zero.
+fn histogram_since(later: PollHistogram, earlier: PollHistogram) -> PollHistogram {
+    let mut delta = later;
+    for (bucket, before) in delta.buckets.iter_mut().zip(earlier.buckets) {
+        *bucket = bucket.saturating_sub(before);
+    }
+    delta
 }
 
 /// The per-instance differences between two snapshots of the same registry; see
@@ -97,12 +133,24 @@ impl ServicesMetrics {
                     busy_duration: current
                         .total_busy_duration
                         .saturating_sub(before.total_busy_duration),
+                    slow_polls: current.slow_polls.map(|later| match before.slow_polls {
+                        Some(earlier) => slow_polls_since(later, earlier),
+                        None => later,
+                    }),
+                    poll_histogram: current.poll_histogram.map(|later| {
+                        match before.poll_histogram {
+                            Some(earlier) => histogram_since(later, earlier),
+                            None => later,
+                        }
+                    }),
                     current,
                 },
                 None => ServiceDelta {
                     started_within: true,
                     poll_count: current.poll_count,
                     busy_duration: current.total_busy_duration,
+                    slow_polls: current.slow_polls,
+                    poll_histogram: current.poll_histogram,
                     current,
                 },
             };
@@ -135,6 +183,9 @@ mod tests {
             utilization: 0,
             current_poll_duration: None,
             age: Duration::ZERO,
+            slow_polls: None,
+            poll_histogram: None,
+            scheduling: None,
         }
     }
 

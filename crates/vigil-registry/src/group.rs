@@ -13,9 +13,11 @@ const MIN_SWEEP_LEN: usize = 16;
 
 /// A started instance as the registry keeps it.
 #[derive(Debug)]
-pub(crate) struct Instance {
+pub(crate) struct Instance<R> {
     pub(crate) id: ServiceId,
     pub(crate) metrics: Arc<RawMetrics>,
+    /// The read side of the factory's monitors.
+    pub(crate) reader: R,
     /// Kept so the registry can be extended to report endings; not needed for eviction,
     /// which reads the monitor's lifecycle flag (one atomic load, no lock).
     #[allow(dead_code)] // Read by tests and kept for ending reports; see above.
@@ -30,16 +32,16 @@ pub(crate) struct Instance {
 /// - `instances` is sorted by id (ids are issued under the group's lock and pushed in order).
 /// - Eviction is amortized O(1) per start: a sweep runs only once the stored length has
 ///   doubled since the last sweep, and costs O(stored length).
-#[derive(Debug, Default)]
-pub(crate) struct ServiceGroup {
+#[derive(Debug)]
+pub(crate) struct ServiceGroup<R> {
     /// The next id to hand out; `None` once `InstanceId::MAX` has been handed out.
     next_instance_id: Option<InstanceId>,
-    instances: Vec<Instance>,
+    instances: Vec<Instance<R>>,
     /// Sweep when `instances.len()` reaches this.
     sweep_at: usize,
 }
 
-impl ServiceGroup {
+impl<R> ServiceGroup<R> {
     pub(crate) fn new() -> Self {
         Self {
             next_instance_id: Some(0),
@@ -55,7 +57,7 @@ impl ServiceGroup {
 
     /// Records a started instance: consumes its id (which must be the peeked one) and
     /// evicts finished instances when due.
-    pub(crate) fn insert(&mut self, instance: Instance) {
+    pub(crate) fn insert(&mut self, instance: Instance<R>) {
         debug_assert_eq!(Some(instance.id.instance_id()), self.next_instance_id);
         self.next_instance_id = instance.id.instance_id().checked_add(1);
         if self.instances.len() >= self.sweep_at {
@@ -76,7 +78,7 @@ impl ServiceGroup {
     }
 
     /// Stored instances, live or finished but not yet evicted, in id order.
-    pub(crate) fn instances(&self) -> &[Instance] {
+    pub(crate) fn instances(&self) -> &[Instance<R>] {
         &self.instances
     }
 

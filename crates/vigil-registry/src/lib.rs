@@ -54,7 +54,7 @@ mod service;
 mod tests;
 
 pub use delta::{ServiceDelta, ServicesDelta};
-pub use factory::MonitorFactory;
+pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
 pub use metrics::{ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};

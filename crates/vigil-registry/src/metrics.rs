@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-use vigil_monitor::MonitorSnapshot;
+use vigil_monitor::{
+    MonitorReport, MonitorSnapshot, PollHistogram, SchedulingSnapshot, SlowPollSnapshot,
+};
 
 use crate::id::ServiceId;
 
@@ -23,9 +25,32 @@ pub struct ServiceMetrics {
     pub current_poll_duration: Option<Duration>,
     /// Time since the instance was started.
     pub age: Duration,
+    /// Slow and fast polls, if the registry attaches
+    /// [`SlowPolls`](crate::SlowPolls).
+    pub slow_polls: Option<SlowPollSnapshot>,
+    /// The poll-duration histogram, if the registry attaches
+    /// [`PollHistograms`](crate::PollHistograms).
+    pub poll_histogram: Option<PollHistogram>,
+    /// Scheduling delay and idle time, if the registry attaches
+    /// [`Scheduling`](crate::Scheduling).
+    pub scheduling: Option<SchedulingSnapshot>,
 }
 
 impl ServiceMetrics {
+    /// The default monitor's snapshot plus what the attached monitors reported.
+    pub fn new(snapshot: MonitorSnapshot, report: MonitorReport) -> Self {
+        Self {
+            poll_count: snapshot.poll_count,
+            total_busy_duration: snapshot.total_busy_duration,
+            utilization: snapshot.utilization,
+            current_poll_duration: snapshot.current_poll_duration,
+            age: snapshot.age,
+            slow_polls: report.slow_polls,
+            poll_histogram: report.poll_histogram,
+            scheduling: report.scheduling,
+        }
+    }
+
     /// `true` if the instance is inside a poll right now.
     pub fn is_in_poll(&self) -> bool {
         self.current_poll_duration.is_some()
@@ -33,14 +58,9 @@ impl ServiceMetrics {
 }
 
 impl From<MonitorSnapshot> for ServiceMetrics {
+    /// Without any attached monitor's figures.
     fn from(snapshot: MonitorSnapshot) -> Self {
-        Self {
-            poll_count: snapshot.poll_count,
-            total_busy_duration: snapshot.total_busy_duration,
-            utilization: snapshot.utilization,
-            current_poll_duration: snapshot.current_poll_duration,
-            age: snapshot.age,
-        }
+        Self::new(snapshot, MonitorReport::default())
     }
 }
 
@@ -152,6 +172,12 @@ pub struct ServiceGroupMetrics {
     pub max_utilization: u8,
     /// Instances inside a poll right now.
     pub in_poll: usize,
+    /// Slow and fast polls summed over the instances (`None` without
+    /// [`SlowPolls`](crate::SlowPolls)).
+    pub slow_polls: Option<SlowPollSnapshot>,
+    /// The instances' histograms merged bucket-wise (`None` without
+    /// [`PollHistograms`](crate::PollHistograms)).
+    pub poll_histogram: Option<PollHistogram>,
 }
 
 impl ServiceGroupMetrics {
@@ -173,6 +199,22 @@ impl ServiceGroupMetrics {
                 .max()
                 .unwrap_or(0),
             in_poll: instances.iter().filter(|(_, m)| m.is_in_poll()).count(),
+            slow_polls: instances.iter().filter_map(|(_, m)| m.slow_polls).reduce(
+                |mut sum, next| {
+                    sum.slow_poll_count += next.slow_poll_count;
+                    sum.total_slow_poll_duration += next.total_slow_poll_duration;
+                    sum.fast_poll_count += next.fast_poll_count;
+                    sum.total_fast_poll_duration += next.total_fast_poll_duration;
+                    sum
+                },
+            ),
+            poll_histogram: instances
+                .iter()
+                .filter_map(|(_, m)| m.poll_histogram)
+                .reduce(|mut sum, next| {
+                    sum.merge(&next);
+                    sum
+                }),
         }
     }
 }

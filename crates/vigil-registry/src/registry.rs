@@ -6,7 +6,10 @@ use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use vigil_monitor::{BusyMonitor, Clock, DefaultClock, ServiceMonitor, Ticks, DEFAULT_WINDOW};
+use vigil_monitor::{
+    BusyMonitor, Clock, DefaultClock, MonitorReport, ReportMetrics, ServiceMonitor, Ticks,
+    DEFAULT_WINDOW,
+};
 use vigil_status::ServiceJoinHandle;
 
 use crate::factory::MonitorFactory;
@@ -75,8 +78,12 @@ impl std::error::Error for StartError {}
 /// runtime.block_on(handle).unwrap();
 /// assert!(registry.metrics().is_empty());
 /// ```
-pub struct Registry<F = (), C = DefaultClock> {
-    groups: RwLock<BTreeMap<&'static str, Mutex<ServiceGroup>>>,
+pub struct Registry<F = (), C = DefaultClock>
+where
+    F: MonitorFactory<C>,
+    C: Clock,
+{
+    groups: RwLock<Groups<Reader<F, C>>>,
     factory: F,
     clock: C,
     window_ticks: Ticks,
@@ -105,7 +112,13 @@ impl Default for Registry {
     }
 }
 
-impl<F, C> fmt::Debug for Registry<F, C> {
+/// The reader type a registry keeps per instance.
+type Reader<F, C> = <F as MonitorFactory<C>>::Reader;
+
+/// Service groups by name; name order is snapshot order.
+type Groups<R> = BTreeMap<&'static str, Mutex<ServiceGroup<R>>>;
+
+impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Registry<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let groups = read(&self.groups);
         f.debug_struct("Registry")
@@ -114,7 +127,7 @@ impl<F, C> fmt::Debug for Registry<F, C> {
     }
 }
 
-impl<F: MonitorFactory, C: Clock> Registry<F, C> {
+impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     /// Starts `service` on the runtime behind `handle` and returns its owned join handle.
     ///
     /// Dropping the returned handle detaches the service: it keeps running and stays in the
@@ -151,7 +164,7 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
             let id = ServiceId::new(task, instance_id);
             // Everything that can panic (the user's factory, spawning) happens before the
             // group is touched, so a panic leaves it as it was.
-            let custom = self.factory.create(&id);
+            let (custom, reader) = self.factory.create(&id, &self.clock);
             let busy = BusyMonitor::at(self.clock.now(), self.window_ticks);
             let metrics = busy.metrics().clone();
             let monitored = ServiceMonitor::with_monitor(
@@ -163,6 +176,7 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
             group.insert(Instance {
                 id,
                 metrics,
+                reader,
                 status,
             });
             Ok((id, owned))
@@ -183,8 +197,10 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
             for instance in group.instances() {
                 let sample = instance.metrics.sample(now);
                 if !sample.lifecycle.is_finished() {
+                    let mut report = MonitorReport::default();
+                    instance.reader.report(&self.clock, &mut report);
                     let snapshot = sample.to_snapshot(&self.clock);
-                    entries.push((instance.id, ServiceMetrics::from(snapshot)));
+                    entries.push((instance.id, ServiceMetrics::new(snapshot, report)));
                 }
             }
         }
@@ -200,7 +216,11 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
     }
 
     /// Runs `f` on the group of `name`, creating the group on first use.
-    fn with_group<R>(&self, name: &'static str, f: impl FnOnce(&mut ServiceGroup) -> R) -> R {
+    fn with_group<T>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&mut ServiceGroup<Reader<F, C>>) -> T,
+    ) -> T {
         {
             let groups = read(&self.groups);
             if let Some(group) = groups.get(name) {
@@ -215,11 +235,11 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
     }
 
     #[cfg(test)]
-    pub(crate) fn with_group_for_test<R>(
+    pub(crate) fn with_group_for_test<T>(
         &self,
         name: &'static str,
-        f: impl FnOnce(&mut ServiceGroup) -> R,
-    ) -> R {
+        f: impl FnOnce(&mut ServiceGroup<Reader<F, C>>) -> T,
+    ) -> T {
         self.with_group(name, f)
     }
 
@@ -229,7 +249,7 @@ impl<F: MonitorFactory, C: Clock> Registry<F, C> {
     }
 }
 
-fn lock(group: &Mutex<ServiceGroup>) -> MutexGuard<'_, ServiceGroup> {
+fn lock<R>(group: &Mutex<ServiceGroup<R>>) -> MutexGuard<'_, ServiceGroup<R>> {
     group.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -245,7 +265,7 @@ pub struct RegistryBuilder<F = (), C = DefaultClock> {
     window: Duration,
 }
 
-impl<F: MonitorFactory, C: Clock> RegistryBuilder<F, C> {
+impl<F: MonitorFactory<C>, C: Clock> RegistryBuilder<F, C> {
     /// Averages utilization over `window` (default 5 s).
     pub fn window(mut self, window: Duration) -> Self {
         self.window = window;
@@ -254,7 +274,10 @@ impl<F: MonitorFactory, C: Clock> RegistryBuilder<F, C> {
 
     /// Reads time from `clock` (default [`DefaultClock`]); e.g. a
     /// [`MockClock`](vigil_monitor::MockClock) in tests.
-    pub fn clock<C2: Clock>(self, clock: C2) -> RegistryBuilder<F, C2> {
+    pub fn clock<C2: Clock>(self, clock: C2) -> RegistryBuilder<F, C2>
+    where
+        F: MonitorFactory<C2>,
+    {
         RegistryBuilder {
             factory: self.factory,
             clock,
@@ -263,7 +286,7 @@ impl<F: MonitorFactory, C: Clock> RegistryBuilder<F, C> {
     }
 
     /// Attaches a custom monitor, built by `factory`, to every instance started from now on.
-    pub fn monitor<F2: MonitorFactory>(self, factory: F2) -> RegistryBuilder<F2, C> {
+    pub fn monitor<F2: MonitorFactory<C>>(self, factory: F2) -> RegistryBuilder<F2, C> {
         RegistryBuilder {
             factory,
             clock: self.clock,
