@@ -10,9 +10,15 @@
 //! - `panicker`: panics after 1.5 s (reported with its payload, then gone);
 //! - `short_lived`: a new instance every 250 ms, each living 600 ms (ids keep growing).
 //!
-//! Usage: `cargo run --release -p vigil --example top -- [--duration SECS] [--once]`
-//! (`--once` prints a single table after one second and exits).
+//! Usage: `cargo run --release -p vigil --example top -- [--duration SECS] [--once]
+//! [--prometheus ADDR]` (`--once` prints a single table after one second and exits).
+//!
+//! `--prometheus 127.0.0.1:9898` also serves the registry's metrics at
+//! `http://127.0.0.1:9898/metrics` while the table runs (`curl` it, or point a Prometheus
+//! server at it). It needs the `prometheus` feature:
+//! `cargo run --release -p vigil --features prometheus --example top -- --prometheus 127.0.0.1:9898 --duration 60`.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,15 +29,20 @@ use vigil::ServiceMetrics;
 const REFRESH: Duration = Duration::from_secs(1);
 const BAR_WIDTH: usize = 20;
 
+const USAGE: &str = "usage: top [--duration SECS] [--once] [--prometheus ADDR]";
+
 struct Options {
     duration: Duration,
     once: bool,
+    /// Where to serve `/metrics`, if anywhere.
+    prometheus: Option<SocketAddr>,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         duration: Duration::from_secs(5),
         once: false,
+        prometheus: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,9 +56,16 @@ fn parse_options() -> Result<Options, String> {
                 options.duration = Duration::try_from_secs_f64(seconds)
                     .map_err(|_| format!("--duration: `{value}` is out of range"))?;
             }
-            "-h" | "--help" => {
-                return Err("usage: top [--duration SECS] [--once]".to_owned());
+            "--prometheus" => {
+                let value = args
+                    .next()
+                    .ok_or("--prometheus needs an address, e.g. 127.0.0.1:9898")?;
+                let address = value.parse().map_err(|_| {
+                    format!("--prometheus: `{value}` is not an address like 127.0.0.1:9898")
+                })?;
+                options.prometheus = Some(address);
             }
+            "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}` (try --help)")),
         }
     }
@@ -248,6 +266,37 @@ fn print_table(elapsed: Duration, snapshot: &ServicesMetrics, ended: &[(ServiceI
     }
 }
 
+/// Serves the registry's metrics at `http://ADDRESS/metrics` on `runtime` until it shuts down.
+#[cfg(feature = "prometheus")]
+fn serve_prometheus(
+    runtime: &tokio::runtime::Runtime,
+    registry: &Arc<Registry>,
+    address: SocketAddr,
+) -> Result<(), String> {
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind(address))
+        .map_err(|error| format!("--prometheus: cannot listen on {address}: {error}"))?;
+    let address = listener.local_addr().map_err(|error| error.to_string())?;
+    println!("serving Prometheus metrics at http://{address}/metrics");
+    runtime.spawn(vigil::export::prometheus::serve(
+        listener,
+        Arc::clone(registry),
+    ));
+    Ok(())
+}
+
+/// Without the `prometheus` feature there is no exporter: say how to get it.
+#[cfg(not(feature = "prometheus"))]
+fn serve_prometheus(
+    _runtime: &tokio::runtime::Runtime,
+    _registry: &Arc<Registry>,
+    _address: SocketAddr,
+) -> Result<(), String> {
+    Err("--prometheus needs the `prometheus` feature: \
+         cargo run --release -p vigil --features prometheus --example top -- --prometheus ADDR"
+        .to_owned())
+}
+
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -259,12 +308,18 @@ fn main() -> ExitCode {
     // The panicking service is expected; keep its message out of the table.
     std::panic::set_hook(Box::new(|_| {}));
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .expect("a tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(4).enable_time();
+    #[cfg(feature = "prometheus")]
+    builder.enable_io(); // For the `/metrics` listener.
+    let runtime = builder.build().expect("a tokio runtime");
     let registry = Arc::new(Registry::new());
+    if let Some(address) = options.prometheus {
+        if let Err(message) = serve_prometheus(&runtime, &registry, address) {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
+    }
     let endings: Endings = Arc::default();
     start_services(&registry, runtime.handle(), &endings);
 

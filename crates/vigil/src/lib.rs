@@ -66,11 +66,20 @@
 //! - `quanta` (default): the default clock reads the CPU timestamp counter through the
 //!   `quanta` crate (calibrated, with an OS-clock fallback). Without it, the default clock
 //!   is `std::time::Instant`.
+//! - `metrics`: `vigil::export::metrics` publishes snapshots through the
+//!   [`metrics`](https://docs.rs/metrics) facade crate (adds the `metrics` dependency).
+//! - `prometheus`: `vigil::export::prometheus` encodes snapshots as Prometheus / OpenMetrics text
+//!   with [`prometheus-client`](https://docs.rs/prometheus-client) and serves `/metrics`
+//!   over HTTP on tokio (adds `prometheus-client`, and tokio's `net`, `io-util` and `time`).
 //!
 //! # Examples
 //!
 //! `cargo run --release -p vigil --example top` shows a live table of services and their
-//! metrics.
+//! metrics; with `--features prometheus` and `-- --prometheus 127.0.0.1:9898` it also serves
+//! them at `http://127.0.0.1:9898/metrics`.
+
+#[cfg(any(feature = "metrics", feature = "prometheus"))]
+pub mod export;
 
 /// The poll-timing monitor: everything in [`vigil_monitor`].
 pub mod monitor {
