@@ -1,0 +1,246 @@
+//! The registry: start scaling, `start_in` against a bare spawn, snapshots, contended starts.
+//!
+//! Groups (read by `cargo xtask bench`; keep the ids stable). Runtimes are multi-thread with
+//! two workers and are built, and torn down, outside the timed regions.
+//!
+//! - `registry_start/{1000,10000,100000}`: one iteration starts N instances of one name that
+//!   park forever, on a fresh registry and runtime. The criterion estimate is the time of
+//!   all N starts (`Throughput::Elements(N)`); divide by N for the per-start time (the
+//!   xtask does). Dividing inside `iter_custom` would mislead criterion's iteration-count
+//!   planning, which sizes batches from the times it is given.
+//! - `registry_start_bare_spawn/{1000,10000,100000}`: the same with a bare `Handle::spawn`
+//!   of the same future, the reference for how much of the growth is tokio's own.
+//! - `registry_spawn/{bare_spawn,start_in,bare_spawn_await,start_in_await}`: one iteration
+//!   is one start of a future that completes at once, issued from a task on a runtime worker
+//!   (where services usually start other services, and where a bare spawn is cheapest, so
+//!   the ratio is the strict one). `*_await` also awaits the join handle.
+//! - `registry_snapshot/10000`: one `metrics()` call with 10k live instances
+//!   (`Throughput::Elements(10_000)`; divide by 10k for the cost per live service).
+//! - `registry_two_threads/{one_thread,different_names,same_name}`: one iteration is one start
+//!   per thread, from two threads at once (one for the reference); the estimate is wall time
+//!   per start per thread.
+
+use std::future::{pending, Future};
+use std::hint::black_box;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use tokio::runtime::{Builder, Handle, Runtime};
+use vigil_registry::{Registry, ServiceObj};
+
+/// Live services for the snapshot benchmark.
+const SNAPSHOT_SERVICES: u64 = 10_000;
+
+/// Defaults that criterion's own flags override; see `poll_path.rs`.
+fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args()
+}
+
+fn main() {
+    let mut criterion = criterion();
+    start_scaling(&mut criterion);
+    start_against_spawn(&mut criterion);
+    snapshot(&mut criterion);
+    two_threads(&mut criterion);
+    criterion.final_summary();
+}
+
+fn runtime() -> Runtime {
+    Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .expect("failed to build the benchmark runtime")
+}
+
+/// A service that is polled once and then parks forever.
+fn parked(name: &'static str) -> ServiceObj {
+    ServiceObj::new(name, pending::<()>())
+}
+
+fn start_scaling(criterion: &mut Criterion) {
+    bench_starts(criterion, "registry_start", |registry, handle| {
+        registry.start_in(handle, parked("parked"))
+    });
+    // The reference: what tokio alone does with as many tasks (growth of its task list,
+    // fresh memory, workers polling the new tasks on the same two cores).
+    bench_starts(criterion, "registry_start_bare_spawn", |_, handle| {
+        handle.spawn(pending::<()>())
+    });
+}
+
+/// `group/N` for each N: one iteration runs `start` N times on a fresh registry and runtime,
+/// keeping the join handles (dropped, with the runtime, outside the timed region).
+fn bench_starts<H>(criterion: &mut Criterion, group: &str, start: fn(&Registry, &Handle) -> H) {
+    let mut group = criterion.benchmark_group(group);
+    // One iteration is up to 100k starts plus a runtime: few, flat samples.
+    group.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for services in [1_000_u64, 10_000, 100_000] {
+        group.throughput(Throughput::Elements(services));
+        group.bench_with_input(
+            BenchmarkId::from_parameter(services),
+            &services,
+            |b, &services| {
+                b.iter_custom(|iters| {
+                    let mut timed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let runtime = runtime();
+                        let registry = Registry::new();
+                        let mut handles = Vec::with_capacity(services as usize);
+                        let start_time = Instant::now();
+                        for _ in 0..services {
+                            handles.push(start(&registry, runtime.handle()));
+                        }
+                        timed += start_time.elapsed();
+                        // Untimed: detach the handles, then shut the runtime down.
+                        drop(handles);
+                        drop(runtime);
+                    }
+                    timed
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+fn start_against_spawn(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("registry_spawn");
+    let runtime = runtime();
+    let registry = Arc::new(Registry::new());
+
+    group.bench_function("bare_spawn", |b| {
+        b.iter_custom(|iters| {
+            time_on_worker(&runtime, iters, |handle, _| {
+                drop(black_box(handle.spawn(async {})));
+                async {}
+            })
+        })
+    });
+    let shared = registry.clone();
+    group.bench_function("start_in", |b| {
+        b.iter_custom(|iters| {
+            let registry = shared.clone();
+            time_on_worker(&runtime, iters, move |handle, _| {
+                let service = ServiceObj::new("spawned", async {});
+                drop(black_box(registry.start_in(handle, service)));
+                async {}
+            })
+        })
+    });
+    group.bench_function("bare_spawn_await", |b| {
+        b.iter_custom(|iters| {
+            time_on_worker(&runtime, iters, |handle, _| {
+                let join = handle.spawn(async {});
+                async move { black_box(join.await).expect("task failed") }
+            })
+        })
+    });
+    let shared = registry.clone();
+    group.bench_function("start_in_await", |b| {
+        b.iter_custom(|iters| {
+            let registry = shared.clone();
+            time_on_worker(&runtime, iters, move |handle, _| {
+                let service = ServiceObj::new("awaited", async {});
+                let join = registry.start_in(handle, service);
+                async move { black_box(join.await).expect("service failed") }
+            })
+        })
+    });
+    group.finish();
+}
+
+/// Runs `iters` rounds of `round` (which starts something, returning what to await) from a
+/// task on a runtime worker, and returns the time they took.
+fn time_on_worker<R, W>(runtime: &Runtime, iters: u64, mut round: R) -> Duration
+where
+    R: FnMut(&Handle, u64) -> W + Send + 'static,
+    W: Future<Output = ()> + Send,
+{
+    let driver = runtime.spawn(async move {
+        let handle = Handle::current();
+        let start = Instant::now();
+        for i in 0..iters {
+            round(&handle, i).await;
+        }
+        start.elapsed()
+    });
+    runtime.block_on(driver).expect("benchmark driver panicked")
+}
+
+fn snapshot(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("registry_snapshot");
+    let runtime = runtime();
+    let registry = Registry::new();
+    let handles: Vec<_> = (0..SNAPSHOT_SERVICES)
+        .map(|_| registry.start_in(runtime.handle(), parked("snapshot")))
+        .collect();
+    assert_eq!(registry.metrics().len() as u64, SNAPSHOT_SERVICES);
+    // One call is ~1 ms: 50 samples fit the default measurement time.
+    group.sample_size(50);
+    group.throughput(Throughput::Elements(SNAPSHOT_SERVICES));
+    group.bench_function(BenchmarkId::from_parameter(SNAPSHOT_SERVICES), |b| {
+        b.iter(|| registry.metrics())
+    });
+    group.finish();
+    drop(handles);
+}
+
+fn two_threads(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("registry_two_threads");
+    for (label, names) in [
+        ("one_thread", &["alone"][..]),
+        ("different_names", &["left", "right"][..]),
+        ("same_name", &["shared", "shared"][..]),
+    ] {
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let runtime = runtime();
+                let registry = Registry::new();
+                let elapsed = concurrent_starts(&registry, runtime.handle(), names, iters);
+                // Untimed: the instances die with the runtime.
+                drop(runtime);
+                elapsed
+            })
+        });
+    }
+    group.finish();
+}
+
+/// One thread per name starts `iters` parked instances of it; returns the slowest thread's
+/// time, measured from a common barrier.
+fn concurrent_starts(
+    registry: &Registry,
+    handle: &Handle,
+    names: &[&'static str],
+    iters: u64,
+) -> Duration {
+    let barrier = &Barrier::new(names.len());
+    thread::scope(|scope| {
+        let threads: Vec<_> = names
+            .iter()
+            .map(|&name| {
+                scope.spawn(move || {
+                    let mut handles = Vec::with_capacity(iters as usize);
+                    barrier.wait();
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        handles.push(registry.start_in(handle, parked(name)));
+                    }
+                    let elapsed = start.elapsed();
+                    drop(handles);
+                    elapsed
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("starting thread panicked"))
+            .max()
+            .unwrap_or_default()
+    })
+}

@@ -1,0 +1,72 @@
+//! The poll-path variants, in one list shared by the timing and instruction-count harnesses.
+
+use std::future::{poll_fn, Future};
+use std::task::Poll;
+
+use vigil_monitor::{
+    BusyMonitor, Clock, DefaultClock, PollHistogramMonitor, ServiceMonitor, SlowPollMonitor,
+    StdClock,
+};
+
+use crate::classic::Classic;
+use crate::floor::{ClockFloor, PollCounter};
+
+/// Receives each poll-path variant: its stable name and the future to poll.
+pub trait VariantVisitor {
+    /// Called once per variant, in table order.
+    fn visit<F: Future>(&mut self, name: &'static str, future: F);
+}
+
+/// Hands every poll-path variant to `visitor`, in table order.
+///
+/// The names are the criterion ids under `poll_path/` that `cargo xtask bench` reads: keep
+/// them stable. To add a variant, add one line.
+pub fn for_each_variant(visitor: &mut impl VariantVisitor) {
+    visitor.visit("bare", spinning());
+    visitor.visit("vigil_default", ServiceMonitor::wrap(spinning()));
+    visitor.visit("vigil_stack", vigil_stack(spinning()));
+    visitor.visit("vigil_full_stack", vigil_full_stack(spinning()));
+    visitor.visit("classic", Classic::new(spinning(), Default::default()));
+    visitor.visit(
+        "tokio_metrics",
+        tokio_metrics::TaskMonitor::new().instrument(spinning()),
+    );
+    visitor.visit("vigil_std_clock", vigil_on(StdClock, spinning()));
+    visitor.visit("clock_floor", ClockFloor::new(spinning()));
+}
+
+/// The polled workload: always pending and always ready to be polled again (it wakes itself).
+pub fn spinning() -> impl Future<Output = ()> + Send + Unpin {
+    poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+/// vigil's default monitor on another clock.
+pub fn vigil_on<F: Future, C: Clock>(clock: C, future: F) -> ServiceMonitor<F, BusyMonitor, C> {
+    ServiceMonitor::with_monitor(future, BusyMonitor::new(&clock), clock)
+}
+
+/// vigil's default monitor plus a trivial custom monitor, sharing the two clock reads.
+pub fn vigil_stack<F: Future>(
+    future: F,
+) -> ServiceMonitor<F, (BusyMonitor, PollCounter), DefaultClock> {
+    let clock = DefaultClock;
+    let monitors = (BusyMonitor::new(&clock), PollCounter::default());
+    ServiceMonitor::with_monitor(future, monitors, clock)
+}
+
+/// vigil's default monitor plus the shipped optional monitors: slow-poll counter (default
+/// threshold) and poll-duration histogram.
+pub fn vigil_full_stack<F: Future>(
+    future: F,
+) -> ServiceMonitor<F, (BusyMonitor, SlowPollMonitor, PollHistogramMonitor), DefaultClock> {
+    let clock = DefaultClock;
+    let monitors = (
+        BusyMonitor::new(&clock),
+        SlowPollMonitor::new(&clock),
+        PollHistogramMonitor::new(&clock),
+    );
+    ServiceMonitor::with_monitor(future, monitors, clock)
+}

@@ -1,0 +1,314 @@
+//! A short reading of the numbers, in sentences computed from the figures of one run.
+
+use crate::instructions::Counts;
+use crate::summary::{Summary, Target, SNAPSHOT_SERVICES};
+use crate::table::{ns, ratio};
+
+/// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
+fn verdict(target: &Target) -> String {
+    match target.measured {
+        Some(value) => format!("{}, {}", target.format(value), short_verdict(target)),
+        None => "not measured".to_string(),
+    }
+}
+
+/// "target <= 0.35x: met", for sentences that already state the measured figure.
+fn short_verdict(target: &Target) -> String {
+    match target.met() {
+        Some(met) => format!(
+            "target <= {}: {}",
+            target.format(target.limit),
+            if met { "met" } else { "**missed**" }
+        ),
+        None => "not measured".to_string(),
+    }
+}
+
+fn target<'a>(targets: &'a [Target], name_start: &str) -> Option<&'a Target> {
+    targets.iter().find(|t| t.name.starts_with(name_start))
+}
+
+/// A short reading of the numbers: each sentence only when its figures were measured.
+pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String> {
+    let targets = summary.targets();
+    let mut out = Vec::new();
+    let overhead = |variant: &str| summary.overhead(variant);
+
+    if let (Some(default), Some(bare), Some(classic), Some(peer)) = (
+        overhead("vigil_default"),
+        summary.bare_ns,
+        overhead("classic"),
+        overhead("tokio_metrics"),
+    ) {
+        out.push(format!(
+            "vigil's default monitor adds {} ns per poll to a bare poll of {} ns. That is {} \
+             of the classic design's {} ns ({}) and {} of TaskMonitor's {} ns ({}).",
+            ns(default),
+            ns(bare),
+            ratio(default / classic),
+            ns(classic),
+            target(&targets, "vigil_default overhead / classic")
+                .map_or_else(String::new, short_verdict),
+            ratio(default / peer),
+            ns(peer),
+            target(&targets, "vigil_default overhead / tokio")
+                .map_or_else(String::new, short_verdict),
+        ));
+    }
+
+    if let (Some(default), Some((clock, fastest))) =
+        (overhead("vigil_default"), summary.fastest_clock())
+    {
+        let floor = 2.0 * fastest;
+        let mut text = format!(
+            "The floor is the two clock reads every poll needs: two reads of the fastest clock \
+             measured ({clock}, {} ns each) cost {} ns, and the default monitor's overhead is {} \
+             that ({}).",
+            ns(fastest),
+            ns(floor),
+            ratio(default / floor),
+            target(&targets, "vigil_default overhead / two")
+                .map_or_else(String::new, short_verdict),
+        );
+        let allowed = 1.1 * floor;
+        if default > allowed {
+            text.push_str(&format!(
+                " Meeting it needs {} ns less per poll.",
+                ns(default - allowed)
+            ));
+        }
+        if let Some(in_loop) = overhead("clock_floor") {
+            text.push_str(&format!(
+                " Inside the poll loop, the two reads alone (`clock_floor`) add {} ns, so \
+                 the monitor's own bookkeeping costs {} ns per poll.",
+                ns(in_loop),
+                ns(default - in_loop)
+            ));
+        }
+        out.push(text);
+    }
+
+    if let Some(counts) = counts {
+        let count = |variant: &str| {
+            counts
+                .iter()
+                .find(|(name, _)| name == variant)
+                .map(|(_, count)| *count)
+        };
+        if let (Some(bare), Some(default), Some(floor)) =
+            (count("bare"), count("vigil_default"), count("clock_floor"))
+        {
+            out.push(format!(
+                "In instructions (exact, callgrind): a bare poll is {bare:.0}, the two clock \
+                 reads add {:.0}, and the default monitor {:.0} more, {:.0} in all. The extra \
+                 instructions retire in parallel with the TSC reads' latency, which is why \
+                 they cost so much less time than their count suggests.",
+                floor - bare,
+                default - floor,
+                default - bare,
+            ));
+        }
+    }
+
+    if let (Some(default), Some(std_clock)) =
+        (overhead("vigil_default"), overhead("vigil_std_clock"))
+    {
+        out.push(format!(
+            "On `StdClock` the same monitor adds {} ns instead of {} ns: the clock is most of \
+             the cost, and `quanta` saves {} ns per poll.",
+            ns(std_clock),
+            ns(default),
+            ns(std_clock - default)
+        ));
+    }
+
+    if let (Some(default), Some(stack)) = (overhead("vigil_default"), overhead("vigil_stack")) {
+        let mut text = format!(
+            "Monitors in a stack share the two clock reads: a trivial custom monitor \
+             (`vigil_stack`) adds {} to the default monitor alone",
+            added_ns(stack - default)
+        );
+        if let Some(full) = overhead("vigil_full_stack") {
+            text.push_str(&format!(
+                ", and the slow-poll counter plus the histogram (`vigil_full_stack`) add {}",
+                added_ns(full - default)
+            ));
+        }
+        text.push('.');
+        out.push(text);
+    }
+
+    if let (Some(vigil), Some(vigil_alone)) = (
+        summary.contended_overhead("vigil_default"),
+        overhead("vigil_default"),
+    ) {
+        let mut text = format!(
+            "With two threads polling at once (vigil: one instance per thread), vigil's \
+             overhead is {} ns per poll per thread, {} its single-thread figure.",
+            ns(vigil),
+            ratio(vigil / vigil_alone)
+        );
+        let vigil_growth = vigil / vigil_alone;
+        let floor = summary
+            .contended_overhead("clock_floor")
+            .zip(overhead("clock_floor"));
+        if vigil_growth < 1.2 {
+            text.push_str(" Separate instances slow each other down by nothing measurable.");
+        } else if let Some((floor, floor_alone)) = floor {
+            let floor_growth = floor / floor_alone;
+            text.push_str(&format!(
+                " The two clock reads alone go from {} to {} ns ({}), ",
+                ns(floor_alone),
+                ns(floor),
+                ratio(floor_growth)
+            ));
+            text.push_str(if floor_growth >= 0.8 * vigil_growth {
+                "about as much: on this VM a second busy vCPU slows the clock reads and the \
+                 core themselves, and shared state is not what changed."
+            } else {
+                "less than vigil's overhead grows: the difference is vigil's own (its \
+                 instances' cache lines or bookkeeping under contention)."
+            });
+        }
+        if let (Some(classic), Some(classic_alone), Some(peer), Some(peer_alone)) = (
+            summary.contended_overhead("classic"),
+            overhead("classic"),
+            summary.contended_overhead("tokio_metrics"),
+            overhead("tokio_metrics"),
+        ) {
+            text.push_str(&format!(
+                " The classic design and TaskMonitor, whose two threads update one shared \
+                 struct, go to {} ns ({}) and {} ns ({}); within the two-thread table vigil's \
+                 overhead is {} of classic's and {} of TaskMonitor's.",
+                ns(classic),
+                ratio(classic / classic_alone),
+                ns(peer),
+                ratio(peer / peer_alone),
+                ratio(vigil / classic),
+                ratio(vigil / peer),
+            ));
+        }
+        out.push(text);
+    }
+
+    if let (Some((_, Some(first))), Some((_, Some(last)))) =
+        (summary.start_ns.first(), summary.start_ns.last())
+    {
+        let mut text = format!(
+            "Starting instances of one name costs {} ns per start at 1k and {} ns at 100k \
+             ({}).",
+            ns(*first),
+            ns(*last),
+            target(&targets, "per-start").map_or_else(String::new, verdict),
+        );
+        if let (Some(bare), Some(scaling)) = (summary.bare_start_scaling(), summary.start_scaling())
+        {
+            text.push_str(&format!(
+                " A bare `Handle::spawn` of the same future grows {} over the same range (fresh \
+                 memory for every task, the two workers polling new tasks on the same two \
+                 cores): relative to it, `start_in` grows {}.",
+                ratio(bare),
+                ratio(scaling / bare)
+            ));
+        }
+        out.push(text);
+    }
+
+    if summary.start_vs_spawn().is_some() || summary.start_await_vs_spawn_await().is_some() {
+        out.push(format!(
+            "From a runtime worker, `start_in` costs {} a bare `Handle::spawn` ({}), and {} \
+             once the handle is awaited ({}).",
+            summary
+                .start_vs_spawn()
+                .map_or_else(|| "n/a".to_string(), ratio),
+            target(&targets, "start_in / bare").map_or_else(String::new, short_verdict),
+            summary
+                .start_await_vs_spawn_await()
+                .map_or_else(|| "n/a".to_string(), ratio),
+            target(&targets, "start_in + await").map_or_else(String::new, short_verdict),
+        ));
+    }
+
+    if let (Some(snapshot), Some(per_service)) =
+        (summary.snapshot_ns, summary.snapshot_ns_per_service())
+    {
+        out.push(format!(
+            "`metrics()` with {SNAPSHOT_SERVICES} live services takes {} µs, {} ns per \
+             service ({}).",
+            ns(snapshot / 1_000.0),
+            ns(per_service),
+            target(&targets, "snapshot").map_or_else(String::new, short_verdict),
+        ));
+    }
+
+    if let (Some(alone), Some(different), Some(same)) = (
+        summary.two_thread_ns("one_thread"),
+        summary.two_thread_ns("different_names"),
+        summary.two_thread_ns("same_name"),
+    ) {
+        out.push(format!(
+            "Two threads starting at once take {} ns per start per thread with different \
+             names ({} one thread alone, {} ns) and {} ns with the same name ({}). On two \
+             cores the starting threads also share the CPUs with the runtime's two workers, \
+             which poll every new service once.",
+            ns(different),
+            ratio(different / alone),
+            ns(alone),
+            ns(same),
+            ratio(same / alone),
+        ));
+    }
+    out
+}
+
+/// "3.39 ns", or "nothing measurable (-0.15 ns)" within half a nanosecond of zero.
+fn added_ns(value: f64) -> String {
+    if value.abs() < 0.5 {
+        format!("nothing measurable ({} ns)", ns(value))
+    } else {
+        format!("{} ns", ns(value))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::tests::sample_estimates;
+
+    #[test]
+    fn says_how_far_a_missed_clock_target_is() {
+        let mut estimates = sample_estimates();
+        estimates.insert("poll_path/vigil_default", 1.6 + 25.0);
+        let reading = reading(&Summary::from_estimates(&estimates), None).join("\n");
+        // 25 ns against 1.1 x 19 ns = 20.9 ns allowed.
+        assert!(
+            reading.contains("1.32x that (target <= 1.10x: **missed**)"),
+            "{reading}"
+        );
+        assert!(
+            reading.contains("Meeting it needs 4.10 ns less per poll."),
+            "{reading}"
+        );
+    }
+
+    #[test]
+    fn reads_small_differences_and_contention_honestly() {
+        assert_eq!(added_ns(-0.15), "nothing measurable (-0.15 ns)");
+        assert_eq!(added_ns(3.39), "3.39 ns");
+        // The sample run: vigil's contended overhead is 1.10x its single-thread figure.
+        let calm = reading(&Summary::from_estimates(&sample_estimates()), None).join("\n");
+        assert!(
+            calm.contains("Separate instances slow each other down by nothing measurable."),
+            "{calm}"
+        );
+        // Contended vigil doubles while the clock alone does not: say it is vigil's own.
+        let mut estimates = sample_estimates();
+        estimates.insert("poll_path_contended/vigil_default", 42.0);
+        estimates.insert("poll_path_contended/clock_floor", 21.0);
+        let contended = reading(&Summary::from_estimates(&estimates), None).join("\n");
+        assert!(
+            contended.contains("the difference is vigil's own"),
+            "{contended}"
+        );
+    }
+}

@@ -1,0 +1,309 @@
+//! The tables of `cargo xtask bench`, built from a [`Summary`].
+
+use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SNAPSHOT_SERVICES};
+use crate::table::{ns, or_na, ratio, Table};
+
+/// The target table.
+pub(crate) fn targets_table(targets: &[Target]) -> Table {
+    let mut table = Table::new(&["target", "measured", "limit", "result"]);
+    for target in targets {
+        table.push(vec![
+            target.name.to_string(),
+            target
+                .measured
+                .map_or_else(|| "n/a".to_string(), |value| target.format(value)),
+            format!("<= {}", target.format(target.limit)),
+            target.status().to_string(),
+        ]);
+    }
+    table
+}
+
+/// The single-thread poll table.
+pub(crate) fn poll_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "variant",
+        "ns/poll",
+        "overhead ns",
+        "x bare",
+        "overhead vs classic",
+        "overhead vs tokio-metrics",
+    ]);
+    for (variant, poll_ns) in &summary.poll {
+        let overhead = summary.overhead(variant);
+        let is_bare = variant == "bare";
+        let versus = |peer: &str| match (is_bare, divide(overhead, summary.overhead(peer))) {
+            (true, _) => "-".to_string(),
+            (false, value) => or_na(value, ratio),
+        };
+        table.push(vec![
+            variant.clone(),
+            ns(*poll_ns),
+            or_na(overhead, ns),
+            or_na(divide(Some(*poll_ns), summary.bare_ns), ratio),
+            versus("classic"),
+            versus("tokio_metrics"),
+        ]);
+    }
+    table
+}
+
+/// The clock table.
+pub(crate) fn clock_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["clock", "ns/read", "x fastest"]);
+    let fastest = summary.fastest_clock().map(|(_, ns)| ns);
+    for (clock, read_ns) in &summary.clocks {
+        table.push(vec![
+            clock.clone(),
+            ns(*read_ns),
+            or_na(divide(Some(*read_ns), fastest), ratio),
+        ]);
+    }
+    table
+}
+
+/// The line comparing vigil_default's overhead with two reads of the fastest clock.
+pub(crate) fn clock_floor_line(summary: &Summary) -> Option<String> {
+    let (clock, fastest) = summary.fastest_clock()?;
+    let overhead = summary.overhead("vigil_default")?;
+    let mut line = format!(
+        "vigil_default overhead {} ns = {} two reads of the fastest clock ({clock}: 2 x {} = {} ns); target <= {}",
+        ns(overhead),
+        ratio(overhead / (2.0 * fastest)),
+        ns(fastest),
+        ns(2.0 * fastest),
+        ratio(MAX_OVERHEAD_VS_CLOCK_FLOOR),
+    );
+    if let Some(in_context) = summary.overhead("clock_floor") {
+        line.push_str(&format!(
+            ". In the poll loop itself (clock_floor) two reads add {} ns: vigil_default is {} that.",
+            ns(in_context),
+            ratio(overhead / in_context),
+        ));
+    }
+    Some(line)
+}
+
+/// The two-thread poll table.
+pub(crate) fn contended_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "variant",
+        "ns/poll/thread",
+        "overhead ns",
+        "overhead vs 1 thread",
+        "overhead vs classic",
+        "overhead vs tokio-metrics",
+    ]);
+    for (variant, poll_ns) in &summary.contended {
+        let overhead = summary.contended_overhead(variant);
+        let is_bare = variant == "bare";
+        let versus = |other: Option<f64>| {
+            if is_bare {
+                "-".to_string()
+            } else {
+                or_na(divide(overhead, other), ratio)
+            }
+        };
+        table.push(vec![
+            variant.clone(),
+            ns(*poll_ns),
+            or_na(overhead, ns),
+            versus(summary.overhead(variant)),
+            versus(summary.contended_overhead("classic")),
+            versus(summary.contended_overhead("tokio_metrics")),
+        ]);
+    }
+    table
+}
+
+/// The start-scaling table: `start_in` and, as the reference, a bare spawn.
+pub(crate) fn start_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "instances of one name",
+        "start_in ns/start",
+        "x at 1k",
+        "bare spawn ns/start",
+        "bare x at 1k",
+        "start_in / bare",
+    ]);
+    let first = summary.start_ns.first().and_then(|(_, ns)| *ns);
+    let bare_first = summary.bare_start_ns.first().and_then(|(_, ns)| *ns);
+    for ((count, start_ns), (_, bare_ns)) in summary.start_ns.iter().zip(&summary.bare_start_ns) {
+        table.push(vec![
+            count.to_string(),
+            or_na(*start_ns, ns),
+            or_na(divide(*start_ns, first), ratio),
+            or_na(*bare_ns, ns),
+            or_na(divide(*bare_ns, bare_first), ratio),
+            or_na(divide(*start_ns, *bare_ns), ratio),
+        ]);
+    }
+    table
+}
+
+/// `start_in` against a bare `Handle::spawn`.
+pub(crate) fn spawn_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["case", "bare spawn ns", "start_in ns", "start_in / bare"]);
+    for (case, bare, start) in [
+        ("spawn only", summary.bare_spawn_ns, summary.start_in_ns),
+        (
+            "spawn + await",
+            summary.bare_spawn_await_ns,
+            summary.start_in_await_ns,
+        ),
+    ] {
+        table.push(vec![
+            case.to_string(),
+            or_na(bare, ns),
+            or_na(start, ns),
+            or_na(divide(start, bare), ratio),
+        ]);
+    }
+    table
+}
+
+/// The snapshot and two-thread start tables, as one.
+pub(crate) fn registry_misc_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["measurement", "ns", "per unit"]);
+    table.push(vec![
+        format!("metrics() with {SNAPSHOT_SERVICES} live services"),
+        or_na(summary.snapshot_ns, ns),
+        or_na(summary.snapshot_ns_per_service(), |value| {
+            format!("{} ns/service", ns(value))
+        }),
+    ]);
+    let alone = summary.two_thread_ns("one_thread");
+    for (case, start_ns) in &summary.two_threads {
+        table.push(vec![
+            format!("start_in per thread: {}", case.replace('_', " ")),
+            or_na(*start_ns, ns),
+            or_na(divide(*start_ns, alone), |value| {
+                format!("{} one thread", ratio(value))
+            }),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::estimates::Estimates;
+    use crate::summary::tests::sample_estimates;
+
+    /// The trimmed cells of the rendered row whose first cell is `label`.
+    fn row(rendered: &str, label: &str) -> Vec<String> {
+        rendered
+            .lines()
+            .map(|line| {
+                let cells: Vec<String> = line.split('|').map(|c| c.trim().to_string()).collect();
+                cells[1..cells.len() - 1].to_vec()
+            })
+            .find(|cells| cells[0] == label)
+            .unwrap_or_else(|| panic!("no row {label} in\n{rendered}"))
+    }
+
+    #[test]
+    fn renders_the_target_table() {
+        let targets = Summary::from_estimates(&sample_estimates()).targets();
+        let rendered = targets_table(&targets).render();
+        assert_eq!(
+            row(&rendered, "snapshot ns per live service (10k live)"),
+            [
+                "snapshot ns per live service (10k live)",
+                "15.0 ns",
+                "<= 20.0 ns",
+                "pass"
+            ]
+        );
+        assert_eq!(
+            row(&rendered, "start_in / bare spawn (spawn only)")[3],
+            "FAIL"
+        );
+    }
+
+    #[test]
+    fn missing_benchmarks_read_as_not_run() {
+        let summary = Summary::from_estimates(&Estimates::default());
+        assert!(summary.targets().iter().all(|t| t.met().is_none()));
+        assert_eq!(clock_floor_line(&summary), None);
+        assert!(poll_table(&summary).is_empty());
+        // The registry tables keep their rows, marked n/a.
+        assert!(start_table(&summary).render().contains("| 100000 "));
+        assert!(spawn_table(&summary).render().contains("n/a"));
+    }
+
+    #[test]
+    fn renders_the_poll_table_in_table_order() {
+        let summary = Summary::from_estimates(&sample_estimates());
+        let rendered = poll_table(&summary).render();
+        let order: Vec<&str> = rendered
+            .lines()
+            .skip(2)
+            .map(|line| line.split('|').nth(1).unwrap().trim())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "bare",
+                "vigil_default",
+                "vigil_stack",
+                "classic",
+                "tokio_metrics",
+                "vigil_std_clock",
+                "clock_floor",
+                "zz_new_variant",
+            ]
+        );
+        let default_row = rendered
+            .lines()
+            .find(|line| line.starts_with("| vigil_default "))
+            .unwrap();
+        let cells: Vec<&str> = default_row.split('|').map(str::trim).collect();
+        assert_eq!(
+            cells[1..8],
+            [
+                "vigil_default",
+                "21.6",
+                "20.0",
+                "13.50x",
+                "0.29x",
+                "0.10x",
+                ""
+            ]
+        );
+    }
+
+    #[test]
+    fn renders_the_other_tables() {
+        let summary = Summary::from_estimates(&sample_estimates());
+        let clocks = clock_table(&summary).render();
+        assert!(
+            clocks.contains("| quanta_raw    |    9.50 |     1.00x |"),
+            "{clocks}"
+        );
+        let line = clock_floor_line(&summary).unwrap();
+        assert!(
+            line.starts_with("vigil_default overhead 20.0 ns = 1.05x"),
+            "{line}"
+        );
+        assert!(
+            line.contains("(clock_floor) two reads add 19.0 ns"),
+            "{line}"
+        );
+        let contended = contended_table(&summary).render();
+        // vigil: 22 ns contended overhead against 20 ns on one thread.
+        assert_eq!(
+            row(&contended, "vigil_default")[..4],
+            ["vigil_default", "24.0", "22.0", "1.10x"]
+        );
+        let starts = start_table(&summary).render();
+        assert_eq!(
+            row(&starts, "100000"),
+            ["100000", "1320", "1.65x", "500.0", "2.50x", "2.64x"]
+        );
+        let misc = registry_misc_table(&summary).render();
+        assert!(misc.contains("15.0 ns/service"), "{misc}");
+        assert!(misc.contains("3.00x one thread"), "{misc}");
+    }
+}

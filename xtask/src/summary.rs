@@ -1,0 +1,368 @@
+//! The figures behind every table, target and sentence of `cargo xtask bench`, derived from
+//! criterion's medians.
+//!
+//! Benchmark ids are the ones `benches/` registers; see the module docs of
+//! `benches/benches/poll_path.rs` and `benches/benches/registry.rs`.
+
+use crate::estimates::Estimates;
+use crate::table::{ns, ratio};
+
+/// Poll-path variants in table order; others the benches add are listed after them.
+const POLL_VARIANTS: [&str; 8] = [
+    "bare",
+    "vigil_default",
+    "vigil_stack",
+    "vigil_full_stack",
+    "classic",
+    "tokio_metrics",
+    "vigil_std_clock",
+    "clock_floor",
+];
+/// Instances started per iteration in `registry_start/N`.
+pub(crate) const START_COUNTS: [u64; 3] = [1_000, 10_000, 100_000];
+/// Live services during `registry_snapshot/N`.
+pub(crate) const SNAPSHOT_SERVICES: u64 = 10_000;
+const TWO_THREAD_CASES: [&str; 3] = ["one_thread", "different_names", "same_name"];
+
+/// The issue's targets.
+const MAX_OVERHEAD_VS_CLASSIC: f64 = 0.35;
+const MAX_OVERHEAD_VS_TOKIO_METRICS: f64 = 0.15;
+pub(crate) const MAX_OVERHEAD_VS_CLOCK_FLOOR: f64 = 1.1;
+const MAX_START_SCALING: f64 = 1.5;
+const MAX_START_VS_SPAWN: f64 = 3.0;
+const MAX_START_AWAIT_VS_SPAWN_AWAIT: f64 = 1.5;
+const MAX_SNAPSHOT_NS_PER_SERVICE: f64 = 20.0;
+
+/// The figures the tables, the targets and the prose are built from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Summary {
+    /// `(variant, ns per poll)` in table order.
+    pub(crate) poll: Vec<(String, f64)>,
+    pub(crate) bare_ns: Option<f64>,
+    /// `(clock, ns per read)` in id order.
+    pub(crate) clocks: Vec<(String, f64)>,
+    /// `(variant, ns per poll per thread)` in table order.
+    pub(crate) contended: Vec<(String, f64)>,
+    /// Per-start ns of `start_in` for each of [`START_COUNTS`].
+    pub(crate) start_ns: Vec<(u64, Option<f64>)>,
+    /// Per-start ns of a bare `Handle::spawn` for each of [`START_COUNTS`].
+    pub(crate) bare_start_ns: Vec<(u64, Option<f64>)>,
+    pub(crate) bare_spawn_ns: Option<f64>,
+    pub(crate) start_in_ns: Option<f64>,
+    pub(crate) bare_spawn_await_ns: Option<f64>,
+    pub(crate) start_in_await_ns: Option<f64>,
+    /// One `metrics()` call with [`SNAPSHOT_SERVICES`] live services.
+    pub(crate) snapshot_ns: Option<f64>,
+    /// `(case, ns per start per thread)`.
+    pub(crate) two_threads: Vec<(String, Option<f64>)>,
+}
+
+impl Summary {
+    pub(crate) fn from_estimates(estimates: &Estimates) -> Self {
+        let spawn = |case: &str| estimates.get(&format!("registry_spawn/{case}"));
+        Self {
+            poll: ordered(estimates.group("poll_path"), &POLL_VARIANTS),
+            bare_ns: estimates.get("poll_path/bare"),
+            clocks: estimates
+                .group("clock")
+                .map(|(name, ns)| (name.to_string(), ns))
+                .collect(),
+            contended: ordered(estimates.group("poll_path_contended"), &POLL_VARIANTS),
+            start_ns: per_start(estimates, "registry_start"),
+            bare_start_ns: per_start(estimates, "registry_start_bare_spawn"),
+            bare_spawn_ns: spawn("bare_spawn"),
+            start_in_ns: spawn("start_in"),
+            bare_spawn_await_ns: spawn("bare_spawn_await"),
+            start_in_await_ns: spawn("start_in_await"),
+            snapshot_ns: estimates.get(&format!("registry_snapshot/{SNAPSHOT_SERVICES}")),
+            two_threads: TWO_THREAD_CASES
+                .iter()
+                .map(|case| {
+                    let id = format!("registry_two_threads/{case}");
+                    (case.to_string(), estimates.get(&id))
+                })
+                .collect(),
+        }
+    }
+
+    /// ns per poll of a single-thread variant.
+    pub(crate) fn poll_ns(&self, variant: &str) -> Option<f64> {
+        lookup(&self.poll, variant)
+    }
+
+    /// ns a single-thread variant adds to a bare poll.
+    pub(crate) fn overhead(&self, variant: &str) -> Option<f64> {
+        Some(self.poll_ns(variant)? - self.bare_ns?)
+    }
+
+    /// ns a contended variant adds to a bare contended poll.
+    pub(crate) fn contended_overhead(&self, variant: &str) -> Option<f64> {
+        Some(lookup(&self.contended, variant)? - lookup(&self.contended, "bare")?)
+    }
+
+    /// The fastest clock read measured, as `(clock, ns)`.
+    pub(crate) fn fastest_clock(&self) -> Option<(&str, f64)> {
+        self.clocks
+            .iter()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(name, ns)| (name.as_str(), *ns))
+    }
+
+    pub(crate) fn clock_ns(&self, clock: &str) -> Option<f64> {
+        lookup(&self.clocks, clock)
+    }
+
+    /// vigil_default's overhead over that of `peer`.
+    pub(crate) fn default_vs(&self, peer: &str) -> Option<f64> {
+        divide(self.overhead("vigil_default"), self.overhead(peer))
+    }
+
+    /// vigil_default's overhead over two reads of the fastest clock.
+    pub(crate) fn default_vs_clock_floor(&self) -> Option<f64> {
+        let (_, fastest) = self.fastest_clock()?;
+        divide(self.overhead("vigil_default"), Some(2.0 * fastest))
+    }
+
+    /// Per-start time of `start_in` at the largest count over that at the smallest.
+    pub(crate) fn start_scaling(&self) -> Option<f64> {
+        scaling(&self.start_ns)
+    }
+
+    /// The same for a bare `Handle::spawn`.
+    pub(crate) fn bare_start_scaling(&self) -> Option<f64> {
+        scaling(&self.bare_start_ns)
+    }
+
+    pub(crate) fn start_vs_spawn(&self) -> Option<f64> {
+        divide(self.start_in_ns, self.bare_spawn_ns)
+    }
+
+    pub(crate) fn start_await_vs_spawn_await(&self) -> Option<f64> {
+        divide(self.start_in_await_ns, self.bare_spawn_await_ns)
+    }
+
+    pub(crate) fn snapshot_ns_per_service(&self) -> Option<f64> {
+        Some(self.snapshot_ns? / SNAPSHOT_SERVICES as f64)
+    }
+
+    pub(crate) fn two_thread_ns(&self, case: &str) -> Option<f64> {
+        self.two_threads
+            .iter()
+            .find(|(name, _)| name == case)
+            .and_then(|(_, ns)| *ns)
+    }
+
+    /// Every target of the issue, measured or not.
+    pub(crate) fn targets(&self) -> Vec<Target> {
+        vec![
+            Target::new(
+                "vigil_default overhead / classic overhead",
+                self.default_vs("classic"),
+                MAX_OVERHEAD_VS_CLASSIC,
+            ),
+            Target::new(
+                "vigil_default overhead / tokio-metrics overhead",
+                self.default_vs("tokio_metrics"),
+                MAX_OVERHEAD_VS_TOKIO_METRICS,
+            ),
+            Target::new(
+                "vigil_default overhead / two fastest clock reads",
+                self.default_vs_clock_floor(),
+                MAX_OVERHEAD_VS_CLOCK_FLOOR,
+            ),
+            Target::new(
+                "per-start time at 100k / at 1k",
+                self.start_scaling(),
+                MAX_START_SCALING,
+            ),
+            Target::new(
+                "start_in / bare spawn (spawn only)",
+                self.start_vs_spawn(),
+                MAX_START_VS_SPAWN,
+            ),
+            Target::new(
+                "start_in + await / bare spawn + await",
+                self.start_await_vs_spawn_await(),
+                MAX_START_AWAIT_VS_SPAWN_AWAIT,
+            ),
+            Target {
+                unit: Unit::Nanos,
+                ..Target::new(
+                    "snapshot ns per live service (10k live)",
+                    self.snapshot_ns_per_service(),
+                    MAX_SNAPSHOT_NS_PER_SERVICE,
+                )
+            },
+        ]
+    }
+}
+
+/// How a target's figures read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Ratio,
+    Nanos,
+}
+
+/// One of the issue's targets: `measured <= limit`.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Target {
+    pub(crate) name: &'static str,
+    pub(crate) measured: Option<f64>,
+    pub(crate) limit: f64,
+    pub(crate) unit: Unit,
+}
+
+impl Target {
+    fn new(name: &'static str, measured: Option<f64>, limit: f64) -> Self {
+        Self {
+            name,
+            measured,
+            limit,
+            unit: Unit::Ratio,
+        }
+    }
+
+    /// `Some(true)` if met, `Some(false)` if missed, `None` if not measured in this run.
+    pub(crate) fn met(&self) -> Option<bool> {
+        self.measured.map(|measured| measured <= self.limit)
+    }
+
+    pub(crate) fn format(&self, value: f64) -> String {
+        match self.unit {
+            Unit::Ratio => ratio(value),
+            Unit::Nanos => format!("{} ns", ns(value)),
+        }
+    }
+
+    pub(crate) fn status(&self) -> &'static str {
+        match self.met() {
+            Some(true) => "pass",
+            Some(false) => "FAIL",
+            None => "not run",
+        }
+    }
+}
+
+/// The known names first (in their order), then the rest in id order.
+fn ordered<'a>(group: impl Iterator<Item = (&'a str, f64)>, known: &[&str]) -> Vec<(String, f64)> {
+    let mut rows: Vec<(String, f64)> = group.map(|(name, ns)| (name.to_string(), ns)).collect();
+    rows.sort_by_key(|(name, _)| {
+        (
+            known
+                .iter()
+                .position(|known| known == name)
+                .unwrap_or(known.len()),
+            name.clone(),
+        )
+    });
+    rows
+}
+
+/// Per-start ns for each of [`START_COUNTS`] from `group/N` batch times.
+fn per_start(estimates: &Estimates, group: &str) -> Vec<(u64, Option<f64>)> {
+    START_COUNTS
+        .iter()
+        .map(|&count| {
+            let batch = estimates.get(&format!("{group}/{count}"));
+            (count, batch.map(|batch| batch / count as f64))
+        })
+        .collect()
+}
+
+/// Last over first.
+fn scaling(per_start: &[(u64, Option<f64>)]) -> Option<f64> {
+    divide(per_start.last()?.1, per_start.first()?.1)
+}
+
+fn lookup(rows: &[(String, f64)], name: &str) -> Option<f64> {
+    rows.iter().find(|(row, _)| row == name).map(|(_, ns)| *ns)
+}
+
+/// `a / b`, if both are known and `b` is positive.
+pub(crate) fn divide(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    let (a, b) = (a?, b?);
+    (b > 0.0).then(|| a / b)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A full run's medians, shaped like the reference VM's.
+    pub(crate) fn sample_estimates() -> Estimates {
+        let mut estimates = Estimates::default();
+        for (id, ns) in [
+            ("poll_path/bare", 1.6),
+            ("poll_path/vigil_default", 21.6),
+            ("poll_path/vigil_stack", 22.6),
+            ("poll_path/classic", 71.6),
+            ("poll_path/tokio_metrics", 201.6),
+            ("poll_path/vigil_std_clock", 61.6),
+            ("poll_path/clock_floor", 20.6),
+            ("poll_path/zz_new_variant", 30.0),
+            ("clock/default_clock", 9.8),
+            ("clock/quanta_raw", 9.5),
+            ("clock/std_instant", 23.4),
+            ("poll_path_contended/bare", 2.0),
+            ("poll_path_contended/vigil_default", 24.0),
+            ("poll_path_contended/classic", 142.0),
+            ("poll_path_contended/tokio_metrics", 422.0),
+            ("registry_start/1000", 1_000.0 * 800.0),
+            ("registry_start/10000", 10_000.0 * 900.0),
+            ("registry_start/100000", 100_000.0 * 1_320.0),
+            ("registry_start_bare_spawn/1000", 1_000.0 * 200.0),
+            ("registry_start_bare_spawn/10000", 10_000.0 * 300.0),
+            ("registry_start_bare_spawn/100000", 100_000.0 * 500.0),
+            ("registry_spawn/bare_spawn", 100.0),
+            ("registry_spawn/start_in", 350.0),
+            ("registry_spawn/bare_spawn_await", 400.0),
+            ("registry_spawn/start_in_await", 560.0),
+            ("registry_snapshot/10000", 150_000.0),
+            ("registry_two_threads/one_thread", 700.0),
+            ("registry_two_threads/different_names", 1_400.0),
+            ("registry_two_threads/same_name", 2_100.0),
+        ] {
+            estimates.insert(id, ns);
+        }
+        estimates
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn derives_the_figures_behind_the_targets() {
+        let summary = Summary::from_estimates(&sample_estimates());
+        assert!(close(summary.overhead("vigil_default"), 20.0));
+        assert!(close(summary.default_vs("classic"), 20.0 / 70.0));
+        assert!(close(summary.default_vs("tokio_metrics"), 0.1));
+        assert_eq!(summary.fastest_clock(), Some(("quanta_raw", 9.5)));
+        assert!(close(summary.default_vs_clock_floor(), 20.0 / 19.0));
+        assert!(close(summary.start_scaling(), 1_320.0 / 800.0));
+        assert!(close(summary.bare_start_scaling(), 2.5));
+        assert!(close(summary.start_vs_spawn(), 3.5));
+        assert!(close(summary.start_await_vs_spawn_await(), 1.4));
+        assert!(close(summary.snapshot_ns_per_service(), 15.0));
+        assert!(close(summary.two_thread_ns("same_name"), 2_100.0));
+    }
+
+    #[test]
+    fn checks_every_target() {
+        let targets = Summary::from_estimates(&sample_estimates()).targets();
+        let results: Vec<_> = targets.iter().map(|t| (t.name, t.status())).collect();
+        assert_eq!(
+            results,
+            [
+                ("vigil_default overhead / classic overhead", "pass"),
+                ("vigil_default overhead / tokio-metrics overhead", "pass"),
+                ("vigil_default overhead / two fastest clock reads", "pass"),
+                ("per-start time at 100k / at 1k", "FAIL"),
+                ("start_in / bare spawn (spawn only)", "FAIL"),
+                ("start_in + await / bare spawn + await", "pass"),
+                ("snapshot ns per live service (10k live)", "pass"),
+            ]
+        );
+    }
+}
