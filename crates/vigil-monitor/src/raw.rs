@@ -39,11 +39,14 @@ const NOT_IN_POLL: Ticks = u64::MAX;
 ///
 /// # Layout
 ///
-/// About 200 bytes, one allocation per instance, not cache-padded: a 128-byte-aligned
-/// allocation measured ~74 ns against ~11 ns here, paid on every start, while false sharing
-/// only costs when two hot instances land on one line *and* a reader is scanning; see
-/// `docs/benchmarks.md`.
+/// 200 bytes, one allocation per instance, not cache-padded: a 128-byte-aligned allocation
+/// measured ~74 ns against ~11 ns here, paid on every start, while false sharing only costs
+/// when two hot instances land on one line *and* a reader is scanning; see
+/// `docs/benchmarks.md`. `repr(C)` keeps what every read needs in the first 72 bytes and
+/// each checkpoint's two halves side by side, so a snapshot of many instances touches as
+/// few cache lines as possible (it is bound by memory latency, not arithmetic).
 #[derive(Debug)]
+#[repr(C)]
 pub struct RawMetrics {
     /// Guards the end-of-poll stores.
     lock: SeqLock,
@@ -56,11 +59,19 @@ pub struct RawMetrics {
     last_poll_end: AtomicU64,
     /// Number of checkpoints ever written; the newest is at `(written - 1) % CHECKPOINTS`.
     checkpoints_written: AtomicU64,
-    checkpoint_time: [AtomicU64; CHECKPOINTS],
-    checkpoint_busy: [AtomicU64; CHECKPOINTS],
-    lifecycle: AtomicU8,
     created_at: Ticks,
     window_ticks: Ticks,
+    lifecycle: AtomicU8,
+    /// `(time, busy)` pairs, a ring.
+    checkpoints: [Checkpoint; CHECKPOINTS],
+}
+
+/// One `(time, busy total)` point of the busy curve.
+#[derive(Debug, Default)]
+#[repr(C)]
+struct Checkpoint {
+    time: AtomicU64,
+    busy: AtomicU64,
 }
 
 impl RawMetrics {
@@ -72,14 +83,13 @@ impl RawMetrics {
             in_poll_since: AtomicU64::new(NOT_IN_POLL),
             last_poll_end: AtomicU64::new(created_at),
             checkpoints_written: AtomicU64::new(1),
-            checkpoint_time: Default::default(),
-            checkpoint_busy: Default::default(),
-            lifecycle: AtomicU8::new(Lifecycle::Running as u8),
             created_at,
             window_ticks: window_ticks.max(1),
+            lifecycle: AtomicU8::new(Lifecycle::Running as u8),
+            checkpoints: Default::default(),
         };
         // Relaxed: not yet shared with any other thread.
-        raw.checkpoint_time[0].store(created_at, Ordering::Relaxed);
+        raw.checkpoints[0].time.store(created_at, Ordering::Relaxed);
         raw
     }
 
@@ -99,6 +109,26 @@ impl RawMetrics {
         // Acquire: pairs with the Release store in `set_lifecycle`, so a reader that sees an
         // ending also sees the final poll's figures.
         Lifecycle::from_u8(self.lifecycle.load(Ordering::Acquire))
+    }
+
+    /// Loads one word from each cache line a [`sample`](RawMetrics::sample) reads, and
+    /// returns their (meaningless) sum.
+    ///
+    /// A reader scanning many instances is bound by memory latency. Touching a batch of
+    /// instances first issues their independent loads together, so their cache misses
+    /// overlap; sampling them afterwards then hits the cache. Fold the results into a
+    /// [`black_box`](std::hint::black_box) so the loads are not optimized away.
+    #[inline]
+    pub fn touch(&self) -> u64 {
+        // Relaxed: the values are discarded; the loads only bring the lines into cache.
+        self.poll_count
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.checkpoints[2].time.load(Ordering::Relaxed))
+            .wrapping_add(
+                self.checkpoints[CHECKPOINTS - 1]
+                    .busy
+                    .load(Ordering::Relaxed),
+            )
     }
 
     /// `true` once the future completed, panicked, or was dropped. A single atomic load.
@@ -122,9 +152,9 @@ impl RawMetrics {
         let mut index = written - 1;
         let (checkpoint_time, checkpoint_busy) = loop {
             let slot = (index % CHECKPOINTS as u64) as usize;
-            let time = self.checkpoint_time[slot].load(Ordering::Relaxed);
+            let time = self.checkpoints[slot].time.load(Ordering::Relaxed);
             if time <= window_start || index == oldest {
-                break (time, self.checkpoint_busy[slot].load(Ordering::Relaxed));
+                break (time, self.checkpoints[slot].busy.load(Ordering::Relaxed));
             }
             index -= 1;
         };
@@ -132,8 +162,8 @@ impl RawMetrics {
         let next_checkpoint = (index + 1 < written).then(|| {
             let slot = ((index + 1) % CHECKPOINTS as u64) as usize;
             (
-                self.checkpoint_time[slot].load(Ordering::Relaxed),
-                self.checkpoint_busy[slot].load(Ordering::Relaxed),
+                self.checkpoints[slot].time.load(Ordering::Relaxed),
+                self.checkpoints[slot].busy.load(Ordering::Relaxed),
             )
         });
         UsageSample {
@@ -230,8 +260,12 @@ impl BusyMonitor {
         let metrics = &*self.metrics;
         let slot = (self.checkpoints_written % CHECKPOINTS as u64) as usize;
         // Relaxed: published by the sequence lock's closing Release store in `on_poll_end`.
-        metrics.checkpoint_time[slot].store(time, Ordering::Relaxed);
-        metrics.checkpoint_busy[slot].store(busy, Ordering::Relaxed);
+        metrics.checkpoints[slot]
+            .time
+            .store(time, Ordering::Relaxed);
+        metrics.checkpoints[slot]
+            .busy
+            .store(busy, Ordering::Relaxed);
         self.checkpoints_written += 1;
         metrics
             .checkpoints_written

@@ -27,11 +27,17 @@ pub struct MonitorReport {
 /// Implemented by the built-in monitors' shared metrics (`Arc<SlowPollMetrics>`, ...), by
 /// `()` (reports nothing) and by tuples of readers.
 pub trait ReportMetrics: Send + Sync + 'static {
+    /// Whether [`report`](ReportMetrics::report) writes anything. `false` lets a registry
+    /// skip storing reports altogether (`()` is the only reader that reports nothing).
+    const REPORTS: bool = true;
+
     /// Writes this reader's figures into `report`; `clock` is the monitor's clock.
     fn report<C: Clock>(&self, clock: &C, report: &mut MonitorReport);
 }
 
 impl ReportMetrics for () {
+    const REPORTS: bool = false;
+
     #[inline]
     fn report<C: Clock>(&self, _clock: &C, _report: &mut MonitorReport) {}
 }
@@ -58,6 +64,8 @@ macro_rules! tuple_report {
     ($($name:ident . $index:tt),+) => {
         /// Each member reports in order.
         impl<$($name: ReportMetrics),+> ReportMetrics for ($($name,)+) {
+            const REPORTS: bool = $($name::REPORTS)||+;
+
             #[inline]
             fn report<Clk: Clock>(&self, clock: &Clk, report: &mut MonitorReport) {
                 $(self.$index.report(clock, report);)+

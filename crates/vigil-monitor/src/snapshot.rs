@@ -149,15 +149,29 @@ pub fn utilization_percent(sample: &UsageSample) -> u8 {
             .next_checkpoint
             .unwrap_or((last_end, sample.busy_ticks));
         let segment_busy = next_busy.saturating_sub(sample.checkpoint_busy);
-        let inside = u128::from(next_time.saturating_sub(window_start));
-        let spread = u128::from(next_time.saturating_sub(sample.checkpoint_time)).max(1);
+        let inside = next_time.saturating_sub(window_start);
+        let spread = next_time.saturating_sub(sample.checkpoint_time).max(1);
         // `inside < spread` here, so the quotient fits in u64.
-        let segment_inside = (u128::from(segment_busy) * inside / spread) as u64;
+        let segment_inside = mul_div(segment_busy, inside, spread);
         segment_inside.saturating_add(sample.busy_ticks.saturating_sub(next_busy))
     };
-    let busy = u128::from(completed.saturating_add(in_flight));
-    let percent = (busy * 100 + u128::from(span) / 2) / u128::from(span);
+    let busy = completed.saturating_add(in_flight).min(span);
+    // Rounded to the nearest percent; `busy <= span`, so the result is at most 100.
+    let percent = match busy.checked_mul(100).and_then(|h| h.checked_add(span / 2)) {
+        Some(rounded) => rounded / span,
+        None => ((u128::from(busy) * 100 + u128::from(span / 2)) / u128::from(span)) as u64,
+    };
     percent.min(100) as u8
+}
+
+/// `a * b / c` without overflow; the 64-bit path is the common one (a 128-bit division
+/// costs several times more, and a snapshot does this for every instance).
+#[inline]
+fn mul_div(a: u64, b: u64, c: u64) -> u64 {
+    match a.checked_mul(b) {
+        Some(product) => product / c,
+        None => (u128::from(a) * u128::from(b) / u128::from(c)) as u64,
+    }
 }
 
 /// The default monitor's figures for one future, in plain units.

@@ -56,6 +56,6 @@ mod tests;
 pub use delta::{ServiceDelta, ServicesDelta};
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
-pub use metrics::{ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+pub use metrics::{Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};

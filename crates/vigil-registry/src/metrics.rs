@@ -64,25 +64,116 @@ impl From<MonitorSnapshot> for ServiceMetrics {
     }
 }
 
+/// The default monitor's figures of one instance: what every snapshot stores per instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CoreMetrics {
+    poll_count: u64,
+    total_busy_duration: Duration,
+    utilization: u8,
+    current_poll_duration: Option<Duration>,
+    age: Duration,
+}
+
+impl From<MonitorSnapshot> for CoreMetrics {
+    fn from(snapshot: MonitorSnapshot) -> Self {
+        Self {
+            poll_count: snapshot.poll_count,
+            total_busy_duration: snapshot.total_busy_duration,
+            utilization: snapshot.utilization,
+            current_poll_duration: snapshot.current_poll_duration,
+            age: snapshot.age,
+        }
+    }
+}
+
+impl CoreMetrics {
+    fn with_report(self, report: MonitorReport) -> ServiceMetrics {
+        ServiceMetrics {
+            poll_count: self.poll_count,
+            total_busy_duration: self.total_busy_duration,
+            utilization: self.utilization,
+            current_poll_duration: self.current_poll_duration,
+            age: self.age,
+            slow_polls: report.slow_polls,
+            poll_histogram: report.poll_histogram,
+            scheduling: report.scheduling,
+        }
+    }
+}
+
 /// A point-in-time snapshot of every live instance of a [`Registry`](crate::Registry).
 ///
 /// All instances are read against one clock reading, so their figures are comparable.
 /// Finished instances (completed, panicked, cancelled) are never included.
+///
+/// # Layout
+///
+/// Taking a snapshot of many instances is bound by memory traffic, so it stores 96 bytes per
+/// instance (id and the default monitor's figures), plus the attached monitors' reports
+/// (about 330 bytes) only when the registry has monitors that report. [`ServiceMetrics`]
+/// values are assembled when read.
 #[derive(Debug, Clone, Default)]
 pub struct ServicesMetrics {
     /// Sorted by `ServiceId` (name, then instance id).
-    entries: Vec<(ServiceId, ServiceMetrics)>,
+    entries: Vec<(ServiceId, CoreMetrics)>,
+    /// Empty, or one report per entry, in the same order.
+    reports: Vec<MonitorReport>,
     taken_at: Duration,
 }
 
 impl ServicesMetrics {
-    /// Builds a snapshot from entries already sorted by id.
+    /// Builds a snapshot from entries sorted by id and their reports (empty, or one each).
+    pub(crate) fn from_parts(
+        entries: Vec<(ServiceId, CoreMetrics)>,
+        reports: Vec<MonitorReport>,
+        taken_at: Duration,
+    ) -> Self {
+        debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        debug_assert!(reports.is_empty() || reports.len() == entries.len());
+        Self {
+            entries,
+            reports,
+            taken_at,
+        }
+    }
+
+    /// Builds a snapshot from full entries sorted by id.
+    #[cfg(test)]
     pub(crate) fn from_sorted(
         entries: Vec<(ServiceId, ServiceMetrics)>,
         taken_at: Duration,
     ) -> Self {
-        debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
-        Self { entries, taken_at }
+        let reports = entries
+            .iter()
+            .map(|(_, metrics)| {
+                let mut report = MonitorReport::default();
+                report.slow_polls = metrics.slow_polls;
+                report.poll_histogram = metrics.poll_histogram;
+                report.scheduling = metrics.scheduling;
+                report
+            })
+            .collect();
+        let entries = entries
+            .into_iter()
+            .map(|(id, metrics)| {
+                let core = CoreMetrics {
+                    poll_count: metrics.poll_count,
+                    total_busy_duration: metrics.total_busy_duration,
+                    utilization: metrics.utilization,
+                    current_poll_duration: metrics.current_poll_duration,
+                    age: metrics.age,
+                };
+                (id, core)
+            })
+            .collect();
+        Self::from_parts(entries, reports, taken_at)
+    }
+
+    /// The full figures of the entry at `index`.
+    fn entry(&self, index: usize) -> (ServiceId, ServiceMetrics) {
+        let (id, core) = self.entries[index];
+        let report = self.reports.get(index).copied().unwrap_or_default();
+        (id, core.with_report(report))
     }
 
     /// When the snapshot was taken, as time since the registry was created (on the
@@ -93,8 +184,11 @@ impl ServicesMetrics {
     }
 
     /// Every live instance, in id order (name, then instance id).
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (ServiceId, ServiceMetrics)> + '_ {
-        self.entries.iter().copied()
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            snapshot: self,
+            range: 0..self.entries.len(),
+        }
     }
 
     /// Number of live instances.
@@ -112,45 +206,85 @@ impl ServicesMetrics {
         self.entries
             .binary_search_by(|(entry, _)| entry.cmp(&id))
             .ok()
-            .map(|index| self.entries[index].1)
+            .map(|index| self.entry(index).1)
+    }
+
+    /// The entries of one service name: `start..end`.
+    fn range_of(&self, name: &str) -> std::ops::Range<usize> {
+        let start = self.entries.partition_point(|(id, _)| id.name() < name);
+        let end = self.entries.partition_point(|(id, _)| id.name() <= name);
+        start..end
     }
 
     /// The live instances of one service name, in instance order.
-    pub fn instances_of<'a>(
-        &'a self,
-        name: &'a str,
-    ) -> impl Iterator<Item = (ServiceId, ServiceMetrics)> + 'a {
-        let start = self.entries.partition_point(|(id, _)| id.name() < name);
-        self.entries[start..]
-            .iter()
-            .take_while(move |(id, _)| id.name() == name)
-            .copied()
+    pub fn instances_of(&self, name: &str) -> Iter<'_> {
+        Iter {
+            snapshot: self,
+            range: self.range_of(name),
+        }
     }
 
     /// Aggregates per service name, in name order.
     pub fn groups(&self) -> impl Iterator<Item = ServiceGroupMetrics> + '_ {
-        self.entries
-            .chunk_by(|(a, _), (b, _)| a.name() == b.name())
-            .map(ServiceGroupMetrics::aggregate)
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let (first, _) = self.entries.get(start)?;
+            let range = self.range_of(first.name());
+            start = range.end;
+            Some(ServiceGroupMetrics::aggregate(Iter {
+                snapshot: self,
+                range,
+            }))
+        })
     }
 
     /// The aggregate of one service name, if any instance of it was live.
     pub fn group(&self, name: &str) -> Option<ServiceGroupMetrics> {
-        let start = self.entries.partition_point(|(id, _)| id.name() < name);
-        let len = self.entries[start..]
-            .iter()
-            .take_while(|(id, _)| id.name() == name)
-            .count();
-        (len > 0).then(|| ServiceGroupMetrics::aggregate(&self.entries[start..start + len]))
+        let range = self.range_of(name);
+        (!range.is_empty()).then(|| {
+            ServiceGroupMetrics::aggregate(Iter {
+                snapshot: self,
+                range,
+            })
+        })
     }
 }
 
+/// Iterator over the instances of a [`ServicesMetrics`], in id order.
+#[derive(Debug, Clone)]
+pub struct Iter<'a> {
+    snapshot: &'a ServicesMetrics,
+    range: std::ops::Range<usize>,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = (ServiceId, ServiceMetrics);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.range.next().map(|index| self.snapshot.entry(index))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.range.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.range
+            .next_back()
+            .map(|index| self.snapshot.entry(index))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
 impl<'a> IntoIterator for &'a ServicesMetrics {
     type Item = (ServiceId, ServiceMetrics);
-    type IntoIter = std::iter::Copied<std::slice::Iter<'a, (ServiceId, ServiceMetrics)>>;
+    type IntoIter = Iter<'a>;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().copied()
+        self.iter()
     }
 }
 
@@ -182,39 +316,47 @@ pub struct ServiceGroupMetrics {
 
 impl ServiceGroupMetrics {
     /// `instances` is non-empty and holds one name.
-    fn aggregate(instances: &[(ServiceId, ServiceMetrics)]) -> Self {
-        let utilization_sum: u64 = instances
-            .iter()
-            .map(|(_, m)| u64::from(m.utilization))
-            .sum();
-        Self {
-            name: instances[0].0.name(),
-            instances: instances.len(),
-            poll_count: instances.iter().map(|(_, m)| m.poll_count).sum(),
-            total_busy_duration: instances.iter().map(|(_, m)| m.total_busy_duration).sum(),
-            mean_utilization: utilization_sum as f64 / instances.len() as f64,
-            max_utilization: instances
-                .iter()
-                .map(|(_, m)| m.utilization)
-                .max()
-                .unwrap_or(0),
-            in_poll: instances.iter().filter(|(_, m)| m.is_in_poll()).count(),
-            slow_polls: instances.iter().filter_map(|(_, m)| m.slow_polls).reduce(
-                |mut sum, next| {
-                    sum.slow_poll_count += next.slow_poll_count;
-                    sum.total_slow_poll_duration += next.total_slow_poll_duration;
-                    sum.fast_poll_count += next.fast_poll_count;
-                    sum.total_fast_poll_duration += next.total_fast_poll_duration;
-                    sum
-                },
-            ),
-            poll_histogram: instances
-                .iter()
-                .filter_map(|(_, m)| m.poll_histogram)
-                .reduce(|mut sum, next| {
-                    sum.merge(&next);
-                    sum
-                }),
+    fn aggregate(instances: Iter<'_>) -> Self {
+        let mut aggregate = Self {
+            name: "",
+            instances: 0,
+            poll_count: 0,
+            total_busy_duration: Duration::ZERO,
+            mean_utilization: 0.0,
+            max_utilization: 0,
+            in_poll: 0,
+            slow_polls: None,
+            poll_histogram: None,
+        };
+        let mut utilization_sum = 0_u64;
+        for (id, metrics) in instances {
+            aggregate.name = id.name();
+            aggregate.instances += 1;
+            aggregate.poll_count += metrics.poll_count;
+            aggregate.total_busy_duration += metrics.total_busy_duration;
+            utilization_sum += u64::from(metrics.utilization);
+            aggregate.max_utilization = aggregate.max_utilization.max(metrics.utilization);
+            aggregate.in_poll += usize::from(metrics.is_in_poll());
+            if let Some(next) = metrics.slow_polls {
+                aggregate.slow_polls = Some(match aggregate.slow_polls {
+                    None => next,
+                    Some(mut sum) => {
+                        sum.slow_poll_count += next.slow_poll_count;
+                        sum.total_slow_poll_duration += next.total_slow_poll_duration;
+                        sum.fast_poll_count += next.fast_poll_count;
+                        sum.total_fast_poll_duration += next.total_fast_poll_duration;
+                        sum
+                    }
+                });
+            }
+            if let Some(next) = metrics.poll_histogram {
+                aggregate
+                    .poll_histogram
+                    .get_or_insert_with(PollHistogram::default)
+                    .merge(&next);
+            }
         }
+        aggregate.mean_utilization = utilization_sum as f64 / aggregate.instances.max(1) as f64;
+        aggregate
     }
 }

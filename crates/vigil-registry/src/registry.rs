@@ -15,8 +15,12 @@ use vigil_status::ServiceJoinHandle;
 use crate::factory::MonitorFactory;
 use crate::group::{Instance, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
-use crate::metrics::{ServiceMetrics, ServicesMetrics};
+use crate::metrics::{CoreMetrics, ServicesMetrics};
 use crate::service::ServiceObj;
+
+/// How many instances a snapshot touches before reading them: enough independent loads
+/// in flight to hide memory latency, few enough to stay in L1.
+const TOUCH_BATCH: usize = 16;
 
 /// Why a service could not be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,23 +195,37 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         let now = self.clock.now();
         let groups = read(&self.groups);
         let mut entries = Vec::new();
+        let mut reports = Vec::new();
         for group in groups.values() {
             let group = lock(group);
-            entries.reserve(group.instances().len());
-            for instance in group.instances() {
-                let sample = instance.metrics.sample(now);
-                if !sample.lifecycle.is_finished() {
-                    let mut report = MonitorReport::default();
-                    instance.reader.report(&self.clock, &mut report);
+            let instances = group.instances();
+            entries.reserve(instances.len());
+            for batch in instances.chunks(TOUCH_BATCH) {
+                // Memory latency, not arithmetic, bounds a scan of many instances: touch a
+                // batch first so its cache misses overlap, then read it from cache.
+                let touched = batch.iter().fold(0_u64, |sum, instance| {
+                    sum.wrapping_add(instance.metrics.touch())
+                });
+                std::hint::black_box(touched);
+                for instance in batch {
+                    let sample = instance.metrics.sample(now);
+                    if sample.lifecycle.is_finished() {
+                        continue;
+                    }
+                    if <Reader<F, C> as ReportMetrics>::REPORTS {
+                        let mut report = MonitorReport::default();
+                        instance.reader.report(&self.clock, &mut report);
+                        reports.push(report);
+                    }
                     let snapshot = sample.to_snapshot(&self.clock);
-                    entries.push((instance.id, ServiceMetrics::new(snapshot, report)));
+                    entries.push((instance.id, CoreMetrics::from(snapshot)));
                 }
             }
         }
         let taken_at = self
             .clock
             .ticks_to_duration(now.saturating_sub(self.created_at));
-        ServicesMetrics::from_sorted(entries, taken_at)
+        ServicesMetrics::from_parts(entries, reports, taken_at)
     }
 
     /// The clock the registry's monitors read.

@@ -160,7 +160,7 @@ fn run(multi_thread: bool, ops: Vec<Op>) {
                 let newest = registry
                     .metrics()
                     .instances_of(name)
-                    .last()
+                    .next_back()
                     .map(|(id, _)| id);
                 assert_eq!(newest, Some(id));
                 issued
