@@ -20,13 +20,17 @@ pin_project! {
     pub struct ClockFloor<F> {
         #[pin]
         future: F,
+        clock: DefaultClock,
     }
 }
 
 impl<F> ClockFloor<F> {
     /// Wraps `future`.
     pub fn new(future: F) -> Self {
-        Self { future }
+        Self {
+            future,
+            clock: DefaultClock::new(),
+        }
     }
 }
 
@@ -35,9 +39,10 @@ impl<F: Future> Future for ClockFloor<F> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let start = DefaultClock.now();
-        let poll = self.project().future.poll(cx);
-        black_box(DefaultClock.now().wrapping_sub(start));
+        let this = self.project();
+        let start = this.clock.now();
+        let poll = this.future.poll(cx);
+        black_box(this.clock.now().wrapping_sub(start));
         poll
     }
 }

@@ -52,7 +52,7 @@ pub fn vigil_on<F: Future, C: Clock>(clock: C, future: F) -> ServiceMonitor<F, B
 pub fn vigil_stack<F: Future>(
     future: F,
 ) -> ServiceMonitor<F, (BusyMonitor, PollCounter), DefaultClock> {
-    let clock = DefaultClock;
+    let clock = DefaultClock::new();
     let monitors = (BusyMonitor::new(&clock), PollCounter::default());
     ServiceMonitor::with_monitor(future, monitors, clock)
 }
@@ -62,7 +62,7 @@ pub fn vigil_stack<F: Future>(
 pub fn vigil_full_stack<F: Future>(
     future: F,
 ) -> ServiceMonitor<F, (BusyMonitor, SlowPollMonitor, PollHistogramMonitor), DefaultClock> {
-    let clock = DefaultClock;
+    let clock = DefaultClock::new();
     let monitors = (
         BusyMonitor::new(&clock),
         SlowPollMonitor::new(&clock),

@@ -49,8 +49,23 @@ pub trait Clock: Clone + Send + Sync + 'static {
 /// clock, with an automatic fallback to the OS clock where the counter is not usable).
 /// Without it, it is [`StdClock`]. See `docs/benchmarks.md` for the measurements behind the
 /// choice.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DefaultClock;
+///
+/// Each value holds its own copy of the process-wide calibration (about 40 bytes), so a read
+/// is the counter read itself, with no check of a lazily initialized global. Build it with
+/// [`DefaultClock::new`] (or `Default`); the first one in a process calibrates the counter
+/// (a few milliseconds), later ones copy the result.
+#[derive(Debug, Clone, Default)]
+pub struct DefaultClock {
+    #[cfg(feature = "quanta")]
+    tsc: tsc::Calibrated,
+}
+
+impl DefaultClock {
+    /// The default clock, calibrated.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
 
 #[cfg(feature = "quanta")]
 mod tsc {
@@ -65,6 +80,16 @@ mod tsc {
     }
 
     static GLOBAL: OnceLock<Global> = OnceLock::new();
+
+    /// A copy of the calibrated clock.
+    #[derive(Debug, Clone)]
+    pub(super) struct Calibrated(pub(super) quanta::Clock);
+
+    impl Default for Calibrated {
+        fn default() -> Self {
+            Self(global().clock.clone())
+        }
+    }
 
     #[inline]
     pub(super) fn global() -> &'static Global {
@@ -86,7 +111,7 @@ impl Clock for DefaultClock {
     #[cfg(feature = "quanta")]
     #[inline]
     fn now(&self) -> Ticks {
-        tsc::global().clock.raw()
+        self.tsc.0.raw()
     }
 
     #[cfg(not(feature = "quanta"))]
@@ -98,7 +123,7 @@ impl Clock for DefaultClock {
     #[cfg(feature = "quanta")]
     #[inline]
     fn ticks_to_nanos(&self, ticks: Ticks) -> u64 {
-        tsc::global().clock.delta_as_nanos(0, ticks)
+        self.tsc.0.delta_as_nanos(0, ticks)
     }
 
     #[cfg(not(feature = "quanta"))]
@@ -219,7 +244,7 @@ mod tests {
 
     #[test]
     fn default_clock_round_trips_durations() {
-        let clock = DefaultClock;
+        let clock = DefaultClock::new();
         for millis in [1_u64, 50, 5_000] {
             let ticks = clock.nanos_to_ticks(millis * 1_000_000);
             let back = clock.ticks_to_nanos(ticks);
@@ -234,7 +259,7 @@ mod tests {
 
     #[test]
     fn default_clock_is_monotonic_on_one_thread() {
-        let clock = DefaultClock;
+        let clock = DefaultClock::new();
         let mut last = clock.now();
         for _ in 0..10_000 {
             let now = clock.now();

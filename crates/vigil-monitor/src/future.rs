@@ -28,7 +28,7 @@ pin_project! {
     /// let monitored = ServiceMonitor::wrap(async { 40 + 2 });
     /// let metrics = monitored.metrics().clone();
     /// assert_eq!(futures_util::FutureExt::now_or_never(monitored), Some(42));
-    /// let snapshot = metrics.snapshot(&vigil_monitor::DefaultClock);
+    /// let snapshot = metrics.snapshot(&vigil_monitor::DefaultClock::new());
     /// assert_eq!(snapshot.poll_count, 1);
     /// assert!(snapshot.lifecycle.is_finished());
     /// ```
@@ -63,7 +63,7 @@ pin_project! {
 impl<F: Future> ServiceMonitor<F> {
     /// Wraps `future` with the default monitor, on the default clock.
     pub fn wrap(future: F) -> Self {
-        let clock = DefaultClock;
+        let clock = DefaultClock::new();
         let monitor = BusyMonitor::new(&clock);
         Self::with_monitor(future, monitor, clock)
     }
@@ -107,7 +107,8 @@ struct PollEdge<'a, M: PollMonitor, C: Clock> {
 }
 
 impl<M: PollMonitor, C: Clock> Drop for PollEdge<'_, M, C> {
-    #[inline]
+    // Always inlined: it runs on every poll, and out of line it costs a call and spills.
+    #[inline(always)]
     fn drop(&mut self) {
         let end = self.clock.now();
         self.monitor.on_poll_end(self.start, end, self.outcome);

@@ -293,14 +293,18 @@ impl PollMonitor for BusyMonitor {
         metrics.busy_ticks.store(self.busy_ticks, Ordering::Relaxed);
         metrics.last_poll_end.store(end, Ordering::Relaxed);
         metrics.in_poll_since.store(NOT_IN_POLL, Ordering::Relaxed);
-        if start >= self.next_checkpoint_at {
-            // A checkpoint fell due while the service was idle: record this poll's start too, so
-            // that the idle gap before it and its busy time never share one checkpoint span.
-            let busy_before = self.busy_ticks - end.saturating_sub(start);
-            self.write_checkpoint(start, busy_before);
-        }
+        // `start <= end`, so the common case (no checkpoint due) is one comparison.
         if end >= self.next_checkpoint_at {
-            self.write_checkpoint(end, self.busy_ticks);
+            if start >= self.next_checkpoint_at {
+                // A checkpoint fell due while the service was idle: record this poll's start
+                // too, so that the idle gap before it and its busy time never share one
+                // checkpoint span.
+                let busy_before = self.busy_ticks - end.saturating_sub(start);
+                self.write_checkpoint(start, busy_before);
+            }
+            if end >= self.next_checkpoint_at {
+                self.write_checkpoint(end, self.busy_ticks);
+            }
         }
         let metrics = &*self.metrics;
         self.writer.end(&metrics.lock);

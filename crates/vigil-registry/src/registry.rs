@@ -104,7 +104,7 @@ impl Registry {
     pub fn builder() -> RegistryBuilder {
         RegistryBuilder {
             factory: (),
-            clock: DefaultClock,
+            clock: DefaultClock::new(),
             window: DEFAULT_WINDOW,
         }
     }

@@ -14,18 +14,59 @@ pub(crate) struct Waiters {
     slots: Mutex<Slots>,
 }
 
+/// One handle's place in the list.
+#[derive(Default)]
+enum Slot {
+    /// Owned by no handle; reused before the list grows.
+    #[default]
+    Free,
+    /// Owned by a handle: its waker, or `None` once woken (the handle registers again if
+    /// it is still pending when polled).
+    Owned(Option<Waker>),
+}
+
+/// The slots, keyed by index: key 0 is `first`, key `k > 0` is `more[k - 1]`.
+///
+/// The first slot is inline because most splits only ever have one waiting handle (the
+/// owner, or one status handle): then registering, waking and releasing allocate nothing.
 #[derive(Default)]
 struct Slots {
-    /// Indexed by key; `None` for a free slot or a waiter already woken.
-    wakers: Vec<Option<Waker>>,
-    /// Keys of free slots, reused before `wakers` grows.
-    free: Vec<usize>,
+    first: Slot,
+    more: Vec<Slot>,
+}
+
+/// Wakers taken out of the list to be woken unlocked; inline up to this many.
+const INLINE_WAKES: usize = 4;
+
+impl Slots {
+    fn slot(&mut self, key: usize) -> &mut Slot {
+        match key {
+            0 => &mut self.first,
+            k => &mut self.more[k - 1],
+        }
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Slot> {
+        std::iter::once(&mut self.first).chain(self.more.iter_mut())
+    }
+
+    /// Puts `waker` in a free slot (growing the list if none is free) and returns its key.
+    /// A linear scan: the list is as long as the most handles ever waiting at once.
+    fn allocate(&mut self, waker: Waker) -> usize {
+        let free = self.iter_mut().position(|slot| matches!(slot, Slot::Free));
+        let key = free.unwrap_or_else(|| {
+            self.more.push(Slot::Free);
+            self.more.len()
+        });
+        *self.slot(key) = Slot::Owned(Some(waker));
+        key
+    }
 }
 
 impl Waiters {
     fn lock(&self) -> MutexGuard<'_, Slots> {
-        // Only `Vec` operations run under this lock, so a poisoned lock
-        // still holds a consistent list.
+        // Only slot updates run under this lock, so a poisoned lock still holds a
+        // consistent list.
         self.slots.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -34,25 +75,16 @@ impl Waiters {
         let replaced = {
             let mut slots = self.lock();
             match *key {
-                Some(k) => match &mut slots.wakers[k] {
+                Some(k) => match slots.slot(k) {
                     // Re-polled from the same task: nothing to do.
-                    Some(old) if old.will_wake(waker) => None,
-                    // Moved to another task, or woken since: the previous
-                    // waker is stale and is replaced, not kept.
-                    slot => slot.replace(waker.clone()),
+                    Slot::Owned(Some(old)) if old.will_wake(waker) => None,
+                    // Moved to another task, or woken since: the previous waker is stale
+                    // and is replaced, not kept.
+                    Slot::Owned(slot) => slot.replace(waker.clone()),
+                    Slot::Free => unreachable!("a handle's slot is never freed under it"),
                 },
                 None => {
-                    let k = match slots.free.pop() {
-                        Some(k) => {
-                            slots.wakers[k] = Some(waker.clone());
-                            k
-                        }
-                        None => {
-                            slots.wakers.push(Some(waker.clone()));
-                            slots.wakers.len() - 1
-                        }
-                    };
-                    *key = Some(k);
+                    *key = Some(slots.allocate(waker.clone()));
                     None
                 }
             }
@@ -63,25 +95,33 @@ impl Waiters {
 
     /// Frees the slot `key`.
     pub(crate) fn release(&self, key: usize) {
-        let waker = {
-            let mut slots = self.lock();
-            slots.free.push(key);
-            slots.wakers[key].take()
+        let waker = match std::mem::take(self.lock().slot(key)) {
+            Slot::Owned(waker) => waker,
+            Slot::Free => None,
         };
         drop(waker);
     }
 
-    /// Wakes every registered waker, emptying their slots (each waiter
-    /// registers again if it is still pending when polled).
+    /// Wakes every registered waker, emptying their slots (each waiter registers again if
+    /// it is still pending when polled).
     pub(crate) fn wake_all(&self) {
-        let wakers: Vec<Waker> = self
-            .lock()
-            .wakers
-            .iter_mut()
-            .filter_map(Option::take)
-            .collect();
+        let mut inline: [Option<Waker>; INLINE_WAKES] = Default::default();
+        let mut overflow = Vec::new();
+        {
+            let mut slots = self.lock();
+            let taken = slots.iter_mut().filter_map(|slot| match slot {
+                Slot::Owned(waker) => waker.take(),
+                Slot::Free => None,
+            });
+            for (index, waker) in taken.enumerate() {
+                match inline.get_mut(index) {
+                    Some(place) => *place = Some(waker),
+                    None => overflow.push(waker),
+                }
+            }
+        }
         // Woken unlocked: a waker may run arbitrary code, even poll inline.
-        for waker in wakers {
+        for waker in inline.into_iter().flatten().chain(overflow) {
             waker.wake();
         }
     }
@@ -89,20 +129,25 @@ impl Waiters {
     /// How many slots hold a waker.
     #[cfg(test)]
     pub(crate) fn registered(&self) -> usize {
-        self.lock().wakers.iter().flatten().count()
+        self.lock()
+            .iter_mut()
+            .filter(|slot| matches!(slot, Slot::Owned(Some(_))))
+            .count()
     }
 
     /// How many slots are owned by a handle.
     #[cfg(test)]
     pub(crate) fn allocated(&self) -> usize {
-        let slots = self.lock();
-        slots.wakers.len() - slots.free.len()
+        self.lock()
+            .iter_mut()
+            .filter(|slot| matches!(slot, Slot::Owned(_)))
+            .count()
     }
 
     /// How many slots exist, owned or free.
     #[cfg(test)]
     pub(crate) fn slots(&self) -> usize {
-        self.lock().wakers.len()
+        1 + self.lock().more.len()
     }
 }
 

@@ -103,7 +103,7 @@ fn main() {
     }
     std::thread::sleep(Duration::from_millis(600));
 
-    let clock = DefaultClock;
+    let clock = DefaultClock::new();
     let snapshot = registry.metrics();
     println!(
         "{:<14} {:>6} {:>12} {:>14} {:>12}",
