@@ -12,5 +12,6 @@ mod variants;
 pub use classic::{Classic, ClassicMetrics, CLASSIC_WINDOW};
 pub use floor::{ClockFloor, PollCounter};
 pub use variants::{
-    for_each_variant, spinning, vigil_full_stack, vigil_on, vigil_stack, VariantVisitor,
+    for_each_variant, spinning, vigil_all_monitors, vigil_full_stack, vigil_on, vigil_scheduling,
+    vigil_stack, VariantVisitor,
 };

@@ -4,8 +4,8 @@ use std::future::{poll_fn, Future};
 use std::task::Poll;
 
 use vigil_monitor::{
-    BusyMonitor, Clock, DefaultClock, PollHistogramMonitor, ServiceMonitor, SlowPollMonitor,
-    StdClock,
+    BusyMonitor, Clock, DefaultClock, PollHistogramMonitor, SchedulingMonitor, ServiceMonitor,
+    SlowPollMonitor, StdClock,
 };
 
 use crate::classic::Classic;
@@ -26,6 +26,8 @@ pub fn for_each_variant(visitor: &mut impl VariantVisitor) {
     visitor.visit("vigil_default", ServiceMonitor::wrap(spinning()));
     visitor.visit("vigil_stack", vigil_stack(spinning()));
     visitor.visit("vigil_full_stack", vigil_full_stack(spinning()));
+    visitor.visit("vigil_scheduling", vigil_scheduling(spinning()));
+    visitor.visit("vigil_all_monitors", vigil_all_monitors(spinning()));
     visitor.visit("classic", Classic::new(spinning(), Default::default()));
     visitor.visit(
         "tokio_metrics",
@@ -67,6 +69,40 @@ pub fn vigil_full_stack<F: Future>(
         BusyMonitor::new(&clock),
         SlowPollMonitor::new(&clock),
         PollHistogramMonitor::new(&clock),
+    );
+    ServiceMonitor::with_monitor(future, monitors, clock)
+}
+
+/// vigil's default monitor plus the waker-wrapping scheduling monitor. The workload wakes
+/// itself on every poll, so each poll also pays one wake through the wrapper (a clock read
+/// and a compare-exchange on the waking thread): the worst case for this monitor.
+pub fn vigil_scheduling<F: Future>(
+    future: F,
+) -> ServiceMonitor<F, (BusyMonitor, SchedulingMonitor), DefaultClock> {
+    let clock = DefaultClock::new();
+    let monitors = (BusyMonitor::new(&clock), SchedulingMonitor::new(&clock));
+    ServiceMonitor::with_monitor(future, monitors, clock)
+}
+
+/// Every shipped monitor at once: default, slow-poll, histogram and scheduling.
+pub fn vigil_all_monitors<F: Future>(
+    future: F,
+) -> ServiceMonitor<
+    F,
+    (
+        BusyMonitor,
+        SlowPollMonitor,
+        PollHistogramMonitor,
+        SchedulingMonitor,
+    ),
+    DefaultClock,
+> {
+    let clock = DefaultClock::new();
+    let monitors = (
+        BusyMonitor::new(&clock),
+        SlowPollMonitor::new(&clock),
+        PollHistogramMonitor::new(&clock),
+        SchedulingMonitor::new(&clock),
     );
     ServiceMonitor::with_monitor(future, monitors, clock)
 }

@@ -134,6 +134,19 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
                 added_ns(full - default)
             ));
         }
+        if let Some(scheduling) = overhead("vigil_scheduling") {
+            text.push_str(&format!(
+                "; the waker-wrapping scheduling monitor (`vigil_scheduling`, on a workload that \
+                 wakes itself every poll) adds {}",
+                added_ns(scheduling - default)
+            ));
+        }
+        if let Some(all) = overhead("vigil_all_monitors") {
+            text.push_str(&format!(
+                ", and all four shipped monitors together (`vigil_all_monitors`) {}",
+                added_ns(all - default)
+            ));
+        }
         text.push('.');
         out.push(text);
     }

@@ -8,11 +8,13 @@ use crate::estimates::Estimates;
 use crate::table::{ns, ratio};
 
 /// Poll-path variants in table order; others the benches add are listed after them.
-const POLL_VARIANTS: [&str; 8] = [
+const POLL_VARIANTS: [&str; 10] = [
     "bare",
     "vigil_default",
     "vigil_stack",
     "vigil_full_stack",
+    "vigil_scheduling",
+    "vigil_all_monitors",
     "classic",
     "tokio_metrics",
     "vigil_std_clock",
