@@ -1,11 +1,11 @@
-//! Repository hygiene for the packages this crate owns: every Rust file opens with a `//!`
+//! Repository hygiene for every package of the workspace: every Rust file opens with a `//!`
 //! summary and carries no trailing whitespace.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The directories checked, relative to the workspace root.
-const CHECKED: [&str; 2] = ["benches", "xtask"];
+const CHECKED: [&str; 3] = ["crates", "benches", "xtask"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = fs::read_dir(dir) else {
