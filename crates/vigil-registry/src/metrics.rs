@@ -39,16 +39,24 @@ pub struct ServiceMetrics {
 impl ServiceMetrics {
     /// The default monitor's snapshot plus what the attached monitors reported.
     pub fn new(snapshot: MonitorSnapshot, report: MonitorReport) -> Self {
-        Self {
-            poll_count: snapshot.poll_count,
-            total_busy_duration: snapshot.total_busy_duration,
-            utilization: snapshot.utilization,
-            current_poll_duration: snapshot.current_poll_duration,
-            age: snapshot.age,
-            slow_polls: report.slow_polls,
-            poll_histogram: report.poll_histogram,
-            scheduling: report.scheduling,
-        }
+        CoreMetrics::from(snapshot).with_report(report)
+    }
+
+    /// The default monitor's figures and the attached monitors' report.
+    #[cfg(test)]
+    fn split(self) -> (CoreMetrics, MonitorReport) {
+        let core = CoreMetrics {
+            poll_count: self.poll_count,
+            total_busy_duration: self.total_busy_duration,
+            utilization: self.utilization,
+            current_poll_duration: self.current_poll_duration,
+            age: self.age,
+        };
+        let mut report = MonitorReport::default();
+        report.slow_polls = self.slow_polls;
+        report.poll_histogram = self.poll_histogram;
+        report.scheduling = self.scheduling;
+        (core, report)
     }
 
     /// `true` if the instance is inside a poll right now.
@@ -143,29 +151,13 @@ impl ServicesMetrics {
         entries: Vec<(ServiceId, ServiceMetrics)>,
         taken_at: Duration,
     ) -> Self {
-        let reports = entries
-            .iter()
-            .map(|(_, metrics)| {
-                let mut report = MonitorReport::default();
-                report.slow_polls = metrics.slow_polls;
-                report.poll_histogram = metrics.poll_histogram;
-                report.scheduling = metrics.scheduling;
-                report
-            })
-            .collect();
-        let entries = entries
+        let (entries, reports) = entries
             .into_iter()
             .map(|(id, metrics)| {
-                let core = CoreMetrics {
-                    poll_count: metrics.poll_count,
-                    total_busy_duration: metrics.total_busy_duration,
-                    utilization: metrics.utilization,
-                    current_poll_duration: metrics.current_poll_duration,
-                    age: metrics.age,
-                };
-                (id, core)
+                let (core, report) = metrics.split();
+                ((id, core), report)
             })
-            .collect();
+            .unzip();
         Self::from_parts(entries, reports, taken_at)
     }
 
