@@ -18,9 +18,8 @@ pub(crate) struct Instance<R> {
     pub(crate) metrics: Arc<RawMetrics>,
     /// The read side of the factory's monitors.
     pub(crate) reader: R,
-    /// Kept so the registry can be extended to report endings; not needed for eviction,
-    /// which reads the monitor's lifecycle flag (one atomic load, no lock).
-    #[allow(dead_code)] // Read by tests and kept for ending reports; see above.
+    /// Handed out by `Registry::status_handle`; not needed for eviction, which reads the
+    /// monitor's lifecycle flag (one atomic load, no lock).
     pub(crate) status: ServiceStatusJoinHandle,
 }
 

@@ -10,7 +10,7 @@ use vigil_monitor::{
     BusyMonitor, Clock, DefaultClock, MonitorReport, ReportMetrics, ServiceMonitor, Ticks,
     DEFAULT_WINDOW,
 };
-use vigil_status::ServiceJoinHandle;
+use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 
 use crate::factory::MonitorFactory;
 use crate::group::{Instance, ServiceGroup};
@@ -226,6 +226,22 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
             .clock
             .ticks_to_duration(now.saturating_sub(self.created_at));
         ServicesMetrics::from_parts(entries, reports, taken_at)
+    }
+
+    /// A status handle of the live instance `id`: await it to learn how the instance ends
+    /// (ok, panicked, cancelled), from any task, without owning it.
+    ///
+    /// `None` if `id` was never started here or has already been evicted after ending (an
+    /// instance that ended but is not yet evicted still gives a handle, which resolves at
+    /// once). To learn the endings of every instance, keep the handles `start_in` returns.
+    pub fn status_handle(&self, id: ServiceId) -> Option<ServiceStatusJoinHandle> {
+        let groups = read(&self.groups);
+        let group = lock(groups.get(id.name())?);
+        let instances = group.instances();
+        let index = instances
+            .binary_search_by_key(&id.instance_id(), |instance| instance.id.instance_id())
+            .ok()?;
+        Some(instances[index].status.clone())
     }
 
     /// The clock the registry's monitors read.

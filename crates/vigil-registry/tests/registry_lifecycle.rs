@@ -611,3 +611,49 @@ fn registry_is_send_and_sync_and_shared_across_threads() {
     });
     assert!(registry.metrics().is_empty());
 }
+
+#[test]
+fn status_handles_from_the_registry_report_endings_by_id() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let registry = Registry::new();
+    let (release, gate) = tokio::sync::oneshot::channel::<()>();
+    let (ok_id, ok_handle) = registry
+        .try_start_in(
+            runtime.handle(),
+            ServiceObj::new("status_ok", async move {
+                let _ = gate.await;
+            }),
+        )
+        .unwrap();
+    let (aborted_id, _detached) = registry
+        .try_start_in(
+            runtime.handle(),
+            ServiceObj::new("status_aborted", async {
+                std::future::pending::<()>().await;
+            }),
+        )
+        .unwrap();
+
+    // Watchers that only know the ids.
+    let ok_status = registry.status_handle(ok_id).expect("live instance");
+    let aborted_status = registry.status_handle(aborted_id).expect("live instance");
+    assert!(!ok_status.is_finished());
+    let ok_watcher = runtime.spawn(ok_status);
+
+    aborted_status.abort();
+    let ended = runtime.block_on(aborted_status).unwrap_err();
+    assert!(ended.is_cancelled());
+
+    release.send(()).unwrap();
+    runtime.block_on(ok_handle).unwrap();
+    assert_eq!(runtime.block_on(ok_watcher).unwrap(), Ok(()));
+
+    // Unknown ids give nothing.
+    let unknown = vigil_registry::ServiceId::new(vigil_registry::TaskId::new("nobody"), 0);
+    assert!(registry.status_handle(unknown).is_none());
+    let later = vigil_registry::ServiceId::new(ok_id.task(), ok_id.instance_id() + 1);
+    assert!(registry.status_handle(later).is_none());
+}
