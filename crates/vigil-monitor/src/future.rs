@@ -1,6 +1,7 @@
 //! `ServiceMonitor`: the future wrapper that reads the clock at each poll edge.
 
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -98,20 +99,21 @@ impl<F, M: PollMonitor, C: Clock> ServiceMonitor<F, M, C> {
     }
 }
 
-/// Reports the end of a poll when dropped, so a poll that unwinds is still accounted.
-struct PollEdge<'a, M: PollMonitor, C: Clock> {
+/// Reports the end of a poll that unwinds: armed before the inner poll, disarmed (never
+/// dropped) when it returns, so the normal end of a poll is inline code and only the unwind
+/// path runs this drop.
+struct UnwindEdge<'a, M: PollMonitor, C: Clock> {
     monitor: &'a mut M,
     clock: &'a C,
     start: Ticks,
-    outcome: PollOutcome,
 }
 
-impl<M: PollMonitor, C: Clock> Drop for PollEdge<'_, M, C> {
-    // Always inlined: it runs on every poll, and out of line it costs a call and spills.
-    #[inline(always)]
+impl<M: PollMonitor, C: Clock> Drop for UnwindEdge<'_, M, C> {
+    #[cold]
     fn drop(&mut self) {
         let end = self.clock.now();
-        self.monitor.on_poll_end(self.start, end, self.outcome);
+        self.monitor
+            .on_poll_end(self.start, end, PollOutcome::Panicked);
     }
 }
 
@@ -126,15 +128,14 @@ impl<F: Future, M: PollMonitor, C: Clock> Future for ServiceMonitor<F, M, C> {
         // Until the inner poll returns, the only way out is unwinding: report it as a panic.
         // A panicking future must not be polled again, so it counts as completed for drop.
         *this.completed = true;
-        let mut edge = PollEdge {
+        let edge = UnwindEdge {
             monitor: this.monitor,
             clock: this.clock,
             start,
-            outcome: PollOutcome::Panicked,
         };
         // A compile-time constant: without a waker-wrapping monitor only the `else` remains.
         let poll = if M::WRAPS_WAKER {
-            // Called through the guard, so a panic here still reports the poll's end.
+            // Called while the guard is armed, so a panic here still reports the poll's end.
             match edge.monitor.wrap_waker(cx.waker()) {
                 Some(waker) => this.future.poll(&mut Context::from_waker(waker)),
                 None => this.future.poll(cx),
@@ -142,12 +143,17 @@ impl<F: Future, M: PollMonitor, C: Clock> Future for ServiceMonitor<F, M, C> {
         } else {
             this.future.poll(cx)
         };
-        edge.outcome = if poll.is_ready() {
+        // Returned normally: disarm the guard (it is never dropped) and end the poll here,
+        // inline.
+        let mut edge = ManuallyDrop::new(edge);
+        let end = edge.clock.now();
+        let outcome = if poll.is_ready() {
             PollOutcome::Ready
         } else {
             *this.completed = false;
             PollOutcome::Pending
         };
+        edge.monitor.on_poll_end(start, end, outcome);
         poll
     }
 }
