@@ -111,26 +111,6 @@ impl RawMetrics {
         Lifecycle::from_u8(self.lifecycle.load(Ordering::Acquire))
     }
 
-    /// Loads one word from each cache line a [`sample`](RawMetrics::sample) reads, and
-    /// returns their (meaningless) sum.
-    ///
-    /// A reader scanning many instances is bound by memory latency. Touching a batch of
-    /// instances first issues their independent loads together, so their cache misses
-    /// overlap; sampling them afterwards then hits the cache. Fold the results into a
-    /// [`black_box`](std::hint::black_box) so the loads are not optimized away.
-    #[inline]
-    pub fn touch(&self) -> u64 {
-        // Relaxed: the values are discarded; the loads only bring the lines into cache.
-        self.poll_count
-            .load(Ordering::Relaxed)
-            .wrapping_add(self.checkpoints[2].time.load(Ordering::Relaxed))
-            .wrapping_add(
-                self.checkpoints[CHECKPOINTS - 1]
-                    .busy
-                    .load(Ordering::Relaxed),
-            )
-    }
-
     /// `true` once the future completed, panicked, or was dropped. A single atomic load.
     #[inline]
     pub fn is_finished(&self) -> bool {

@@ -18,10 +18,6 @@ use crate::id::{ServiceId, TaskId};
 use crate::metrics::{CoreMetrics, ServicesMetrics};
 use crate::service::ServiceObj;
 
-/// How many instances a snapshot touches before reading them: enough independent loads
-/// in flight to hide memory latency, few enough to stay in L1.
-const TOUCH_BATCH: usize = 16;
-
 /// Why a service could not be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -200,26 +196,18 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
             let group = lock(group);
             let instances = group.instances();
             entries.reserve(instances.len());
-            for batch in instances.chunks(TOUCH_BATCH) {
-                // Memory latency, not arithmetic, bounds a scan of many instances: touch a
-                // batch first so its cache misses overlap, then read it from cache.
-                let touched = batch.iter().fold(0_u64, |sum, instance| {
-                    sum.wrapping_add(instance.metrics.touch())
-                });
-                std::hint::black_box(touched);
-                for instance in batch {
-                    let sample = instance.metrics.sample(now);
-                    if sample.lifecycle.is_finished() {
-                        continue;
-                    }
-                    if <Reader<F, C> as ReportMetrics>::REPORTS {
-                        let mut report = MonitorReport::default();
-                        instance.reader.report(&self.clock, &mut report);
-                        reports.push(report);
-                    }
-                    let snapshot = sample.to_snapshot(&self.clock);
-                    entries.push((instance.id, CoreMetrics::from(snapshot)));
+            for instance in instances {
+                let sample = instance.metrics.sample(now);
+                if sample.lifecycle.is_finished() {
+                    continue;
                 }
+                if <Reader<F, C> as ReportMetrics>::REPORTS {
+                    let mut report = MonitorReport::default();
+                    instance.reader.report(&self.clock, &mut report);
+                    reports.push(report);
+                }
+                let snapshot = sample.to_snapshot(&self.clock);
+                entries.push((instance.id, CoreMetrics::from(snapshot)));
             }
         }
         let taken_at = self
