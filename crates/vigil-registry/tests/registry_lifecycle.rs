@@ -223,10 +223,12 @@ fn dropping_the_owned_handle_detaches_the_service() {
     assert!(registry.metrics().is_empty());
 }
 
-#[test]
-fn a_stuck_first_poll_is_visible_while_it_blocks_its_worker() {
-    let runtime = multi_thread();
-    let registry = Registry::new();
+/// Starts `stuck#0`, whose first poll blocks its worker thread until the returned sender is
+/// used; returns once that poll has begun.
+fn start_stuck<F: vigil_registry::MonitorFactory<C>, C: vigil_monitor::Clock>(
+    registry: &Registry<F, C>,
+    runtime: &Runtime,
+) -> (vigil_status::ServiceJoinHandle, std_mpsc::Sender<()>) {
     let (entered_tx, entered_rx) = std_mpsc::channel::<()>();
     let (release_tx, release_rx) = std_mpsc::channel::<()>();
     let stuck = registry.start_in(
@@ -237,8 +239,15 @@ fn a_stuck_first_poll_is_visible_while_it_blocks_its_worker() {
             release_rx.recv().unwrap();
         }),
     );
-
     entered_rx.recv().unwrap();
+    (stuck, release_tx)
+}
+
+#[test]
+fn a_stuck_first_poll_is_visible_while_it_blocks_its_worker() {
+    let runtime = multi_thread();
+    let registry = Registry::new();
+    let (stuck, release_tx) = start_stuck(&registry, &runtime);
     for _ in 0..3 {
         let snapshot = registry.metrics();
         let metrics = snapshot.get(id("stuck", 0)).unwrap();
@@ -265,16 +274,7 @@ fn a_stuck_poll_on_a_mock_clock_reports_exact_durations() {
         .window(Duration::from_millis(100))
         .build();
     let runtime = multi_thread();
-    let (entered_tx, entered_rx) = std_mpsc::channel::<()>();
-    let (release_tx, release_rx) = std_mpsc::channel::<()>();
-    let stuck = registry.start_in(
-        runtime.handle(),
-        ServiceObj::new("stuck", async move {
-            entered_tx.send(()).unwrap();
-            release_rx.recv().unwrap();
-        }),
-    );
-    entered_rx.recv().unwrap();
+    let (stuck, release_tx) = start_stuck(&registry, &runtime);
     clock.advance(Duration::from_millis(7));
 
     let metrics = registry.metrics().get(id("stuck", 0)).unwrap();
@@ -614,10 +614,7 @@ fn registry_is_send_and_sync_and_shared_across_threads() {
 
 #[test]
 fn status_handles_from_the_registry_report_endings_by_id() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let runtime = multi_thread();
     let registry = Registry::new();
     let (release, gate) = tokio::sync::oneshot::channel::<()>();
     let (ok_id, ok_handle) = registry
