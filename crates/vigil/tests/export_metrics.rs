@@ -15,7 +15,7 @@ use vigil::{Registry, ServiceObj, ServicesMetrics};
 use export_fixture::{expected, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
 
 /// One recorded series: name and sorted labels.
-type SeriesKey = (String, BTreeMap<String, String>);
+type SeriesKey = export_fixture::SeriesKey;
 
 /// What a recorder saw: value, unit and description of every series.
 struct Recorded {
@@ -71,17 +71,7 @@ impl Recorded {
 
     /// Names recorded for the instance `service#instance`.
     fn names_of(&self, service: &str, instance: &str) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .values
-            .keys()
-            .filter(|(_, labels)| {
-                labels.get("service").map(String::as_str) == Some(service)
-                    && labels.get("instance").map(String::as_str) == Some(instance)
-            })
-            .map(|(name, _)| name.as_str())
-            .collect();
-        names.dedup();
-        names
+        export_fixture::names_of(&self.values, service, instance)
     }
 }
 

@@ -19,7 +19,7 @@ use export_fixture::{expected, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
 const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A sample: name and sorted labels.
-type SampleKey = (String, BTreeMap<String, String>);
+type SampleKey = export_fixture::SeriesKey;
 
 /// Exposition text, parsed back: samples, and the `# TYPE` of every family.
 #[derive(Debug)]
@@ -120,17 +120,7 @@ impl Parsed {
 
     /// Sample names of `service#instance`.
     fn names_of(&self, service: &str, instance: &str) -> Vec<&str> {
-        let mut names: Vec<&str> = self
-            .samples
-            .keys()
-            .filter(|(_, labels)| {
-                labels.get("service").map(String::as_str) == Some(service)
-                    && labels.get("instance").map(String::as_str) == Some(instance)
-            })
-            .map(|(name, _)| name.as_str())
-            .collect();
-        names.dedup();
-        names
+        export_fixture::names_of(&self.samples, service, instance)
     }
 }
 

@@ -308,3 +308,24 @@ pub(crate) fn assert_snapshot_reads_the_scripted_figures(fixture: &Fixture) {
         assert_eq!(histogram.max, expected.poll_duration_max, "{id}");
     }
 }
+
+/// A recorded series or sample: its name and its labels.
+pub(crate) type SeriesKey = (String, std::collections::BTreeMap<String, String>);
+
+/// The distinct names recorded for the instance `service#instance`, in key order.
+pub(crate) fn names_of<'a, V>(
+    series: &'a std::collections::BTreeMap<SeriesKey, V>,
+    service: &str,
+    instance: &str,
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = series
+        .keys()
+        .filter(|(_, labels)| {
+            labels.get("service").map(String::as_str) == Some(service)
+                && labels.get("instance").map(String::as_str) == Some(instance)
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    names.dedup();
+    names
+}
