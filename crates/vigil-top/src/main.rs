@@ -1,0 +1,228 @@
+//! `vigil-top`: a live terminal dashboard of the services of a process serving vigil's endpoint.
+//!
+//! ```text
+//! vigil-top [OPTIONS] URL     attach to http://HOST:PORT (reads URL/snapshot.json)
+//! vigil-top [OPTIONS] --demo  run synthetic supervised services in-process and show them
+//! ```
+//!
+//! Options: `--once` (print one plain table and exit; the default when stdout is not a
+//! terminal), `--interval SECS` (refresh, default 1), `--stuck-after SECS` (default 1),
+//! `--no-color` (also `NO_COLOR`). See docs/top.md for the columns and keys.
+
+mod figures;
+mod keys;
+mod model;
+mod plain;
+mod source;
+mod state;
+mod ui;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ratatui::crossterm::event::{self, Event};
+use ratatui::crossterm::{cursor, execute, terminal};
+use ratatui::prelude::CrosstermBackend;
+use ratatui::Terminal;
+
+use crate::keys::Flow;
+use crate::source::{Client, Poller};
+use crate::state::App;
+use crate::ui::Theme;
+
+const USAGE: &str = "\
+usage: vigil-top [--once] [--interval SECS] [--stuck-after SECS] [--no-color] URL
+       vigil-top [--once] [--interval SECS] [--no-color] --demo
+
+  URL              a process serving vigil's endpoint, e.g. http://127.0.0.1:9898
+                   (vigil-top reads URL/snapshot.json)
+  --demo           run synthetic supervised services in this process and show them
+  --once           print one plain table and exit (default when stdout is not a terminal)
+  --interval SECS  refresh interval (default 1; + and - change it live)
+  --stuck-after SECS  a poll in flight longer than this is STUCK (default 1)
+  --no-color       no colours (also when NO_COLOR is set)
+
+keys: q quit, ←/→ sort, r invert, / filter, space pause, Enter expand, ? help";
+
+/// Set while the terminal is in raw mode on the alternate screen.
+static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug)]
+struct Options {
+    target: Option<String>,
+    demo: bool,
+    once: bool,
+    color: bool,
+    interval: Duration,
+    stuck_after: Duration,
+}
+
+fn seconds(value: std::ffi::OsString) -> Result<Duration, lexopt::Error> {
+    use lexopt::ValueExt as _;
+    let text: String = value.string()?;
+    text.parse::<f64>()
+        .ok()
+        .filter(|seconds| *seconds > 0.0)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .ok_or_else(|| format!("`{text}` is not a positive number of seconds").into())
+}
+
+fn parse_options() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut options = Options {
+        target: None,
+        demo: false,
+        once: false,
+        color: std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        interval: Duration::from_secs(1),
+        stuck_after: Duration::from_secs(1),
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("demo") => options.demo = true,
+            Long("once") => options.once = true,
+            Long("no-color") => options.color = false,
+            Long("interval") => options.interval = seconds(parser.value()?)?,
+            Long("stuck-after") => options.stuck_after = seconds(parser.value()?)?,
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Value(target) if options.target.is_none() => options.target = Some(target.string()?),
+            _ => return Err(arg.unexpected()),
+        }
+    }
+    match (&options.target, options.demo) {
+        (None, false) => Err("give a URL to attach to, or --demo".into()),
+        (Some(_), true) => Err("give either a URL or --demo, not both".into()),
+        _ => Ok(options),
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match parse_options() {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("vigil-top: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let target = match (&options.target, options.demo) {
+        (Some(target), _) => target.clone(),
+        (None, _) => {
+            eprintln!("vigil-top: --demo is not available in this build yet");
+            return ExitCode::from(2);
+        }
+    };
+    let url = source::document_url(&target);
+    // A request may take most of an interval, never much longer.
+    let client = Client::new(url, options.interval.max(Duration::from_secs(2)));
+    if options.once || !std::io::stdout().is_terminal() {
+        run_once(&client, &target, &options)
+    } else {
+        match run_live(client, target, &options) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("vigil-top: terminal error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// Two documents `--interval` apart (rates need a difference), printed as one table.
+fn run_once(client: &Client, target: &str, options: &Options) -> ExitCode {
+    let mut app = App::new(target.to_owned(), options.interval, Instant::now());
+    app.stuck_after = options.stuck_after;
+    match client.fetch() {
+        Ok(document) => app.on_fetch(Ok(document), Instant::now()),
+        Err(error) => {
+            let what = match error {
+                source::FetchError::Unreachable(_) => "disconnected: ",
+                source::FetchError::Invalid(_) => "",
+            };
+            eprintln!("vigil-top: {what}{error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    std::thread::sleep(options.interval);
+    // If the second fetch fails the table still shows the first (without rates), with the
+    // reason as a warning line.
+    app.on_fetch(client.fetch(), Instant::now());
+    print!("{}", plain::render(&app));
+    ExitCode::SUCCESS
+}
+
+/// Puts the terminal back: cooked mode, main screen, visible cursor.
+fn restore_terminal() {
+    if TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
+        ratatui::restore();
+        let _ = execute!(std::io::stdout(), cursor::Show);
+    }
+}
+
+/// Restores the terminal on a panic of the UI thread only. A panic elsewhere (a demo
+/// service, caught by tokio and shown in the events pane) leaves the screen alone, and
+/// is not printed over it while the dashboard is up.
+fn install_panic_hook() {
+    let ui_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            restore_terminal();
+            previous(info);
+        } else if !TERMINAL_ACTIVE.load(Ordering::SeqCst) {
+            previous(info);
+        }
+    }));
+}
+
+/// The interactive dashboard, until `q` or Ctrl-C.
+fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<()> {
+    install_panic_hook();
+    let (poller, results) = Poller::spawn(client, options.interval);
+    let mut app = App::new(target, options.interval, Instant::now());
+    app.stuck_after = options.stuck_after;
+    let theme = Theme {
+        color: options.color,
+    };
+
+    terminal::enable_raw_mode()?;
+    TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
+    let result = (|| {
+        execute!(std::io::stdout(), terminal::EnterAlternateScreen)?;
+        let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
+        let mut dirty = true;
+        loop {
+            if dirty {
+                terminal.draw(|frame| ui::draw(frame, &app, theme))?;
+                dirty = false;
+            }
+            if event::poll(Duration::from_millis(100))? {
+                match event::read()? {
+                    Event::Key(key) => {
+                        let interval = app.interval;
+                        if app.on_key(key) == Flow::Quit {
+                            return Ok(());
+                        }
+                        if app.interval != interval {
+                            poller.set_interval(app.interval);
+                        }
+                    }
+                    Event::Resize(..) => {}
+                    _ => continue,
+                }
+                dirty = true;
+            }
+            while let Ok((fetched, at)) = results.try_recv() {
+                app.on_fetch(fetched, at);
+                dirty = true;
+            }
+        }
+    })();
+    restore_terminal();
+    result
+}

@@ -1,0 +1,101 @@
+//! `--once`: the services table as plain text, for pipes, scripts and logs.
+
+use std::fmt::Write as _;
+
+use crate::figures;
+use crate::state::{App, Connection};
+
+/// The header line, the table (same rows and order as the screen, instances folded) and
+/// the events seen while sampling.
+pub(crate) fn render(app: &App) -> String {
+    let mut out = String::new();
+    let busy = app
+        .total_busy_percent
+        .map_or_else(|| "-".to_owned(), |busy| format!("{busy:.0}%"));
+    let _ = writeln!(
+        out,
+        "vigil-top {}  live instances {}  busy {busy}  over {}",
+        app.target,
+        app.live_instances,
+        figures::duration(app.interval)
+    );
+    if let Connection::Disconnected(reason) | Connection::Invalid(reason) = &app.connection {
+        let _ = writeln!(out, "warning: {reason}");
+    }
+    let _ = writeln!(
+        out,
+        "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>8}  endings",
+        "service",
+        "inst",
+        "state",
+        "polls/s",
+        "busy%",
+        "util",
+        "in poll",
+        "slow",
+        "p99",
+        "restarts"
+    );
+    let dash = || "-".to_owned();
+    for service in app.sorted_services() {
+        let endings = service.endings;
+        let _ = writeln!(
+            out,
+            "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>8}  ok {} err {} panic {} cxl {}",
+            service.name,
+            service.instances,
+            service.state.label(),
+            service.polls_per_second.map_or_else(dash, figures::rate),
+            service
+                .busy_percent
+                .map_or_else(dash, |busy| format!("{busy:.0}%")),
+            format!("{:.0}/{}", service.mean_utilization, service.max_utilization),
+            service.longest_in_poll.map_or_else(dash, figures::duration),
+            service.slow_polls.map_or_else(dash, |slow| slow.to_string()),
+            service.p99.map_or_else(dash, figures::duration),
+            service.restarts,
+            endings.completed,
+            endings.failed,
+            endings.panicked,
+            endings.cancelled,
+        );
+    }
+    if !app.events.is_empty() {
+        let _ = writeln!(out, "events:");
+        for event in &app.events {
+            let _ = writeln!(out, "  {}", event.text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::model::{parse, SAMPLE};
+
+    #[test]
+    fn the_plain_table_lists_every_service_stuck_first() {
+        let now = Instant::now();
+        let mut app = App::new("http://x".to_owned(), Duration::from_secs(1), now);
+        let first = parse(SAMPLE.as_bytes()).expect("sample");
+        let mut second = first.clone();
+        second.taken_at_ns += 1_000_000_000;
+        second.groups[0].poll_count += 250;
+        second.groups[0].total_busy_ns += 500_000_000;
+        app.on_fetch(Ok(first), now);
+        app.on_fetch(Ok(second), now + Duration::from_secs(1));
+        let text = render(&app);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("vigil-top http://x  live instances 3"));
+        assert!(lines[1].starts_with("service"));
+        assert!(lines[2].starts_with("stuck") && lines[2].contains("STUCK"));
+        assert!(lines[3].starts_with("consumer"), "{text}");
+        assert!(lines[3].contains("backing off"), "{text}");
+        assert!(lines[3].contains(" 250 "), "polls/s from the delta: {text}");
+        assert!(lines[3].contains(" 50% "), "busy% from the delta: {text}");
+        assert!(text.contains("consumer#5 panicked: boom"), "{text}");
+    }
+}

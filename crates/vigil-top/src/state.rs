@@ -1,0 +1,747 @@
+//! What the screen shows, derived from consecutive documents: rates, history rings, events.
+//!
+//! Everything here is plain data driven by [`App::on_fetch`] (a document or an error, with
+//! the time it arrived) and by the key handler in `keys.rs`; nothing touches a terminal, so
+//! tests drive it directly. Memory is bounded: per-name histories are fixed rings, the
+//! event list is capped, and ended instances linger for [`LINGER`] and then leave.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::figures;
+use crate::model::{Document, Endings, Group, PollHistogram};
+use crate::source::FetchError;
+
+/// Samples of busy % kept per service name (one per document: 60 s at the default interval).
+pub(crate) const HISTORY_SAMPLES: usize = 60;
+/// Events kept for the events pane.
+pub(crate) const MAX_EVENTS: usize = 200;
+/// How long an ended instance stays in the table (marked ended) before it leaves.
+pub(crate) const LINGER: Duration = Duration::from_secs(5);
+/// At most this many ended instances linger per name, however fast they churn.
+const MAX_LINGERING_PER_NAME: usize = 64;
+/// The refresh intervals `+` and `-` step through.
+pub(crate) const INTERVALS: [Duration; 7] = [
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+
+/// How the last fetch went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Connection {
+    /// No answer yet.
+    Connecting,
+    /// The last fetch returned a document.
+    Connected,
+    /// The target did not answer; the poller keeps trying.
+    Disconnected(String),
+    /// The target answered with something that is not a document this reader shows.
+    Invalid(String),
+}
+
+/// A service name's state, worst first (the order used to sort the state column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ServiceState {
+    /// Its longest in-flight poll is over the threshold: blocking its worker thread.
+    Stuck,
+    /// The supervisor stopped restarting it.
+    GaveUp,
+    /// Waiting for a restart.
+    BackingOff,
+    /// Shutting down.
+    Stopping,
+    /// Stopped by the supervisor.
+    Stopped,
+    /// Live instances, none stuck.
+    Running,
+    /// No live instance (and no supervisor state to say more).
+    Ended,
+}
+
+impl ServiceState {
+    /// The word shown in the state column.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Stuck => "STUCK",
+            Self::GaveUp => "gave up",
+            Self::BackingOff => "backing off",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Running => "running",
+            Self::Ended => "ended",
+        }
+    }
+
+    fn from_supervisor(state: &str) -> Option<Self> {
+        match state {
+            "running" => Some(Self::Running),
+            "backing_off" => Some(Self::BackingOff),
+            "stopping" => Some(Self::Stopping),
+            "stopped" => Some(Self::Stopped),
+            "gave_up" => Some(Self::GaveUp),
+            _ => None,
+        }
+    }
+}
+
+/// One row per service name.
+#[derive(Debug, Clone)]
+pub(crate) struct ServiceView {
+    pub(crate) name: String,
+    pub(crate) instances: u64,
+    pub(crate) state: ServiceState,
+    /// Polls per second over the last interval (`None` until two documents are seen).
+    pub(crate) polls_per_second: Option<f64>,
+    /// Busy time over the last interval as a percentage of one thread (instances add up).
+    pub(crate) busy_percent: Option<f64>,
+    pub(crate) mean_utilization: f64,
+    pub(crate) max_utilization: u8,
+    /// Busy % per document, oldest first, at most [`HISTORY_SAMPLES`].
+    pub(crate) history: VecDeque<u64>,
+    pub(crate) longest_in_poll: Option<Duration>,
+    pub(crate) slow_polls: Option<u64>,
+    /// The slow-poll monitor's threshold.
+    pub(crate) slow_threshold: Option<Duration>,
+    pub(crate) p99: Option<Duration>,
+    pub(crate) histogram: Option<PollHistogram>,
+    pub(crate) restarts: u64,
+    pub(crate) endings: Endings,
+    /// When backing off: how long until the next start.
+    pub(crate) retry_in: Option<Duration>,
+}
+
+/// One instance row (shown when its name is expanded, and in the detail pane).
+#[derive(Debug, Clone)]
+pub(crate) struct InstanceView {
+    pub(crate) instance_id: u64,
+    pub(crate) poll_count: u64,
+    pub(crate) total_busy: Duration,
+    pub(crate) utilization: u8,
+    pub(crate) in_poll: Option<Duration>,
+    pub(crate) age: Option<Duration>,
+    /// When it left the document; it lingers for [`LINGER`], then leaves.
+    pub(crate) ended_at: Option<Instant>,
+}
+
+/// How much an event matters (its colour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// One line of the events pane.
+#[derive(Debug, Clone)]
+pub(crate) struct Event {
+    /// Since vigil-top started.
+    pub(crate) at: Duration,
+    pub(crate) severity: Severity,
+    pub(crate) text: String,
+}
+
+/// A column the table can be sorted by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SortColumn {
+    Name,
+    Instances,
+    State,
+    PollsPerSecond,
+    Busy,
+    Utilization,
+    InPoll,
+    SlowPolls,
+    P99,
+    Restarts,
+    Endings,
+}
+
+impl SortColumn {
+    /// Left to right, as the columns are drawn.
+    pub(crate) const ALL: [Self; 11] = [
+        Self::Name,
+        Self::Instances,
+        Self::State,
+        Self::PollsPerSecond,
+        Self::Busy,
+        Self::Utilization,
+        Self::InPoll,
+        Self::SlowPolls,
+        Self::P99,
+        Self::Restarts,
+        Self::Endings,
+    ];
+
+    /// The column header.
+    pub(crate) fn title(self) -> &'static str {
+        match self {
+            Self::Name => "service",
+            Self::Instances => "inst",
+            Self::State => "state",
+            Self::PollsPerSecond => "polls/s",
+            Self::Busy => "busy%",
+            Self::Utilization => "util",
+            Self::InPoll => "in poll",
+            Self::SlowPolls => "slow",
+            Self::P99 => "p99",
+            Self::Restarts => "restarts",
+            Self::Endings => "endings",
+        }
+    }
+
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|c| *c == self).unwrap_or(0)
+    }
+}
+
+/// A row of the table: a service name, or one of its instances when expanded.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum RowKey {
+    Service(String),
+    Instance(String, u64),
+}
+
+impl RowKey {
+    /// The service name the row belongs to.
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Service(name) | Self::Instance(name, _) => name,
+        }
+    }
+}
+
+/// Counters of the previous document, to difference against.
+#[derive(Debug, Clone, Copy)]
+struct Previous {
+    poll_count: u64,
+    total_busy_ns: u64,
+    restarts: u64,
+    endings: Endings,
+    stuck: bool,
+}
+
+/// The whole dashboard state.
+#[derive(Debug)]
+pub(crate) struct App {
+    /// What the header names (a URL, or "demo").
+    pub(crate) target: String,
+    pub(crate) started: Instant,
+    pub(crate) interval: Duration,
+    /// Polls in flight longer than this are STUCK.
+    pub(crate) stuck_after: Duration,
+    pub(crate) connection: Connection,
+    /// When the last document was read.
+    pub(crate) updated_at: Option<Instant>,
+    pub(crate) services: BTreeMap<String, ServiceView>,
+    /// Live and lingering instances by name, in id order.
+    pub(crate) instances: BTreeMap<String, Vec<InstanceView>>,
+    pub(crate) histogram_bounds_ns: Vec<(u64, Option<u64>)>,
+    pub(crate) live_instances: u64,
+    /// Sum of busy % over all names in the last interval (100 = one thread's worth).
+    pub(crate) total_busy_percent: Option<f64>,
+    /// Age of the oldest live instance: a lower bound of the process's uptime.
+    pub(crate) oldest_instance: Option<Duration>,
+    /// Newest last, at most [`MAX_EVENTS`].
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) sort: SortColumn,
+    pub(crate) reverse: bool,
+    pub(crate) filter: String,
+    pub(crate) editing_filter: bool,
+    pub(crate) paused: bool,
+    pub(crate) show_help: bool,
+    pub(crate) expanded: BTreeSet<String>,
+    pub(crate) selected: Option<RowKey>,
+    previous: HashMap<String, Previous>,
+    previous_taken_at_ns: Option<u64>,
+    last_seq: Option<u64>,
+}
+
+impl App {
+    /// A dashboard for `target`, refreshing every `interval`.
+    pub(crate) fn new(target: String, interval: Duration, now: Instant) -> Self {
+        Self {
+            target,
+            started: now,
+            interval,
+            stuck_after: Duration::from_secs(1),
+            connection: Connection::Connecting,
+            updated_at: None,
+            services: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            histogram_bounds_ns: Vec::new(),
+            live_instances: 0,
+            total_busy_percent: None,
+            oldest_instance: None,
+            events: VecDeque::new(),
+            sort: SortColumn::Busy,
+            reverse: false,
+            filter: String::new(),
+            editing_filter: false,
+            paused: false,
+            show_help: false,
+            expanded: BTreeSet::new(),
+            selected: None,
+            previous: HashMap::new(),
+            previous_taken_at_ns: None,
+            last_seq: None,
+        }
+    }
+
+    /// Takes in one fetch result: a document updates the figures (unless paused), an
+    /// error changes the connection state; either may add events.
+    pub(crate) fn on_fetch(&mut self, fetched: Result<Document, FetchError>, now: Instant) {
+        match fetched {
+            Ok(document) => {
+                if let Connection::Disconnected(_) = self.connection {
+                    self.push_event(now, Severity::Info, "reconnected".to_owned());
+                }
+                self.connection = Connection::Connected;
+                if !self.paused {
+                    self.ingest(document, now);
+                }
+            }
+            Err(FetchError::Unreachable(reason)) => {
+                if !matches!(self.connection, Connection::Disconnected(_)) {
+                    self.push_event(now, Severity::Error, format!("disconnected: {reason}"));
+                }
+                self.connection = Connection::Disconnected(reason);
+            }
+            Err(FetchError::Invalid(reason)) => {
+                if self.connection != Connection::Invalid(reason.clone()) {
+                    self.push_event(now, Severity::Error, reason.clone());
+                }
+                self.connection = Connection::Invalid(reason);
+            }
+        }
+        self.expire_lingering(now);
+    }
+
+    /// Updates every figure from `document`, differencing against the previous one.
+    pub(crate) fn ingest(&mut self, document: Document, now: Instant) {
+        if self
+            .previous_taken_at_ns
+            .is_some_and(|previous| document.taken_at_ns < previous)
+        {
+            self.push_event(
+                now,
+                Severity::Warning,
+                "the target's clock went back: a new process? history restarts".to_owned(),
+            );
+            self.previous.clear();
+            self.services.clear();
+            self.last_seq = None;
+        }
+        let elapsed_ns = self
+            .previous_taken_at_ns
+            .map(|previous| document.taken_at_ns.saturating_sub(previous))
+            .filter(|elapsed| *elapsed > 0);
+        self.previous_taken_at_ns = Some(document.taken_at_ns);
+        self.updated_at = Some(now);
+        self.histogram_bounds_ns
+            .clone_from(&document.histogram_bounds_ns);
+
+        let supervised = document.supervisor.is_some();
+        let mut states: HashMap<&str, (ServiceState, Option<Duration>)> = HashMap::new();
+        if let Some(supervisor) = &document.supervisor {
+            for service in &supervisor.services {
+                let Some(state) = ServiceState::from_supervisor(&service.state) else {
+                    continue;
+                };
+                let retry_in = service.retry_in_ns.map(Duration::from_nanos);
+                // Several specs may share a name: show the worst state.
+                let entry = states.entry(&service.name).or_insert((state, retry_in));
+                if state < entry.0 {
+                    *entry = (state, retry_in);
+                }
+            }
+        }
+
+        let mut total_busy_ns = 0u64;
+        let mut seen = BTreeSet::new();
+        let mut new_events = Vec::new();
+        for group in &document.groups {
+            seen.insert(group.name.clone());
+            let previous = self.previous.get(&group.name).copied();
+            let (state, retry_in) = self.state_of(group, states.get(group.name.as_str()));
+            let stuck = state == ServiceState::Stuck;
+            let (polls_per_second, busy_percent) = match (previous, elapsed_ns) {
+                (Some(previous), Some(elapsed_ns))
+                    if group.poll_count >= previous.poll_count
+                        && group.total_busy_ns >= previous.total_busy_ns =>
+                {
+                    let busy_ns = group.total_busy_ns - previous.total_busy_ns;
+                    total_busy_ns += busy_ns;
+                    #[allow(clippy::cast_precision_loss)] // display figures
+                    let figures = (
+                        (group.poll_count - previous.poll_count) as f64 * 1e9 / elapsed_ns as f64,
+                        busy_ns as f64 * 100.0 / elapsed_ns as f64,
+                    );
+                    (Some(figures.0), Some(figures.1))
+                }
+                _ => (None, None),
+            };
+            if let Some(previous) = previous {
+                new_events.extend(counter_events(group, &previous, supervised, stuck));
+            }
+            self.previous.insert(
+                group.name.clone(),
+                Previous {
+                    poll_count: group.poll_count,
+                    total_busy_ns: group.total_busy_ns,
+                    restarts: group.restarts,
+                    endings: group.endings,
+                    stuck,
+                },
+            );
+            let p99 = group.poll_histogram.as_ref().and_then(|histogram| {
+                figures::quantile(histogram, &self.histogram_bounds_ns, 0.99)
+            });
+            let view = self
+                .services
+                .entry(group.name.clone())
+                .or_insert_with(|| ServiceView {
+                    name: group.name.clone(),
+                    instances: 0,
+                    state,
+                    polls_per_second: None,
+                    busy_percent: None,
+                    mean_utilization: 0.0,
+                    max_utilization: 0,
+                    history: VecDeque::with_capacity(HISTORY_SAMPLES),
+                    longest_in_poll: None,
+                    slow_polls: None,
+                    slow_threshold: None,
+                    p99: None,
+                    histogram: None,
+                    restarts: 0,
+                    endings: Endings::default(),
+                    retry_in: None,
+                });
+            view.instances = group.instances;
+            view.state = state;
+            view.retry_in = retry_in;
+            view.polls_per_second = polls_per_second;
+            view.busy_percent = busy_percent;
+            if let Some(busy) = busy_percent {
+                if view.history.len() == HISTORY_SAMPLES {
+                    view.history.pop_front();
+                }
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // >= 0, rounded
+                view.history.push_back(busy.round() as u64);
+            }
+            view.mean_utilization = group.mean_utilization;
+            view.max_utilization = group.max_utilization;
+            view.longest_in_poll = group.longest_in_poll_ns.map(Duration::from_nanos);
+            view.slow_polls = group.slow_polls.map(|slow| slow.slow_poll_count);
+            view.slow_threshold = group
+                .slow_polls
+                .map(|slow| Duration::from_nanos(slow.threshold_ns));
+            view.p99 = p99;
+            view.histogram.clone_from(&group.poll_histogram);
+            view.restarts = group.restarts;
+            view.endings = group.endings;
+        }
+        // A name that left the document (another process behind the URL) leaves the table.
+        self.services.retain(|name, _| seen.contains(name));
+        self.previous.retain(|name, _| seen.contains(name));
+        self.expanded.retain(|name| seen.contains(name));
+        #[allow(clippy::cast_precision_loss)] // display figure
+        {
+            self.total_busy_percent =
+                elapsed_ns.map(|elapsed| total_busy_ns as f64 * 100.0 / elapsed as f64);
+        }
+
+        if let Some(supervisor) = &document.supervisor {
+            new_events.extend(self.ending_events(&supervisor.recent_endings));
+        }
+        for (severity, text) in new_events {
+            self.push_event(now, severity, text);
+        }
+        self.update_instances(&document, now);
+        self.keep_selection_valid();
+    }
+
+    /// The row's state: STUCK beats what the supervisor says; else the supervisor's word;
+    /// else running or ended by the live instance count.
+    fn state_of(
+        &self,
+        group: &Group,
+        supervised: Option<&(ServiceState, Option<Duration>)>,
+    ) -> (ServiceState, Option<Duration>) {
+        if group
+            .longest_in_poll_ns
+            .is_some_and(|in_poll| Duration::from_nanos(in_poll) > self.stuck_after)
+        {
+            return (ServiceState::Stuck, None);
+        }
+        match supervised {
+            Some(&(state, retry_in)) => (state, retry_in),
+            None if group.instances > 0 => (ServiceState::Running, None),
+            None => (ServiceState::Ended, None),
+        }
+    }
+
+    /// Events for supervisor endings not shown yet (by `seq`).
+    fn ending_events(&mut self, endings: &[crate::model::RecentEnding]) -> Vec<(Severity, String)> {
+        let mut events = Vec::new();
+        let fresh: Vec<_> = endings
+            .iter()
+            .filter(|ending| self.last_seq.is_none_or(|last| ending.seq > last))
+            .collect();
+        if let (Some(last), Some(first)) = (self.last_seq, fresh.first()) {
+            let missed = first.seq.saturating_sub(last + 1);
+            if missed > 0 {
+                events.push((
+                    Severity::Warning,
+                    format!("{missed} endings happened between two refreshes and are not shown"),
+                ));
+            }
+        }
+        for ending in fresh {
+            let severity = match ending.exit.as_str() {
+                "completed" | "cancelled" => Severity::Info,
+                "failed" | "aborted" => Severity::Warning,
+                _ => Severity::Error,
+            };
+            let mut text = format!("{}#{} {}", ending.name, ending.instance_id, ending.exit);
+            if let Some(in_poll) = ending.in_poll_ns {
+                text.push_str(&format!(
+                    " (in a poll for {})",
+                    figures::duration(Duration::from_nanos(in_poll))
+                ));
+            }
+            if let Some(message) = &ending.message {
+                text.push_str(": ");
+                text.push_str(message);
+            }
+            events.push((severity, text));
+            self.last_seq = Some(ending.seq);
+        }
+        events
+    }
+
+    /// Replaces the instance lists, keeping recently ended instances for [`LINGER`].
+    fn update_instances(&mut self, document: &Document, now: Instant) {
+        let mut fresh: BTreeMap<String, Vec<InstanceView>> = BTreeMap::new();
+        for instance in &document.instances {
+            fresh
+                .entry(instance.name.clone())
+                .or_default()
+                .push(InstanceView {
+                    instance_id: instance.instance_id,
+                    poll_count: instance.poll_count,
+                    total_busy: Duration::from_nanos(instance.total_busy_ns),
+                    utilization: instance.utilization,
+                    in_poll: instance.current_poll_ns.map(Duration::from_nanos),
+                    age: instance.age_ns.map(Duration::from_nanos),
+                    ended_at: None,
+                });
+        }
+        self.live_instances = document.instances.len() as u64;
+        self.oldest_instance = document
+            .instances
+            .iter()
+            .filter_map(|instance| instance.age_ns)
+            .max()
+            .map(Duration::from_nanos);
+        for (name, old) in std::mem::take(&mut self.instances) {
+            if !self.services.contains_key(&name) {
+                continue;
+            }
+            let list = fresh.entry(name).or_default();
+            let live: BTreeSet<u64> = list.iter().map(|i| i.instance_id).collect();
+            let mut ended: Vec<InstanceView> = old
+                .into_iter()
+                .filter(|instance| !live.contains(&instance.instance_id))
+                .map(|mut instance| {
+                    instance.ended_at.get_or_insert(now);
+                    instance.in_poll = None;
+                    instance
+                })
+                .collect();
+            // Keep the most recently ended ones when churn is fast.
+            ended.sort_by_key(|instance| instance.ended_at);
+            let excess = ended.len().saturating_sub(MAX_LINGERING_PER_NAME);
+            list.extend(ended.into_iter().skip(excess));
+        }
+        for list in fresh.values_mut() {
+            list.sort_by_key(|instance| instance.instance_id);
+        }
+        self.instances = fresh;
+    }
+
+    /// Drops ended instances that have lingered long enough.
+    fn expire_lingering(&mut self, now: Instant) {
+        for list in self.instances.values_mut() {
+            list.retain(|instance| {
+                instance
+                    .ended_at
+                    .is_none_or(|ended| now.saturating_duration_since(ended) < LINGER)
+            });
+        }
+        self.instances.retain(|_, list| !list.is_empty());
+        self.keep_selection_valid();
+    }
+
+    /// Adds an event, dropping the oldest past [`MAX_EVENTS`].
+    pub(crate) fn push_event(&mut self, now: Instant, severity: Severity, text: String) {
+        if self.events.len() == MAX_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(Event {
+            at: now.saturating_duration_since(self.started),
+            severity,
+            text,
+        });
+    }
+
+    /// Service names passing the filter, in display order: stuck first, then by the sort
+    /// column (inverted by `reverse`), ties by name.
+    pub(crate) fn sorted_services(&self) -> Vec<&ServiceView> {
+        let filter = self.filter.to_lowercase();
+        let mut services: Vec<&ServiceView> = self
+            .services
+            .values()
+            .filter(|service| filter.is_empty() || service.name.to_lowercase().contains(&filter))
+            .collect();
+        services.sort_by(|a, b| {
+            let stuck = |s: &ServiceView| s.state != ServiceState::Stuck;
+            let mut order = compare(a, b, self.sort);
+            if self.reverse {
+                order = order.reverse();
+            }
+            stuck(a)
+                .cmp(&stuck(b))
+                .then(order)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        services
+    }
+
+    /// Every visible row in order: each service, followed by its instances when expanded.
+    pub(crate) fn rows(&self) -> Vec<RowKey> {
+        let mut rows = Vec::new();
+        for service in self.sorted_services() {
+            rows.push(RowKey::Service(service.name.clone()));
+            if self.expanded.contains(&service.name) {
+                for instance in self.instances.get(&service.name).into_iter().flatten() {
+                    rows.push(RowKey::Instance(service.name.clone(), instance.instance_id));
+                }
+            }
+        }
+        rows
+    }
+
+    /// The instance behind an instance row.
+    pub(crate) fn instance(&self, name: &str, instance_id: u64) -> Option<&InstanceView> {
+        self.instances
+            .get(name)?
+            .iter()
+            .find(|instance| instance.instance_id == instance_id)
+    }
+
+    /// The selected row, falling back to the first one.
+    pub(crate) fn selected_row(&self) -> Option<RowKey> {
+        let rows = self.rows();
+        match &self.selected {
+            Some(selected) if rows.contains(selected) => Some(selected.clone()),
+            _ => rows.into_iter().next(),
+        }
+    }
+
+    /// Points the selection at a row that still exists (its service, else the first row).
+    pub(crate) fn keep_selection_valid(&mut self) {
+        let rows = self.rows();
+        if let Some(selected) = &self.selected {
+            if rows.contains(selected) {
+                return;
+            }
+            let parent = RowKey::Service(selected.name().to_owned());
+            if rows.contains(&parent) {
+                self.selected = Some(parent);
+                return;
+            }
+        }
+        self.selected = rows.into_iter().next();
+    }
+}
+
+/// Orders two services by one column, smallest first; absent figures sort lowest.
+fn compare(a: &ServiceView, b: &ServiceView, column: SortColumn) -> std::cmp::Ordering {
+    let float = |x: Option<f64>, y: Option<f64>| x.unwrap_or(-1.0).total_cmp(&y.unwrap_or(-1.0));
+    match column {
+        SortColumn::Name => a.name.cmp(&b.name),
+        SortColumn::Instances => a.instances.cmp(&b.instances),
+        SortColumn::State => a.state.cmp(&b.state),
+        SortColumn::PollsPerSecond => float(a.polls_per_second, b.polls_per_second),
+        SortColumn::Busy => float(a.busy_percent, b.busy_percent),
+        SortColumn::Utilization => a.mean_utilization.total_cmp(&b.mean_utilization),
+        SortColumn::InPoll => a.longest_in_poll.cmp(&b.longest_in_poll),
+        SortColumn::SlowPolls => a.slow_polls.cmp(&b.slow_polls),
+        SortColumn::P99 => a.p99.cmp(&b.p99),
+        SortColumn::Restarts => a.restarts.cmp(&b.restarts),
+        SortColumn::Endings => a.endings.total().cmp(&b.endings.total()),
+    }
+}
+
+/// Events from counters that grew since the previous document: restarts always (the
+/// supervisor's endings list does not carry them), endings only without a supervisor
+/// section (with one, its `recent_endings` say more), and a service becoming stuck.
+fn counter_events(
+    group: &Group,
+    previous: &Previous,
+    supervised: bool,
+    stuck: bool,
+) -> Vec<(Severity, String)> {
+    let mut events = Vec::new();
+    let name = &group.name;
+    if stuck && !previous.stuck {
+        let in_poll = group.longest_in_poll_ns.map_or_else(String::new, |ns| {
+            format!(" for {}", figures::duration(Duration::from_nanos(ns)))
+        });
+        events.push((
+            Severity::Error,
+            format!("{name} is STUCK inside one poll{in_poll}"),
+        ));
+    }
+    let restarts = group.restarts.saturating_sub(previous.restarts);
+    if restarts > 0 {
+        events.push((Severity::Warning, format!("{name} restarted ×{restarts}")));
+    }
+    if !supervised {
+        let now = group.endings;
+        let before = previous.endings;
+        for (count, outcome, severity) in [
+            (
+                now.completed.saturating_sub(before.completed),
+                "completed",
+                Severity::Info,
+            ),
+            (
+                now.failed.saturating_sub(before.failed),
+                "failed",
+                Severity::Warning,
+            ),
+            (
+                now.panicked.saturating_sub(before.panicked),
+                "panicked",
+                Severity::Error,
+            ),
+            (
+                now.cancelled.saturating_sub(before.cancelled),
+                "cancelled",
+                Severity::Info,
+            ),
+        ] {
+            if count > 0 {
+                events.push((severity, format!("{name}: {count} {outcome}")));
+            }
+        }
+    }
+    events
+}

@@ -1,0 +1,214 @@
+//! Rendering tests: the screen drawn on ratatui's `TestBackend`, asserted cell by cell.
+
+use std::time::{Duration, Instant};
+
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use ratatui::Terminal;
+
+use super::{draw, Theme};
+use crate::model::{parse, SAMPLE};
+use crate::source::FetchError;
+use crate::state::App;
+
+const WIDTH: u16 = 140;
+const HEIGHT: u16 = 40;
+/// The first table row: two header lines, then the column titles.
+const FIRST_ROW: u16 = 3;
+
+/// An app that has read the sample three times, a second apart, with the consumer busy.
+fn app() -> App {
+    let start = Instant::now();
+    let mut app = App::new("http://test".to_owned(), Duration::from_secs(1), start);
+    let mut document = parse(SAMPLE.as_bytes()).expect("sample");
+    for step in 0..3u64 {
+        app.on_fetch(Ok(document.clone()), start + Duration::from_secs(step));
+        document.taken_at_ns += 1_000_000_000;
+        document.groups[0].poll_count += 100;
+        document.groups[0].total_busy_ns += 300_000_000 * (step + 1);
+    }
+    app
+}
+
+fn render(app: &App, color: bool) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, app, Theme { color }))
+        .expect("draw");
+    terminal.backend().buffer().clone()
+}
+
+fn line(buffer: &Buffer, y: u16) -> String {
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+fn text(buffer: &Buffer) -> String {
+    (0..buffer.area.height)
+        .map(|y| line(buffer, y))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The y of the first line containing `needle` at or below `from`.
+fn find(buffer: &Buffer, needle: &str, from: u16) -> Option<u16> {
+    (from..buffer.area.height).find(|y| line(buffer, *y).contains(needle))
+}
+
+#[test]
+fn header_and_a_row_per_service_are_drawn() {
+    let buffer = render(&app(), true);
+    let header = line(&buffer, 0);
+    assert!(header.starts_with("vigil-top http://test"), "{header}");
+    assert!(header.contains("live instances 3"), "{header}");
+    assert!(header.contains("● live"), "{header}");
+    let titles = line(&buffer, FIRST_ROW - 1);
+    for title in [
+        "service", "inst", "state", "polls/s", "busy%", "p99", "restarts",
+    ] {
+        assert!(titles.contains(title), "{title} missing from {titles}");
+    }
+    let consumer = line(&buffer, FIRST_ROW + 1);
+    assert!(consumer.contains("consumer"), "{consumer}");
+    assert!(
+        consumer.contains("retry 400.0ms"),
+        "backing off: {consumer}"
+    );
+    assert!(consumer.contains("100"), "polls/s: {consumer}");
+    assert!(
+        consumer.contains("60%"),
+        "busy% of the last interval: {consumer}"
+    );
+    assert!(consumer.contains("4 panic"), "endings: {consumer}");
+}
+
+#[test]
+fn the_stuck_row_comes_first_and_is_red() {
+    let mut app = app();
+    // Whatever the sort, stuck stays on top.
+    app.sort = crate::state::SortColumn::Name;
+    let buffer = render(&app, true);
+    let row = line(&buffer, FIRST_ROW);
+    assert!(row.contains("stuck") && row.contains("STUCK"), "{row}");
+    let x = u16::try_from(row.find("stuck").expect("name")).expect("narrow");
+    assert_eq!(buffer[(x, FIRST_ROW)].fg, Color::Red);
+    let consumer_x = u16::try_from(
+        line(&buffer, FIRST_ROW + 1)
+            .find("consumer")
+            .expect("consumer row"),
+    )
+    .expect("narrow");
+    assert_ne!(buffer[(consumer_x, FIRST_ROW + 1)].fg, Color::Red);
+}
+
+#[test]
+fn the_busy_history_is_drawn_as_a_sparkline() {
+    let buffer = render(&app(), true);
+    let consumer = line(&buffer, FIRST_ROW + 1);
+    let bars: Vec<char> = consumer
+        .chars()
+        .filter(|c| ('▁'..='█').contains(c))
+        .collect();
+    // Two samples (30 %, 60 %): two bars, the newer one taller.
+    assert_eq!(bars.len(), 2, "{consumer}");
+    assert!(bars[1] > bars[0], "{bars:?}");
+}
+
+#[test]
+fn the_filter_hides_other_names_and_shows_in_the_header() {
+    let mut app = app();
+    app.filter = "cons".to_owned();
+    let buffer = render(&app, true);
+    assert!(line(&buffer, 1).contains("filter /cons"));
+    assert!(line(&buffer, FIRST_ROW).contains("consumer"));
+    assert_eq!(find(&buffer, "STUCK", FIRST_ROW), None, "{}", text(&buffer));
+    app.filter = "nothing-matches".to_owned();
+    let buffer = render(&app, true);
+    assert!(line(&buffer, FIRST_ROW).contains("no service name contains"));
+}
+
+#[test]
+fn question_mark_draws_the_help_overlay() {
+    let mut app = app();
+    assert_eq!(find(&render(&app, true), "vigil-top keys", 0), None);
+    app.show_help = true;
+    let buffer = render(&app, true);
+    let top = find(&buffer, "vigil-top keys", 0).expect("help title");
+    assert!(find(&buffer, "invert the sort", top).is_some());
+}
+
+#[test]
+fn expanded_services_list_their_instances() {
+    let mut app = app();
+    app.expanded.insert("consumer".to_owned());
+    let buffer = render(&app, true);
+    assert!(line(&buffer, FIRST_ROW + 2).contains("#6"));
+    assert!(line(&buffer, FIRST_ROW + 3).contains("#7"));
+}
+
+#[test]
+fn the_detail_pane_shows_the_histogram_and_quantiles() {
+    let mut app = app();
+    app.selected = Some(crate::state::RowKey::Service("consumer".to_owned()));
+    let buffer = render(&app, true);
+    let y = find(&buffer, "detail: consumer", FIRST_ROW).expect("detail pane");
+    let quantiles = line(&buffer, y + 1);
+    assert!(quantiles.contains("p99 ≤100.0µs"), "{quantiles}");
+    assert!(line(&buffer, y + 2).contains("slow polls 3 (over 1.0ms)"));
+    // Bar labels of the buckets' lower bounds.
+    assert!(find(&buffer, "1µ", y).is_some(), "{}", text(&buffer));
+    assert!(find(&buffer, "2 live instance(s)", y).is_some());
+}
+
+#[test]
+fn events_list_endings_with_panic_messages() {
+    let buffer = render(&app(), true);
+    assert!(
+        find(&buffer, "consumer#5 panicked: boom", FIRST_ROW).is_some(),
+        "{}",
+        text(&buffer)
+    );
+}
+
+#[test]
+fn a_lost_target_shows_disconnected_and_recovers() {
+    let mut app = app();
+    app.on_fetch(
+        Err(FetchError::Unreachable("connection refused".to_owned())),
+        Instant::now(),
+    );
+    let buffer = render(&app, true);
+    assert!(line(&buffer, 0).contains("disconnected, retrying"));
+    assert!(line(&buffer, 1).contains("connection refused"));
+    // The last figures stay on screen meanwhile.
+    assert!(line(&buffer, FIRST_ROW).contains("stuck"));
+    app.on_fetch(
+        Ok(parse(SAMPLE.as_bytes()).expect("sample")),
+        Instant::now(),
+    );
+    let buffer = render(&app, true);
+    assert!(line(&buffer, 0).contains("● live"));
+    assert!(find(&buffer, "reconnected", FIRST_ROW).is_some());
+}
+
+#[test]
+fn a_bad_document_shows_its_error_line() {
+    let mut app = app();
+    let error = parse(br#"{"schema_version": 7}"#).expect_err("unknown version");
+    app.on_fetch(Err(FetchError::Invalid(error.to_string())), Instant::now());
+    let buffer = render(&app, true);
+    assert!(line(&buffer, 1).contains("unsupported schema_version 7"));
+}
+
+#[test]
+fn no_color_draws_no_colour() {
+    let buffer = render(&app(), false);
+    assert!(buffer
+        .content()
+        .iter()
+        .all(|cell| cell.fg == Color::Reset && cell.bg == Color::Reset));
+    // Still marks what colour would: the stuck row is bold.
+    assert!(line(&buffer, FIRST_ROW).contains("STUCK"));
+}
