@@ -601,7 +601,7 @@ impl App {
     }
 
     /// Service names passing the filter, in display order: stuck first, then by the sort
-    /// column (inverted by `reverse`), ties by name.
+    /// column (names A to Z, figures largest first; inverted by `reverse`), ties by name.
     pub(crate) fn sorted_services(&self) -> Vec<&ServiceView> {
         let filter = self.filter.to_lowercase();
         let mut services: Vec<&ServiceView> = self
@@ -612,6 +612,10 @@ impl App {
         services.sort_by(|a, b| {
             let stuck = |s: &ServiceView| s.state != ServiceState::Stuck;
             let mut order = compare(a, b, self.sort);
+            // Names read A to Z; figures largest first, as in top.
+            if self.sort != SortColumn::Name {
+                order = order.reverse();
+            }
             if self.reverse {
                 order = order.reverse();
             }
@@ -745,3 +749,7 @@ fn counter_events(
     }
     events
 }
+
+#[cfg(test)]
+#[path = "state_tests.rs"]
+mod tests;

@@ -1,0 +1,251 @@
+//! State tests: differences between documents, ordering, events, bounded memory.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::model::parse;
+
+/// A document without supervisor: `(name, live instance ids, poll_count, busy_ms, panicked)`.
+fn document(taken_at_ms: u64, groups: &[(&str, &[u64], u64, u64, u64)]) -> Document {
+    let groups_json: Vec<String> = groups
+        .iter()
+        .map(|(name, ids, polls, busy_ms, panicked)| {
+            format!(
+                r#"{{"name":"{name}","instances":{},"restarts":0,
+                   "endings":{{"completed":0,"failed":0,"panicked":{panicked},"cancelled":0}},
+                   "poll_count":{polls},"total_busy_ns":{},"mean_utilization":1.0,
+                   "max_utilization":1,"in_poll":0,"longest_in_poll_ns":null}}"#,
+                ids.len(),
+                busy_ms * 1_000_000
+            )
+        })
+        .collect();
+    let instances_json: Vec<String> = groups
+        .iter()
+        .flat_map(|(name, ids, ..)| {
+            ids.iter().map(move |id| {
+                format!(
+                    r#"{{"name":"{name}","instance_id":{id},"poll_count":1,"total_busy_ns":1,
+                       "utilization":1,"current_poll_ns":null,"age_ns":1}}"#
+                )
+            })
+        })
+        .collect();
+    let text = format!(
+        r#"{{"schema_version":1,"taken_at_ns":{},"groups":[{}],"instances":[{}]}}"#,
+        taken_at_ms * 1_000_000,
+        groups_json.join(","),
+        instances_json.join(",")
+    );
+    parse(text.as_bytes()).expect("test document")
+}
+
+fn order(app: &App) -> Vec<&str> {
+    app.sorted_services()
+        .iter()
+        .map(|service| service.name.as_str())
+        .collect()
+}
+
+#[test]
+fn rates_come_from_differences_over_the_documents_clock() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    app.ingest(document(1_000, &[("a", &[0, 1], 100, 0, 0)]), now);
+    assert_eq!(
+        app.services["a"].polls_per_second, None,
+        "one document: no rate"
+    );
+    // 2 s later by the target's clock, whenever it arrives here.
+    app.ingest(document(3_000, &[("a", &[0, 1], 500, 1_000, 0)]), now);
+    let a = &app.services["a"];
+    assert_eq!(a.polls_per_second, Some(200.0));
+    assert_eq!(a.busy_percent, Some(50.0));
+    assert_eq!(a.history, [50]);
+    assert_eq!(app.total_busy_percent, Some(50.0));
+}
+
+#[test]
+fn figures_sort_largest_first_names_a_to_z_and_r_inverts() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let groups = |at_ms: u64, busy: [u64; 3]| {
+        document(
+            at_ms,
+            &[
+                ("low", &[0], 0, busy[0], 0),
+                ("high", &[0], 0, busy[1], 0),
+                ("mid", &[0], 0, busy[2], 0),
+            ],
+        )
+    };
+    app.ingest(groups(1_000, [0, 0, 0]), now);
+    app.ingest(groups(2_000, [100, 900, 500]), now);
+    assert_eq!(app.sort, SortColumn::Busy);
+    assert_eq!(order(&app), ["high", "mid", "low"]);
+    app.reverse = true;
+    assert_eq!(order(&app), ["low", "mid", "high"]);
+    app.reverse = false;
+    app.sort = SortColumn::Name;
+    assert_eq!(order(&app), ["high", "low", "mid"]);
+}
+
+#[test]
+fn the_history_ring_keeps_the_last_sixty_samples() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    for step in 0..200u64 {
+        app.ingest(
+            document(step * 1_000, &[("a", &[0], step, step * 10 % 1_000, 0)]),
+            now,
+        );
+    }
+    let history = &app.services["a"].history;
+    assert_eq!(history.len(), HISTORY_SAMPLES);
+    assert_eq!(history.back(), Some(&1), "the newest sample is last");
+}
+
+#[test]
+fn endings_and_restarts_become_events_without_a_supervisor() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    app.ingest(document(1_000, &[("a", &[0], 0, 0, 2)]), now);
+    assert!(app.events.is_empty(), "no baseline, no events");
+    app.ingest(document(2_000, &[("a", &[1], 0, 0, 5)]), now);
+    let texts: Vec<&str> = app.events.iter().map(|event| event.text.as_str()).collect();
+    assert_eq!(texts, ["a: 3 panicked"]);
+    assert_eq!(app.events[0].severity, Severity::Error);
+}
+
+#[test]
+fn supervisor_endings_are_shown_once_by_seq() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let with_endings = |seqs: &[u64]| {
+        let endings: Vec<String> = seqs
+            .iter()
+            .map(|seq| {
+                format!(
+                    r#"{{"seq":{seq},"name":"a","instance_id":{seq},"exit":"abandoned",
+                        "message":null,"in_poll_ns":2000000000}}"#
+                )
+            })
+            .collect();
+        let text = format!(
+            r#"{{"schema_version":1,"taken_at_ns":1,"groups":[],"instances":[],
+               "supervisor":{{"services":[],"recent_endings":[{}]}}}}"#,
+            endings.join(",")
+        );
+        parse(text.as_bytes()).expect("document")
+    };
+    app.ingest(with_endings(&[1, 2]), now);
+    app.ingest(with_endings(&[1, 2, 3]), now);
+    app.ingest(with_endings(&[7, 8]), now);
+    let texts: Vec<&str> = app.events.iter().map(|event| event.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        [
+            "a#1 abandoned (in a poll for 2.00s)",
+            "a#2 abandoned (in a poll for 2.00s)",
+            "a#3 abandoned (in a poll for 2.00s)",
+            "3 endings happened between two refreshes and are not shown",
+            "a#7 abandoned (in a poll for 2.00s)",
+            "a#8 abandoned (in a poll for 2.00s)",
+        ]
+    );
+}
+
+#[test]
+fn ended_instances_linger_then_leave() {
+    let start = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), start);
+    app.on_fetch(Ok(document(1_000, &[("a", &[0, 1], 0, 0, 0)])), start);
+    app.on_fetch(Ok(document(2_000, &[("a", &[1, 2], 0, 0, 0)])), start);
+    let ids = |app: &App| -> Vec<(u64, bool)> {
+        app.instances["a"]
+            .iter()
+            .map(|instance| (instance.instance_id, instance.ended_at.is_some()))
+            .collect()
+    };
+    assert_eq!(ids(&app), [(0, true), (1, false), (2, false)]);
+    app.on_fetch(
+        Ok(document(3_000, &[("a", &[1, 2], 0, 0, 0)])),
+        start + LINGER + Duration::from_millis(1),
+    );
+    assert_eq!(ids(&app), [(1, false), (2, false)]);
+}
+
+#[test]
+fn fast_churn_lingers_a_bounded_number_of_instances() {
+    let start = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), start);
+    for step in 0..50u64 {
+        let ids: Vec<u64> = (step * 100..step * 100 + 100).collect();
+        app.on_fetch(Ok(document(step * 1_000, &[("a", &ids, 0, 0, 0)])), start);
+    }
+    let ended = app.instances["a"]
+        .iter()
+        .filter(|instance| instance.ended_at.is_some())
+        .count();
+    assert_eq!(ended, 64);
+    assert_eq!(app.instances["a"].len(), 164);
+}
+
+#[test]
+fn events_are_capped() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    for step in 0..1_000u64 {
+        app.ingest(document(step * 1_000, &[("a", &[0], 0, 0, step)]), now);
+    }
+    assert_eq!(app.events.len(), MAX_EVENTS);
+    assert_eq!(
+        app.events.back().map(|e| e.text.as_str()),
+        Some("a: 1 panicked")
+    );
+}
+
+#[test]
+fn a_clock_going_back_restarts_the_history() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    app.ingest(document(5_000, &[("a", &[0], 100, 100, 0)]), now);
+    app.ingest(document(6_000, &[("a", &[0], 200, 200, 0)]), now);
+    assert_eq!(app.services["a"].history.len(), 1);
+    app.ingest(document(1_000, &[("b", &[0], 10, 10, 0)]), now);
+    assert!(
+        !app.services.contains_key("a"),
+        "names of the old process leave"
+    );
+    assert_eq!(app.services["b"].polls_per_second, None);
+    assert!(app
+        .events
+        .iter()
+        .any(|event| event.text.contains("clock went back")));
+}
+
+#[test]
+fn a_stuck_service_is_stuck_and_announced_once() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let stuck = |at_ms: u64, in_poll_ns: &str| {
+        let text = format!(
+            r#"{{"schema_version":1,"taken_at_ns":{},"groups":[{{"name":"s","instances":1,
+               "poll_count":1,"total_busy_ns":1,"longest_in_poll_ns":{in_poll_ns}}}]}}"#,
+            at_ms * 1_000_000
+        );
+        parse(text.as_bytes()).expect("document")
+    };
+    app.ingest(stuck(1_000, "null"), now);
+    app.ingest(stuck(2_000, "500000000"), now);
+    assert_eq!(app.services["s"].state, ServiceState::Running);
+    app.ingest(stuck(3_000, "1500000000"), now);
+    assert_eq!(app.services["s"].state, ServiceState::Stuck);
+    app.ingest(stuck(4_000, "2500000000"), now);
+    let announced = app
+        .events
+        .iter()
+        .filter(|event| event.text.starts_with("s is STUCK"))
+        .count();
+    assert_eq!(announced, 1);
+}
