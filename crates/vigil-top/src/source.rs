@@ -216,6 +216,53 @@ mod tests {
         );
     }
 
+    /// Answers one request with `status` and `body`, then closes; returns the target URL.
+    fn answer_once(status: &'static str, body: &'static str) -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            let (stream, _) = listener.accept().expect("accept");
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            // The request head ends with an empty line.
+            while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                line.clear();
+            }
+            let _ = write!(
+                reader.get_mut(),
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        });
+        document_url(&address.to_string())
+    }
+
+    fn fetch(url: String) -> Fetched {
+        Client::new(url, Duration::from_secs(5)).fetch()
+    }
+
+    #[test]
+    fn answers_that_are_not_documents_are_invalid_with_the_reason() {
+        let invalid = |fetched: Fetched| match fetched {
+            Err(FetchError::Invalid(reason)) => reason,
+            other => panic!("expected invalid, got {other:?}"),
+        };
+        let reason = invalid(fetch(answer_once("404 Not Found", "no such route")));
+        assert!(reason.contains("HTTP 404"), "{reason}");
+        assert!(reason.contains("no such route"), "{reason}");
+        let reason = invalid(fetch(answer_once("200 OK", "{\"schema_version\": 9}")));
+        assert!(reason.contains("unsupported schema_version 9"), "{reason}");
+        let reason = invalid(fetch(answer_once("200 OK", "<html>")));
+        assert!(reason.contains("malformed snapshot document"), "{reason}");
+    }
+
+    #[test]
+    fn a_document_is_read() {
+        let fetched = fetch(answer_once("200 OK", crate::model::SAMPLE));
+        assert_eq!(fetched.expect("a document").groups.len(), 2);
+    }
+
     #[test]
     fn an_address_nobody_listens_on_is_unreachable_not_a_panic() {
         // Bind then drop: the port is free and refuses connections.
