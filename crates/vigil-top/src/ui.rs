@@ -303,11 +303,16 @@ fn instance_row(instance: &InstanceView, theme: Theme) -> Row<'static> {
         Cell::from(format!("   #{}", instance.instance_id)),
         Cell::from(""),
         Cell::from(state),
-        Cell::from(format!("{} polls", instance.poll_count)),
+        Cell::from(""),
         Cell::from(""),
         Cell::from(format!("{}", instance.utilization))
             .style(theme.busy(f64::from(instance.utilization))),
-        Cell::from(format!("busy {}", figures::duration(instance.total_busy))),
+        // Lifetime figures where the history would be: instances have no history.
+        Cell::from(format!(
+            "{} polls, {}",
+            instance.poll_count,
+            figures::duration(instance.total_busy)
+        )),
         Cell::from(optional(instance.in_poll, figures::duration)),
         Cell::from(""),
         Cell::from(""),
