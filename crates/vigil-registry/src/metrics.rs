@@ -6,24 +6,43 @@ use vigil_monitor::{
     MonitorReport, MonitorSnapshot, PollHistogram, SchedulingSnapshot, SlowPollSnapshot,
 };
 
-use crate::id::ServiceId;
+use crate::id::{ServiceId, StaticName};
 
 /// The figures of one live service instance at the moment of a snapshot.
 ///
-/// See `docs/metrics.md` for the meaning, unit and known error of every field.
+/// See `docs/metrics.md` for the meaning, unit and known error of every field. With the
+/// `serde` feature it (de)serializes as the figures of an `instances` entry of the snapshot
+/// document (`docs/snapshot-json.md`): durations as integer nanoseconds (`total_busy_ns`,
+/// `current_poll_ns`, `age_ns`), a monitor that is not attached as `null`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceMetrics {
     /// Completed polls (including one that panicked); a poll still running is not counted.
     pub poll_count: u64,
     /// Total time spent inside `poll` since the start, including a poll still running.
     /// Monotonic: never reset, never decreases.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub total_busy_duration: Duration,
     /// Percentage (0..=100) of the registry's window (default 5 s) spent inside `poll`.
     pub utilization: u8,
     /// How long the poll in progress has been running, if the instance is inside one now.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "current_poll_ns",
+            with = "vigil_monitor::duration_ns::option"
+        )
+    )]
     pub current_poll_duration: Option<Duration>,
     /// Time since the instance was started.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "age_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub age: Duration,
     /// Slow and fast polls, if the registry attaches
     /// [`SlowPolls`](crate::SlowPolls).
@@ -43,7 +62,7 @@ impl ServiceMetrics {
     }
 
     /// The default monitor's figures and the attached monitors' report.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "serde"))]
     fn split(self) -> (CoreMetrics, MonitorReport) {
         let core = CoreMetrics {
             poll_count: self.poll_count,
@@ -146,7 +165,7 @@ impl ServicesMetrics {
     }
 
     /// Builds a snapshot from full entries sorted by id.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "serde"))]
     pub(crate) fn from_sorted(
         entries: Vec<(ServiceId, ServiceMetrics)>,
         taken_at: Duration,
@@ -158,6 +177,17 @@ impl ServicesMetrics {
                 ((id, core), report)
             })
             .unzip();
+        // Reports that say nothing are not stored, as a registry without reporting monitors
+        // does.
+        let reports: Vec<MonitorReport> = reports;
+        let reports = if reports
+            .iter()
+            .all(|report| *report == MonitorReport::default())
+        {
+            Vec::new()
+        } else {
+            reports
+        };
         Self::from_parts(entries, reports, taken_at)
     }
 
@@ -242,6 +272,13 @@ impl ServicesMetrics {
     }
 }
 
+/// Equal if taken at the same time and holding the same instances with the same figures.
+impl PartialEq for ServicesMetrics {
+    fn eq(&self, other: &Self) -> bool {
+        self.taken_at == other.taken_at && self.iter().eq(other.iter())
+    }
+}
+
 /// Iterator over the instances of a [`ServicesMetrics`], in id order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
@@ -282,15 +319,24 @@ impl<'a> IntoIterator for &'a ServicesMetrics {
 
 /// The live instances of one service name, summed.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceGroupMetrics {
     /// The service name.
-    pub name: &'static str,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::intern::deserialize")
+    )]
+    pub name: StaticName,
     /// Live instances.
     pub instances: usize,
     /// Sum of the instances' poll counts.
     pub poll_count: u64,
     /// Sum of the instances' busy durations.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub total_busy_duration: Duration,
     /// Mean of the instances' utilizations, in percent.
     pub mean_utilization: f64,
