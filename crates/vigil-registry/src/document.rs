@@ -24,8 +24,9 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use vigil_monitor::{duration_ns, PollHistogram, HISTOGRAM_BUCKETS};
 
+use crate::delta::ServiceGroupDelta;
 use crate::id::{InstanceId, ServiceId, StaticName, TaskId};
-use crate::metrics::{ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+use crate::metrics::{GroupTotals, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 
 /// The version of the snapshot document this crate writes, and the only one it reads.
 ///
@@ -139,7 +140,6 @@ struct DocumentIn {
     #[serde(rename = "taken_at_ns", with = "duration_ns")]
     taken_at: Duration,
     #[serde(default)]
-    #[allow(dead_code)] // TODO(lead's stored group counters): rebuild from these.
     groups: Vec<ServiceGroupMetrics>,
     #[serde(default)]
     instances: Vec<Instance>,
@@ -158,18 +158,72 @@ fn schema_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::
 }
 
 /// Why a document does not describe a snapshot.
-struct Inconsistent(ServiceId);
+enum Inconsistent {
+    DuplicateInstance(ServiceId),
+    DuplicateGroup(&'static str),
+    NoGroup(ServiceId),
+}
 
 impl fmt::Display for Inconsistent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "instance {} is listed twice in `instances`", self.0)
+        match self {
+            Self::DuplicateInstance(id) => {
+                write!(f, "instance {id} is listed twice in `instances`")
+            }
+            Self::DuplicateGroup(name) => write!(f, "name {name:?} is listed twice in `groups`"),
+            Self::NoGroup(id) => write!(f, "instance {id} has no entry in `groups`"),
+        }
+    }
+}
+
+impl DocumentIn {
+    /// The snapshot the document describes, if it is consistent.
+    fn into_snapshot(self) -> Result<ServicesMetrics, Inconsistent> {
+        let mut entries: Vec<(ServiceId, ServiceMetrics)> = self
+            .instances
+            .into_iter()
+            .map(|instance| (instance.id, instance.metrics))
+            .collect();
+        entries.sort_by_key(|(id, _)| *id);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(Inconsistent::DuplicateInstance(pair[0].0));
+        }
+        // The counters are kept; the gauges are the instances' and recomputed from them.
+        let mut totals: Vec<GroupTotals> = self
+            .groups
+            .iter()
+            .map(|group| GroupTotals {
+                name: group.name,
+                starts: group.starts,
+                restarts: group.restarts,
+                endings: group.endings,
+                poll_count: group.poll_count,
+                total_busy_duration: group.total_busy_duration,
+            })
+            .collect();
+        totals.sort_by_key(|totals| totals.name);
+        if let Some(pair) = totals.windows(2).find(|pair| pair[0].name == pair[1].name) {
+            return Err(Inconsistent::DuplicateGroup(pair[0].name));
+        }
+        if let Some((id, _)) = entries.iter().find(|(id, _)| {
+            totals
+                .binary_search_by(|totals| totals.name.cmp(id.name()))
+                .is_err()
+        }) {
+            return Err(Inconsistent::NoGroup(*id));
+        }
+        Ok(ServicesMetrics::from_full(entries, totals, self.taken_at))
     }
 }
 
 /// Reads the snapshot document of schema version [`SCHEMA_VERSION`].
 ///
-/// Instances may come in any order (they are sorted by id); an id listed twice is an
-/// error, and so is a missing `schema_version` or any other version.
+/// Instances and groups may come in any order (they are sorted). A snapshot read back keeps
+/// the groups' lifetime counters (`starts`, `restarts`, `endings`, `poll_count`,
+/// `total_busy_ns`) and recomputes their gauges (`instances`, utilizations, `in_poll`,
+/// `longest_in_poll_ns`, `slow_polls`, `poll_histogram`) from its instances, so that the
+/// two cannot disagree. Errors: a missing or other `schema_version`, an instance or a name
+/// listed twice, an instance whose name has no entry in `groups`.
 ///
 /// # Memory
 ///
@@ -179,18 +233,62 @@ impl fmt::Display for Inconsistent {
 /// documents with unbounded sets of names in a long-lived process.
 impl<'de> Deserialize<'de> for ServicesMetrics {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let document = DocumentIn::deserialize(deserializer)?;
-        let mut entries: Vec<(ServiceId, ServiceMetrics)> = document
-            .instances
+        DocumentIn::deserialize(deserializer)?
+            .into_snapshot()
+            .map_err(de::Error::custom)
+    }
+}
+
+/// `ServicesDelta`'s `instances`: flat objects, sorted by id on input.
+pub(crate) mod delta_instances {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::{ServiceDelta, ServiceId};
+
+    /// One entry: the id's fields and the delta's, side by side.
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        #[serde(flatten)]
+        id: ServiceId,
+        #[serde(flatten)]
+        delta: ServiceDelta,
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        entries: &[(ServiceId, ServiceDelta)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(entries.iter().map(|&(id, delta)| Entry { id, delta }))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(ServiceId, ServiceDelta)>, D::Error> {
+        let mut entries: Vec<(ServiceId, ServiceDelta)> = Vec::<Entry>::deserialize(deserializer)?
             .into_iter()
-            .map(|instance| (instance.id, instance.metrics))
+            .map(|entry| (entry.id, entry.delta))
             .collect();
         entries.sort_by_key(|(id, _)| *id);
-        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-            return Err(de::Error::custom(Inconsistent(pair[0].0)));
-        }
-        Ok(ServicesMetrics::from_sorted(entries, document.taken_at))
+        Ok(entries)
     }
+}
+
+/// `ServicesDelta`'s `ended`, sorted on input.
+pub(crate) fn sorted_ids<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ServiceId>, D::Error> {
+    let mut ids = Vec::<ServiceId>::deserialize(deserializer)?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// `ServicesDelta`'s `groups`, sorted by name on input.
+pub(crate) fn sorted_group_deltas<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ServiceGroupDelta>, D::Error> {
+    let mut groups = Vec::<ServiceGroupDelta>::deserialize(deserializer)?;
+    groups.sort_by_key(|group| group.name);
+    Ok(groups)
 }
 
 #[cfg(test)]
@@ -279,7 +377,20 @@ mod tests {
             })
     }
 
-    /// Random snapshots: 0..40 instances of up to four names, with or without monitors.
+    /// Lifetime counters of a name: history beyond its live instances (ended instances'
+    /// work, restarts), possibly with no live instance at all.
+    fn history() -> impl Strategy<Value = (u64, u64, [u64; 4], u64, u64)> {
+        (
+            count(),
+            count(),
+            [count(), count(), count(), count()],
+            count(),
+            duration_ns(),
+        )
+    }
+
+    /// Random snapshots: 0..40 instances of up to four names, with or without monitors,
+    /// and each name with or without history (a name may have history and no instance).
     fn snapshot() -> impl Strategy<Value = ServicesMetrics> {
         any::<bool>()
             .prop_flat_map(|with_monitors| {
@@ -289,17 +400,47 @@ mod tests {
                         metrics(with_monitors),
                         0..40,
                     ),
+                    proptest::collection::vec(proptest::option::of(history()), NAMES.len()),
                     duration_ns(),
                 )
             })
-            .prop_map(|(instances, taken_at)| {
-                let entries = instances
+            .prop_map(|(instances, histories, taken_at)| {
+                let entries: Vec<(ServiceId, ServiceMetrics)> = instances
                     .into_iter()
                     .map(|((name, instance), metrics)| {
                         (ServiceId::new(TaskId::new(NAMES[name]), instance), metrics)
                     })
                     .collect();
-                ServicesMetrics::from_sorted(entries, Duration::from_nanos(taken_at))
+                let mut totals = Vec::new();
+                for (name, history) in NAMES.iter().zip(histories) {
+                    let live: Vec<&ServiceMetrics> = entries
+                        .iter()
+                        .filter(|(id, _)| id.name() == *name)
+                        .map(|(_, metrics)| metrics)
+                        .collect();
+                    if live.is_empty() && history.is_none() {
+                        continue;
+                    }
+                    let (
+                        ended_starts,
+                        restarts,
+                        [completed, failed, panicked, cancelled],
+                        polls,
+                        busy,
+                    ) = history.unwrap_or_default();
+                    let mut group = GroupTotals::empty(name);
+                    group.starts = live.len() as u64 + ended_starts;
+                    group.restarts = restarts;
+                    group.endings.completed = completed;
+                    group.endings.failed = failed;
+                    group.endings.panicked = panicked;
+                    group.endings.cancelled = cancelled;
+                    group.poll_count = polls + live.iter().map(|m| m.poll_count).sum::<u64>();
+                    group.total_busy_duration = Duration::from_nanos(busy)
+                        + live.iter().map(|m| m.total_busy_duration).sum::<Duration>();
+                    totals.push(group);
+                }
+                ServicesMetrics::from_full(entries, totals, Duration::from_nanos(taken_at))
             })
     }
 
@@ -312,6 +453,17 @@ mod tests {
             prop_assert_eq!(back.groups().collect::<Vec<_>>(), snapshot.groups().collect::<Vec<_>>());
             // And the document is stable: written again, it is the same text.
             prop_assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+    }
+
+    proptest! {
+        /// Deltas between two random snapshots round-trip too.
+        #[test]
+        fn deltas_round_trip_through_json(earlier in snapshot(), later in snapshot()) {
+            let delta = later.delta_since(&earlier);
+            let json = serde_json::to_string(&delta).unwrap();
+            let back: crate::ServicesDelta = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, delta);
         }
     }
 
@@ -349,9 +501,16 @@ mod tests {
                 "slow_polls": null, "poll_histogram": null, "scheduling": null,
             }])
         );
-        assert_eq!(value["groups"][0]["name"], "consumer");
-        assert_eq!(value["groups"][0]["instances"], 1);
-        assert_eq!(value["groups"][0]["total_busy_ns"], 5_000_000);
+        assert_eq!(
+            value["groups"],
+            json!([{
+                "name": "consumer", "instances": 1, "starts": 1, "restarts": 0,
+                "endings": {"completed": 0, "failed": 0, "panicked": 0, "cancelled": 0},
+                "poll_count": 120, "total_busy_ns": 5_000_000, "mean_utilization": 5.0,
+                "max_utilization": 5, "in_poll": 0, "longest_in_poll_ns": null,
+                "slow_polls": null, "poll_histogram": null,
+            }])
+        );
     }
 
     #[test]
@@ -388,11 +547,45 @@ mod tests {
         assert_eq!(ids, ["consumer#1", "consumer#3"]);
 
         value["instances"][1]["instance_id"] = json!(3);
-        let error = serde_json::from_value::<ServicesMetrics>(value).unwrap_err();
+        let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
         assert!(
             error.to_string().contains("consumer#3 is listed twice"),
             "{error}"
         );
+
+        value["instances"][1]["instance_id"] = json!(1);
+        value["groups"][0]["name"] = json!("other");
+        let error = serde_json::from_value::<ServicesMetrics>(value).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("consumer#1 has no entry in `groups`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn groups_keep_their_counters_and_recompute_their_gauges() {
+        let mut value = document(&one_instance());
+        value["groups"][0]["starts"] = json!(9);
+        value["groups"][0]["endings"]["panicked"] = json!(8);
+        value["groups"][0]["instances"] = json!(500);
+        value["groups"].as_array_mut().unwrap().push(json!({
+            "name": "ended", "instances": 0, "starts": 2, "restarts": 1,
+            "endings": {"completed": 1, "failed": 1, "panicked": 0, "cancelled": 0},
+            "poll_count": 10, "total_busy_ns": 20, "mean_utilization": 0.0,
+            "max_utilization": 0, "in_poll": 0, "longest_in_poll_ns": null,
+            "slow_polls": null, "poll_histogram": null,
+        }));
+        let back: ServicesMetrics = serde_json::from_value(value).unwrap();
+        let consumer = back.group("consumer").unwrap();
+        assert_eq!((consumer.starts, consumer.endings.panicked), (9, 8));
+        assert_eq!(consumer.instances, 1, "recomputed from `instances`");
+        let ended = back.group("ended").unwrap();
+        assert_eq!((ended.instances, ended.starts, ended.restarts), (0, 2, 1));
+        assert_eq!(ended.endings.failed, 1);
+        assert_eq!(ended.total_busy_duration, Duration::from_nanos(20));
+        assert_eq!(back.groups().count(), 2);
     }
 
     #[test]

@@ -63,11 +63,11 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use delta::{ServiceDelta, ServicesDelta};
+pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};
 #[cfg(feature = "serde")]
 pub use document::SCHEMA_VERSION;
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
-pub use metrics::{Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+pub use metrics::{Endings, Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};
