@@ -42,7 +42,7 @@
 //! - `quanta` (default): forwarded to `vigil-monitor`; the default clock reads the CPU
 //!   timestamp counter.
 //! - `serde`: `Serialize` + `Deserialize` for [`ServicesMetrics`] (the snapshot document,
-//!   schema version [`SCHEMA_VERSION`], specified in `docs/snapshot-json.md`),
+//!   schema version `SCHEMA_VERSION`, specified in `docs/snapshot-json.md`),
 //!   [`ServiceMetrics`], [`ServiceGroupMetrics`], [`ServiceId`] and the deltas, and for
 //!   `vigil-monitor`'s snapshots. Every duration is an integer of nanoseconds in a field
 //!   named `..._ns`. Deserialized service names are leaked once per distinct name (see
