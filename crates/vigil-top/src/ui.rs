@@ -392,13 +392,29 @@ fn draw_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     .areas(inner);
 
     let Some(histogram) = &service.histogram else {
+        // Without a histogram, the busy history gets the room, full height.
+        let newest = service.history.back().copied().unwrap_or(0);
+        let highest = service.history.iter().copied().max().unwrap_or(0);
         frame.render_widget(
             Paragraph::new(vec![
-                Line::raw("no poll histogram for this service:"),
-                Line::raw("attach the histogram monitor to see poll durations"),
-            ])
-            .style(theme.fg(Color::DarkGray)),
-            Rect::new(inner.x, inner.y, inner.width, 2).intersection(inner),
+                Line::raw(format!(
+                    "busy% now {newest}%, highest {highest}% over the last {} samples",
+                    service.history.len()
+                )),
+                Line::styled(
+                    "no poll histogram: attach the histogram monitor for p99",
+                    theme.fg(Color::DarkGray),
+                ),
+            ]),
+            quantiles,
+        );
+        let samples: Vec<u64> = service.history.iter().copied().collect();
+        frame.render_widget(
+            Sparkline::default()
+                .data(&samples)
+                .max(highest.max(100))
+                .style(theme.fg(Color::Cyan)),
+            chart,
         );
         draw_instances(frame, list, instances);
         return;

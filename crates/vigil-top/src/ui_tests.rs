@@ -212,3 +212,25 @@ fn no_color_draws_no_colour() {
     // Still marks what colour would: the stuck row is bold.
     assert!(line(&buffer, FIRST_ROW).contains("STUCK"));
 }
+
+#[test]
+fn without_a_histogram_the_detail_pane_draws_the_busy_history() {
+    let mut app = app();
+    app.selected = Some(crate::state::RowKey::Service("stuck".to_owned()));
+    app.services.get_mut("stuck").expect("stuck").history = [100, 0, 100].into();
+    let buffer = render(&app, true);
+    let y = find(&buffer, "detail: stuck", FIRST_ROW).expect("detail pane");
+    assert!(line(&buffer, y + 1).contains("busy% now 100%, highest 100% over the last 3 samples"));
+    assert!(line(&buffer, y + 2).contains("no poll histogram"));
+    // Full-height bars for the 100 % samples, nothing for the 0 % one.
+    let chart = line(&buffer, y + 3);
+    // Borders: events left and right, then the detail pane's left one.
+    let borders: Vec<u16> = (0..WIDTH)
+        .filter(|x| buffer[(*x, y + 3)].symbol() == "│")
+        .collect();
+    let x = borders[2] + 1;
+    let bars: String = (x..x + 3)
+        .map(|x| buffer[(x, y + 3)].symbol().to_owned())
+        .collect();
+    assert_eq!(bars, "█ █", "{chart}");
+}
