@@ -14,16 +14,19 @@ pub(crate) fn quantile(
     bounds_ns: &[(u64, Option<u64>)],
     q: f64,
 ) -> Option<Duration> {
-    let total: u64 = histogram.buckets.iter().sum();
+    let total = histogram
+        .buckets
+        .iter()
+        .fold(0u64, |sum, count| sum.saturating_add(*count));
     if total == 0 || bounds_ns.len() < histogram.buckets.len() {
         return None;
     }
     // The rank of the quantile, 1-based: the smallest count that covers `q` of the polls.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0 < q·total <= total
     let rank = ((q.clamp(0.0, 1.0) * total as f64).ceil() as u64).max(1);
-    let mut seen = 0;
+    let mut seen = 0u64;
     for (count, (_, upper)) in histogram.buckets.iter().zip(bounds_ns) {
-        seen += count;
+        seen = seen.saturating_add(*count);
         if seen >= rank {
             let upper = upper.unwrap_or(histogram.max_ns);
             let capped = if histogram.max_ns > 0 {

@@ -71,7 +71,10 @@ pub(crate) struct Endings {
 impl Endings {
     /// All endings, whatever the outcome.
     pub(crate) fn total(&self) -> u64 {
-        self.completed + self.failed + self.panicked + self.cancelled
+        self.completed
+            .saturating_add(self.failed)
+            .saturating_add(self.panicked)
+            .saturating_add(self.cancelled)
     }
 }
 
@@ -230,6 +233,29 @@ pub(crate) const SAMPLE: &str = r#"{
                         "message": "boom", "in_poll_ns": null}]
   }
 }"#;
+
+/// A well-formed document whose every figure is at its type's extreme, for tests that
+/// nothing overflows or panics.
+#[cfg(test)]
+pub(crate) fn extreme_document() -> String {
+    let max = u64::MAX;
+    format!(
+        r#"{{"schema_version":1,"taken_at_ns":{max},
+           "histogram_bounds_ns":[[0,1],[1,null]],
+           "groups":[{{"name":"a","instances":{max},"restarts":{max},
+              "endings":{{"completed":{max},"failed":{max},"panicked":{max},"cancelled":{max}}},
+              "poll_count":{max},"total_busy_ns":{max},"mean_utilization":1e308,
+              "max_utilization":255,"longest_in_poll_ns":{max},
+              "slow_polls":{{"slow_poll_count":{max},"threshold_ns":{max}}},
+              "poll_histogram":{{"buckets":[{max},{max},{max}],"max_ns":{max}}}}},
+             {{"name":"b","instances":0,"poll_count":{max},"total_busy_ns":{max}}}],
+           "instances":[{{"name":"a","instance_id":{max},"poll_count":{max},
+              "total_busy_ns":{max},"utilization":255,"current_poll_ns":{max},"age_ns":{max}}}],
+           "supervisor":{{"services":[{{"name":"a","state":"exploded","retry_in_ns":{max}}}],
+              "recent_endings":[{{"seq":{max},"name":"a","instance_id":{max},"exit":"??",
+                 "message":"","in_poll_ns":{max}}}]}}}}"#
+    )
+}
 
 #[cfg(test)]
 mod tests {

@@ -375,7 +375,7 @@ impl App {
                         && group.total_busy_ns >= previous.total_busy_ns =>
                 {
                     let busy_ns = group.total_busy_ns - previous.total_busy_ns;
-                    total_busy_ns += busy_ns;
+                    total_busy_ns = total_busy_ns.saturating_add(busy_ns);
                     #[allow(clippy::cast_precision_loss)] // display figures
                     let figures = (
                         (group.poll_count - previous.poll_count) as f64 * 1e9 / elapsed_ns as f64,
@@ -494,7 +494,7 @@ impl App {
             .filter(|ending| self.last_seq.is_none_or(|last| ending.seq > last))
             .collect();
         if let (Some(last), Some(first)) = (self.last_seq, fresh.first()) {
-            let missed = first.seq.saturating_sub(last + 1);
+            let missed = first.seq.saturating_sub(last.saturating_add(1));
             if missed > 0 {
                 events.push((
                     Severity::Warning,

@@ -249,3 +249,17 @@ fn a_stuck_service_is_stuck_and_announced_once() {
         .count();
     assert_eq!(announced, 1);
 }
+
+#[test]
+fn extreme_figures_do_not_panic() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let text = crate::model::extreme_document();
+    let document = parse(text.as_bytes()).expect("extreme but well-formed");
+    app.ingest(document.clone(), now);
+    app.ingest(document, now);
+    app.sort = SortColumn::Endings;
+    assert_eq!(app.sorted_services().len(), 2);
+    assert_eq!(app.services["a"].state, ServiceState::Stuck);
+    let _ = crate::plain::render(&app);
+}

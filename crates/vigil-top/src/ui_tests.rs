@@ -234,3 +234,28 @@ fn without_a_histogram_the_detail_pane_draws_the_busy_history() {
         .collect();
     assert_eq!(bars, "█ █", "{chart}");
 }
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = app();
+    app.expanded.insert("consumer".to_owned());
+    app.show_help = true;
+    for (width, height) in [(1, 1), (10, 3), (40, 10), (80, 24), (200, 5), (5, 60)] {
+        let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("test terminal");
+        terminal
+            .draw(|frame| draw(frame, &app, Theme { color: true }))
+            .expect("draw");
+    }
+}
+
+#[test]
+fn extreme_figures_render_without_panicking() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let document = parse(crate::model::extreme_document().as_bytes()).expect("document");
+    app.on_fetch(Ok(document.clone()), now);
+    app.on_fetch(Ok(document), now);
+    app.expanded.insert("a".to_owned());
+    let buffer = render(&app, true);
+    assert!(line(&buffer, FIRST_ROW).contains("STUCK"));
+}
