@@ -7,8 +7,8 @@
 //! - `export::metrics` (feature `metrics`): through the `metrics` facade crate, to whatever
 //!   recorder the program installed. Call `export::metrics::publish` periodically.
 //! - `export::prometheus` (feature `prometheus`): Prometheus / OpenMetrics text encoded by
-//!   `prometheus-client`, from a snapshot or on every scrape, and a minimal `/metrics` HTTP
-//!   endpoint on tokio.
+//!   `prometheus-client`, from a snapshot or on every scrape; feature `http` serves it at
+//!   `/metrics` (`vigil::http`).
 //!
 //! The two differ where their crates do: `metrics` counters are integers, so its time
 //! counters are in nanoseconds (`*_nanoseconds_total`), while the Prometheus exporter uses

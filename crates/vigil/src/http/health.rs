@@ -1,0 +1,64 @@
+//! `/health`: is any service stuck inside one poll (or given up by its supervisor)?
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::{ServiceId, ServicesMetrics};
+
+/// What `/health` found: healthy when the lists are empty.
+#[derive(Debug, Default)]
+pub(super) struct Report {
+    /// Live instances inside one poll for longer than the threshold, with that time.
+    stuck: Vec<(ServiceId, Duration)>,
+    /// The threshold the stuck ones passed.
+    stuck_after: Duration,
+}
+
+/// The live instances of `snapshot` that have been inside one poll for longer than
+/// `stuck_after`.
+pub(super) fn check(snapshot: &ServicesMetrics, stuck_after: Duration) -> Report {
+    let stuck = snapshot
+        .iter()
+        .filter_map(|(id, metrics)| {
+            let in_poll = metrics.current_poll_duration?;
+            (in_poll > stuck_after).then_some((id, in_poll))
+        })
+        .collect();
+    Report { stuck, stuck_after }
+}
+
+impl Report {
+    /// `true` if nothing is stuck.
+    pub(super) fn is_healthy(&self) -> bool {
+        self.stuck.is_empty()
+    }
+}
+
+/// `ok`, or one line per problem.
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_healthy() {
+            return writeln!(f, "ok");
+        }
+        for (id, in_poll) in &self.stuck {
+            writeln!(
+                f,
+                "stuck: {id} inside one poll for {in_poll:.3?} (threshold {:?})",
+                self.stuck_after
+            )?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_registry_is_healthy() {
+        let report = check(&crate::Registry::new().metrics(), Duration::from_secs(1));
+        assert!(report.is_healthy());
+        assert_eq!(report.to_string(), "ok\n");
+    }
+}
