@@ -5,7 +5,7 @@ use std::time::Duration;
 use vigil_monitor::{PollHistogram, SlowPollSnapshot};
 
 use crate::id::ServiceId;
-use crate::metrics::{ServiceMetrics, ServicesMetrics};
+use crate::metrics::{Endings, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 
 /// What happened to one instance between two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,51 @@ pub struct ServiceDelta {
     /// The later snapshot's figures, for gauges (utilization, in-poll time) that have no
     /// meaningful difference.
     pub current: ServiceMetrics,
+}
+
+/// What happened to one service name between two snapshots: differences of its lifetime
+/// counters. Unlike [`ServiceDelta`], this includes the work of instances that ended within
+/// the interval (their final figures were folded into the name's counters), so a per-name
+/// rate computed from it is exact however fast instances come and go.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct ServiceGroupDelta {
+    /// The service name.
+    pub name: &'static str,
+    /// `true` if the name was not in the earlier snapshot: the counters below count from
+    /// its first start.
+    pub started_within: bool,
+    /// Instances started within the interval.
+    pub starts: u64,
+    /// Restarts counted within the interval.
+    pub restarts: u64,
+    /// Instances that ended within the interval, by outcome.
+    pub endings: Endings,
+    /// Polls completed within the interval by any instance of the name.
+    pub poll_count: u64,
+    /// Busy time within the interval of any instance of the name.
+    pub busy_duration: Duration,
+    /// The later snapshot's entry for the name, for its gauges.
+    pub current: ServiceGroupMetrics,
+}
+
+impl ServiceGroupDelta {
+    fn between(current: ServiceGroupMetrics, before: Option<ServiceGroupMetrics>) -> Self {
+        let zero = ServiceGroupMetrics::zero(current.name);
+        let earlier = before.unwrap_or(zero);
+        Self {
+            name: current.name,
+            started_within: before.is_none(),
+            starts: current.starts.saturating_sub(earlier.starts),
+            restarts: current.restarts.saturating_sub(earlier.restarts),
+            endings: current.endings.saturating_sub(&earlier.endings),
+            poll_count: current.poll_count.saturating_sub(earlier.poll_count),
+            busy_duration: current
+                .total_busy_duration
+                .saturating_sub(earlier.total_busy_duration),
+            current,
+        }
+    }
 }
 
 /// `later - earlier`, field by field, saturating at zero.
@@ -70,11 +115,15 @@ fn histogram_since(later: PollHistogram, earlier: PollHistogram) -> PollHistogra
 ///   [`ended`](ServicesDelta::ended) with no figures, because the work it did between the
 ///   earlier snapshot and its ending was not observed. An instance that both started and
 ///   ended within the interval appears in neither snapshot, so not here either.
+///
+/// Per name, [`groups`](ServicesDelta::groups) differences the lifetime counters, which do
+/// include the work of instances that ended within the interval.
 #[derive(Debug, Clone, Default)]
 pub struct ServicesDelta {
     interval: Duration,
     entries: Vec<(ServiceId, ServiceDelta)>,
     ended: Vec<ServiceId>,
+    groups: Vec<ServiceGroupDelta>,
 }
 
 impl ServicesDelta {
@@ -109,6 +158,19 @@ impl ServicesDelta {
     /// Instances live in the earlier snapshot and not in the later one, in id order.
     pub fn ended(&self) -> &[ServiceId] {
         &self.ended
+    }
+
+    /// Per-name differences, one per name of the later snapshot, in name order.
+    pub fn groups(&self) -> &[ServiceGroupDelta] {
+        &self.groups
+    }
+
+    /// The per-name difference of `name`, if the later snapshot has the name.
+    pub fn group(&self, name: &str) -> Option<&ServiceGroupDelta> {
+        self.groups
+            .binary_search_by(|group| group.name.cmp(name))
+            .ok()
+            .map(|index| &self.groups[index])
     }
 }
 
@@ -157,10 +219,23 @@ impl ServicesMetrics {
             entries.push((id, delta));
         }
         ended.extend(earlier.map(|(gone, _)| gone));
+        let mut earlier_groups = previous.groups().peekable();
+        let groups = self
+            .groups()
+            .map(|current| {
+                while earlier_groups
+                    .next_if(|old| old.name < current.name)
+                    .is_some()
+                {}
+                let before = earlier_groups.next_if(|old| old.name == current.name);
+                ServiceGroupDelta::between(current, before)
+            })
+            .collect();
         ServicesDelta {
             interval: self.taken_at().saturating_sub(previous.taken_at()),
             entries,
             ended,
+            groups,
         }
     }
 }

@@ -53,9 +53,9 @@ mod service;
 #[cfg(test)]
 mod tests;
 
-pub use delta::{ServiceDelta, ServicesDelta};
+pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
-pub use metrics::{Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+pub use metrics::{Endings, Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};

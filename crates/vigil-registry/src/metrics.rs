@@ -95,6 +95,14 @@ impl From<MonitorSnapshot> for CoreMetrics {
 }
 
 impl CoreMetrics {
+    pub(crate) fn poll_count(&self) -> u64 {
+        self.poll_count
+    }
+
+    pub(crate) fn total_busy_duration(&self) -> Duration {
+        self.total_busy_duration
+    }
+
     fn with_report(self, report: MonitorReport) -> ServiceMetrics {
         ServiceMetrics {
             poll_count: self.poll_count,
@@ -126,21 +134,108 @@ pub struct ServicesMetrics {
     entries: Vec<(ServiceId, CoreMetrics)>,
     /// Empty, or one report per entry, in the same order.
     reports: Vec<MonitorReport>,
+    /// Every name the registry knows, live instances or not, sorted by name.
+    totals: Vec<GroupTotals>,
     taken_at: Duration,
 }
 
+/// An empty snapshot, for iterators over nothing.
+static EMPTY: ServicesMetrics = ServicesMetrics {
+    entries: Vec::new(),
+    reports: Vec::new(),
+    totals: Vec::new(),
+    taken_at: Duration::ZERO,
+};
+
+/// The lifetime counters of one service name, as of a snapshot: what a snapshot keeps per
+/// name besides its live instances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupTotals {
+    pub(crate) name: &'static str,
+    pub(crate) starts: u64,
+    pub(crate) restarts: u64,
+    pub(crate) endings: Endings,
+    /// Ended instances' final polls plus live instances' current polls.
+    pub(crate) poll_count: u64,
+    /// Likewise for busy time.
+    pub(crate) total_busy_duration: Duration,
+}
+
+impl GroupTotals {
+    /// Totals of a name with no history: everything zero.
+    pub(crate) fn empty(name: &'static str) -> Self {
+        Self {
+            name,
+            starts: 0,
+            restarts: 0,
+            endings: Endings::default(),
+            poll_count: 0,
+            total_busy_duration: Duration::ZERO,
+        }
+    }
+}
+
+/// How many instances of a name have ended, by outcome. Monotonic for the life of the
+/// registry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Endings {
+    /// Returned (`Ready`) without being marked failed.
+    pub completed: u64,
+    /// Returned after [`Registry::record_failure`](crate::Registry::record_failure): a
+    /// supervised service that returned `Err`.
+    pub failed: u64,
+    /// Panicked inside a poll.
+    pub panicked: u64,
+    /// Dropped before completing: aborted, cancelled, or its runtime shut down.
+    pub cancelled: u64,
+}
+
+impl Endings {
+    /// Every ending, whatever the outcome.
+    pub fn total(&self) -> u64 {
+        self.completed + self.failed + self.panicked + self.cancelled
+    }
+
+    /// `(outcome, count)` pairs in a fixed order, for exporters: `completed`, `failed`,
+    /// `panicked`, `cancelled`.
+    pub fn by_outcome(&self) -> [(&'static str, u64); 4] {
+        [
+            ("completed", self.completed),
+            ("failed", self.failed),
+            ("panicked", self.panicked),
+            ("cancelled", self.cancelled),
+        ]
+    }
+
+    /// `self - earlier`, outcome by outcome, saturating at zero.
+    pub fn saturating_sub(&self, earlier: &Endings) -> Endings {
+        Endings {
+            completed: self.completed.saturating_sub(earlier.completed),
+            failed: self.failed.saturating_sub(earlier.failed),
+            panicked: self.panicked.saturating_sub(earlier.panicked),
+            cancelled: self.cancelled.saturating_sub(earlier.cancelled),
+        }
+    }
+}
+
 impl ServicesMetrics {
-    /// Builds a snapshot from entries sorted by id and their reports (empty, or one each).
+    /// Builds a snapshot from entries sorted by id, their reports (empty, or one each), and
+    /// the lifetime totals of every known name, sorted by name (a superset of the entries'
+    /// names).
     pub(crate) fn from_parts(
         entries: Vec<(ServiceId, CoreMetrics)>,
         reports: Vec<MonitorReport>,
+        totals: Vec<GroupTotals>,
         taken_at: Duration,
     ) -> Self {
         debug_assert!(entries.windows(2).all(|pair| pair[0].0 < pair[1].0));
         debug_assert!(reports.is_empty() || reports.len() == entries.len());
+        debug_assert!(totals.windows(2).all(|pair| pair[0].name < pair[1].name));
         Self {
             entries,
             reports,
+            totals,
             taken_at,
         }
     }
@@ -158,7 +253,19 @@ impl ServicesMetrics {
                 ((id, core), report)
             })
             .unzip();
-        Self::from_parts(entries, reports, taken_at)
+        let entries: Vec<(ServiceId, CoreMetrics)> = entries;
+        // Every instance counted as started once, nothing ended.
+        let mut totals: Vec<GroupTotals> = Vec::new();
+        for (id, core) in &entries {
+            if totals.last().map(|last| last.name) != Some(id.name()) {
+                totals.push(GroupTotals::empty(id.name()));
+            }
+            let last = totals.last_mut().expect("pushed above");
+            last.starts += 1;
+            last.poll_count += core.poll_count;
+            last.total_busy_duration += core.total_busy_duration;
+        }
+        Self::from_parts(entries, reports, totals, taken_at)
     }
 
     /// The full figures of the entry at `index`.
@@ -216,29 +323,31 @@ impl ServicesMetrics {
         }
     }
 
-    /// Aggregates per service name, in name order.
-    pub fn groups(&self) -> impl Iterator<Item = ServiceGroupMetrics> + '_ {
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let (first, _) = self.entries.get(start)?;
-            let range = self.range_of(first.name());
-            start = range.end;
-            Some(ServiceGroupMetrics::aggregate(Iter {
-                snapshot: self,
-                range,
-            }))
-        })
+    /// One entry per service name the registry has ever started (or counted a restart
+    /// of), in name order: its lifetime counters and the aggregate of its live instances. A
+    /// name whose instances have all ended stays, with `instances == 0`.
+    pub fn groups(&self) -> impl ExactSizeIterator<Item = ServiceGroupMetrics> + '_ {
+        self.totals.iter().map(|totals| self.aggregate(totals))
     }
 
-    /// The aggregate of one service name, if any instance of it was live.
+    /// The entry of one service name, if the registry has ever started it. `O(log n)` plus
+    /// the name's live instances.
     pub fn group(&self, name: &str) -> Option<ServiceGroupMetrics> {
-        let range = self.range_of(name);
-        (!range.is_empty()).then(|| {
-            ServiceGroupMetrics::aggregate(Iter {
+        let index = self
+            .totals
+            .binary_search_by(|totals| totals.name.cmp(name))
+            .ok()?;
+        Some(self.aggregate(&self.totals[index]))
+    }
+
+    fn aggregate(&self, totals: &GroupTotals) -> ServiceGroupMetrics {
+        ServiceGroupMetrics::aggregate(
+            totals,
+            Iter {
                 snapshot: self,
-                range,
-            })
-        })
+                range: self.range_of(totals.name),
+            },
+        )
     }
 }
 
@@ -280,7 +389,14 @@ impl<'a> IntoIterator for &'a ServicesMetrics {
     }
 }
 
-/// The live instances of one service name, summed.
+/// One service name in a snapshot: its lifetime counters (every instance that ever ran
+/// under the name, ended ones included) and the aggregate of its live instances.
+///
+/// The counters (`starts`, `restarts`, `endings`, `poll_count`, `total_busy_duration`) are
+/// monotonic across snapshots of one registry: an ended instance's final figures are folded
+/// in exactly once, when its ending is first observed, so per-name rates stay right however
+/// fast instances come and go. The gauges (`instances`, utilizations, `in_poll`,
+/// `longest_in_poll`, `slow_polls`, `poll_histogram`) describe the live instances only.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub struct ServiceGroupMetrics {
@@ -288,47 +404,72 @@ pub struct ServiceGroupMetrics {
     pub name: &'static str,
     /// Live instances.
     pub instances: usize,
-    /// Sum of the instances' poll counts.
+    /// Instances ever started under the name.
+    pub starts: u64,
+    /// Restarts counted by a supervisor ([`Registry::record_restart`](crate::Registry::record_restart)).
+    pub restarts: u64,
+    /// Instances that have ended, by outcome.
+    pub endings: Endings,
+    /// Completed polls of every instance ever started under the name (ended ones' final
+    /// counts plus live ones' current counts). Monotonic.
     pub poll_count: u64,
-    /// Sum of the instances' busy durations.
+    /// Time spent inside `poll` by every instance ever started under the name, including
+    /// polls in flight. Monotonic.
     pub total_busy_duration: Duration,
     /// Mean of the instances' utilizations, in percent.
     pub mean_utilization: f64,
     /// Highest utilization of any instance, in percent.
     pub max_utilization: u8,
-    /// Instances inside a poll right now.
+    /// Live instances inside a poll right now.
     pub in_poll: usize,
-    /// Slow and fast polls summed over the instances (`None` without
+    /// The longest poll in flight right now, if any live instance is inside one: the
+    /// stuck-service signal.
+    pub longest_in_poll: Option<Duration>,
+    /// Slow and fast polls summed over the live instances (`None` without
     /// [`SlowPolls`](crate::SlowPolls)).
     pub slow_polls: Option<SlowPollSnapshot>,
-    /// The instances' histograms merged bucket-wise (`None` without
+    /// The live instances' histograms merged bucket-wise (`None` without
     /// [`PollHistograms`](crate::PollHistograms)).
     pub poll_histogram: Option<PollHistogram>,
 }
 
 impl ServiceGroupMetrics {
-    /// `instances` is non-empty and holds one name.
-    fn aggregate(instances: Iter<'_>) -> Self {
+    /// A name with no history and no live instance: every figure zero.
+    pub(crate) fn zero(name: &'static str) -> Self {
+        Self::aggregate(
+            &GroupTotals::empty(name),
+            Iter {
+                snapshot: &EMPTY,
+                range: 0..0,
+            },
+        )
+    }
+
+    /// `instances` are the live instances of `totals.name`.
+    fn aggregate(totals: &GroupTotals, instances: Iter<'_>) -> Self {
         let mut aggregate = Self {
-            name: "",
+            name: totals.name,
             instances: 0,
-            poll_count: 0,
-            total_busy_duration: Duration::ZERO,
+            starts: totals.starts,
+            restarts: totals.restarts,
+            endings: totals.endings,
+            poll_count: totals.poll_count,
+            total_busy_duration: totals.total_busy_duration,
             mean_utilization: 0.0,
             max_utilization: 0,
             in_poll: 0,
+            longest_in_poll: None,
             slow_polls: None,
             poll_histogram: None,
         };
         let mut utilization_sum = 0_u64;
-        for (id, metrics) in instances {
-            aggregate.name = id.name();
+        for (_, metrics) in instances {
             aggregate.instances += 1;
-            aggregate.poll_count += metrics.poll_count;
-            aggregate.total_busy_duration += metrics.total_busy_duration;
             utilization_sum += u64::from(metrics.utilization);
             aggregate.max_utilization = aggregate.max_utilization.max(metrics.utilization);
             aggregate.in_poll += usize::from(metrics.is_in_poll());
+            aggregate.longest_in_poll =
+                aggregate.longest_in_poll.max(metrics.current_poll_duration);
             if let Some(next) = metrics.slow_polls {
                 aggregate.slow_polls = Some(match aggregate.slow_polls {
                     None => next,

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 use crate::factory::MonitorFactory;
 use crate::group::{Instance, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
-use crate::metrics::{CoreMetrics, ServicesMetrics};
+use crate::metrics::{CoreMetrics, GroupTotals, ServiceMetrics, ServicesMetrics};
 use crate::service::ServiceObj;
 
 /// Why a service could not be started.
@@ -157,13 +158,37 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         service: ServiceObj,
     ) -> Result<(ServiceId, ServiceJoinHandle), StartError> {
         let (task, future) = service.into_parts();
+        self.try_start_with(handle, task, move |_id| future)
+    }
+
+    /// Starts a service whose future is built by `make` from the id the new instance gets,
+    /// so that the service can know its own id (a supervisor hands it to the service's
+    /// context). Otherwise like [`try_start_in`](Registry::try_start_in).
+    ///
+    /// `make` is called once, while the name's lock is held: it must not start services of
+    /// the same name nor take snapshots of this registry (that would deadlock), only build
+    /// the future. If it panics, nothing is started and the id is not consumed.
+    ///
+    /// # Panics
+    ///
+    /// If `make` or the custom monitor factory panics.
+    pub fn try_start_with<Fut>(
+        &self,
+        handle: &Handle,
+        task: TaskId,
+        make: impl FnOnce(ServiceId) -> Fut,
+    ) -> Result<(ServiceId, ServiceJoinHandle), StartError>
+    where
+        Fut: Future<Output = ()> + Send + 'static,
+    {
         self.with_group(task.name(), |group| {
             let instance_id = group
                 .peek_instance_id()
                 .ok_or(StartError::InstanceIdsExhausted { name: task.name() })?;
             let id = ServiceId::new(task, instance_id);
-            // Everything that can panic (the user's factory, spawning) happens before the
+            // Everything that can panic (the user's closures, spawning) happens before the
             // group is touched, so a panic leaves it as it was.
+            let future = make(id);
             let (custom, reader) = self.factory.create(&id, &self.clock);
             let busy = BusyMonitor::at(self.clock.now(), self.window_ticks);
             let metrics = busy.metrics().clone();
@@ -173,14 +198,66 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 self.clock.clone(),
             );
             let (status, owned) = vigil_status::split(handle.spawn(monitored));
-            group.insert(Instance {
-                id,
-                metrics,
-                reader,
-                status,
-            });
+            group.insert(
+                Instance {
+                    id,
+                    metrics,
+                    reader,
+                    status,
+                    failed: false,
+                },
+                |ticks| self.clock.ticks_to_duration(ticks),
+            );
             Ok((id, owned))
         })
+    }
+
+    /// Marks the live instance `id` as failed: when its ending is observed it is counted
+    /// under [`Endings::failed`](crate::Endings::failed) instead of `completed`. A supervisor
+    /// calls it from inside the service, just before a service that returned `Err` completes.
+    ///
+    /// Returns `false` (and counts nothing) if `id` is not a stored instance of this registry.
+    pub fn record_failure(&self, id: ServiceId) -> bool {
+        let groups = read(&self.groups);
+        let Some(group) = groups.get(id.name()) else {
+            return false;
+        };
+        let mut group = lock(group);
+        match group.instance_mut(id.instance_id()) {
+            Some(instance) => {
+                instance.failed = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Counts one restart of `name` in its lifetime counters
+    /// ([`ServiceGroupMetrics::restarts`](crate::ServiceGroupMetrics::restarts)); a
+    /// supervisor calls it when it starts a replacement incarnation.
+    pub fn record_restart(&self, name: &'static str) {
+        self.with_group(name, |group| group.record_restart());
+    }
+
+    /// The figures of the live instance `id` now, without taking a whole snapshot; `None`
+    /// if it is not live (never started here, or ended).
+    pub fn instance_metrics(&self, id: ServiceId) -> Option<ServiceMetrics> {
+        let groups = read(&self.groups);
+        let group = lock(groups.get(id.name())?);
+        let instances = group.instances();
+        let index = instances
+            .binary_search_by_key(&id.instance_id(), |instance| instance.id.instance_id())
+            .ok()?;
+        let instance = &instances[index];
+        let sample = instance.metrics.sample(self.clock.now());
+        if sample.lifecycle.is_finished() {
+            return None;
+        }
+        let mut report = MonitorReport::default();
+        if <Reader<F, C> as ReportMetrics>::REPORTS {
+            instance.reader.report(&self.clock, &mut report);
+        }
+        Some(ServiceMetrics::new(sample.to_snapshot(&self.clock), report))
     }
 
     /// A point-in-time snapshot of every live instance, in id order.
@@ -189,17 +266,22 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     /// it never waits for a service to be polled.
     pub fn metrics(&self) -> ServicesMetrics {
         let now = self.clock.now();
+        let to_duration = |ticks| self.clock.ticks_to_duration(ticks);
         let groups = read(&self.groups);
         let mut entries = Vec::new();
         let mut reports = Vec::new();
-        for group in groups.values() {
-            let group = lock(group);
-            let instances = group.instances();
-            entries.reserve(instances.len());
-            for instance in instances {
+        let mut totals = Vec::with_capacity(groups.len());
+        for (&name, group) in groups.iter() {
+            let mut group = lock(group);
+            entries.reserve(group.instances().len());
+            let first_entry = entries.len();
+            // An instance seen finished here is folded into the name's lifetime counters
+            // and removed in the same pass, under the lock: counted exactly once, either as
+            // ended or as live, never both and never neither.
+            group.visit_and_fold(to_duration, |instance| {
                 let sample = instance.metrics.sample(now);
                 if sample.lifecycle.is_finished() {
-                    continue;
+                    return true;
                 }
                 if <Reader<F, C> as ReportMetrics>::REPORTS {
                     let mut report = MonitorReport::default();
@@ -208,12 +290,27 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 }
                 let snapshot = sample.to_snapshot(&self.clock);
                 entries.push((instance.id, CoreMetrics::from(snapshot)));
+                false
+            });
+            let lifetime = group.lifetime();
+            let mut name_totals = GroupTotals {
+                name,
+                starts: lifetime.starts,
+                restarts: lifetime.restarts,
+                endings: lifetime.endings,
+                poll_count: lifetime.ended_poll_count,
+                total_busy_duration: lifetime.ended_busy,
+            };
+            for (_, live) in &entries[first_entry..] {
+                name_totals.poll_count += live.poll_count();
+                name_totals.total_busy_duration += live.total_busy_duration();
             }
+            totals.push(name_totals);
         }
         let taken_at = self
             .clock
             .ticks_to_duration(now.saturating_sub(self.created_at));
-        ServicesMetrics::from_parts(entries, reports, taken_at)
+        ServicesMetrics::from_parts(entries, reports, totals, taken_at)
     }
 
     /// A status handle of the live instance `id`: await it to learn how the instance ends

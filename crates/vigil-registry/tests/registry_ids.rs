@@ -105,8 +105,14 @@ fn ids_are_unique_and_gapless_per_name_under_concurrent_starts() {
     let snapshot = registry.metrics();
     assert!(snapshot.is_empty(), "{snapshot:?}");
     assert_eq!(snapshot.len(), 0);
-    assert!(snapshot.group("alpha").is_none());
-    assert_eq!(snapshot.groups().count(), 0);
+    // Every instance ended, yet both names stay, with their lifetime counters.
+    let names: Vec<&str> = snapshot.groups().map(|group| group.name).collect();
+    assert_eq!(names, ["alpha", "beta"]);
+    let alpha_group = snapshot.group("alpha").unwrap();
+    assert_eq!(alpha_group.instances, 0);
+    assert_eq!(alpha_group.starts, alpha as u64);
+    assert_eq!(alpha_group.endings.completed, alpha as u64);
+    assert_eq!(alpha_group.endings.total(), alpha as u64);
 }
 
 #[test]
@@ -231,7 +237,9 @@ fn snapshot_lookups_follow_the_live_instances() {
     let snapshot = registry.metrics();
     assert!(snapshot.get(id("web", 2)).is_none());
     assert!(snapshot.get(id("db", 0)).is_none());
-    assert!(snapshot.group("web").is_none());
+    let web_group = snapshot.group("web").unwrap();
+    assert_eq!((web_group.instances, web_group.starts), (0, 4));
+    assert_eq!(web_group.endings.completed, 4);
 }
 
 #[test]

@@ -108,7 +108,9 @@ fn a_panicked_instance_is_absent_and_its_owned_handle_has_the_payload() {
     let snapshot = registry.metrics();
     assert_eq!(listed(&snapshot), ["svc#0"]);
     assert!(snapshot.get(id("svc", 1)).is_none());
-    assert!(snapshot.group("other").is_none());
+    // The panicked name stays, with no live instance and its ending counted.
+    let other = snapshot.group("other").unwrap();
+    assert_eq!((other.instances, other.endings.panicked), (0, 1));
 
     keep_tx.send(()).unwrap();
     runtime.block_on(keep).unwrap();

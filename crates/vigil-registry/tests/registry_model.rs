@@ -105,12 +105,15 @@ fn check_snapshot(registry: &Registry, model: &Model, live: &[Live]) {
             .collect();
         let of: Vec<ServiceId> = snapshot.instances_of(name).map(|(id, _)| id).collect();
         assert_eq!(of, ids, "instances_of({name})");
+        // A name is listed from its first start on, live instances or not.
+        let started = model.next.get(name).copied().unwrap_or(0);
         match snapshot.group(name) {
             Some(group) => {
                 assert_eq!(group.name, name);
                 assert_eq!(group.instances, ids.len());
+                assert_eq!(group.starts, started);
             }
-            None => assert!(ids.is_empty(), "group({name}) missing"),
+            None => assert_eq!(started, 0, "group({name}) missing"),
         }
         // Never-issued ids are unknown.
         let next = model.next.get(name).copied().unwrap_or(0);
@@ -123,8 +126,7 @@ fn check_snapshot(registry: &Registry, model: &Model, live: &[Live]) {
         assert!(snapshot.get(*id).is_none(), "ended {id} still listed");
     }
     let groups: Vec<&str> = snapshot.groups().map(|group| group.name).collect();
-    let mut names: Vec<&str> = expected.iter().map(|id| id.name()).collect();
-    names.dedup();
+    let names: Vec<&str> = model.next.keys().copied().collect();
     assert_eq!(groups, names);
 }
 

@@ -8,7 +8,9 @@ use vigil_registry::{Registry, ServiceObj};
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 const STARTS_PER_THREAD: usize = 5_000;
 
-fn check_snapshot(registry: &Registry) {
+/// Checks one snapshot; returns each name's lifetime counters `(starts, endings)` so the
+/// caller can check that they never decrease.
+fn check_snapshot(registry: &Registry) -> Vec<(u64, u64, u64)> {
     let snapshot = registry.metrics();
     let ids: Vec<_> = snapshot.iter().map(|(id, _)| id).collect();
     // Strictly increasing: sorted, no duplicates, whatever was starting or ending meanwhile.
@@ -21,7 +23,19 @@ fn check_snapshot(registry: &Registry) {
         let group_len = snapshot.instances_of(name).count();
         let group = snapshot.group(name);
         assert_eq!(group.map_or(0, |g| g.instances), group_len);
+        if let Some(group) = group {
+            // Every start is live or ended, never both, never neither.
+            assert_eq!(group.starts, group.instances as u64 + group.endings.total());
+        }
     }
+    NAMES
+        .iter()
+        .map(|name| {
+            snapshot.group(name).map_or((0, 0, 0), |group| {
+                (group.starts, group.endings.total(), group.poll_count)
+            })
+        })
+        .collect()
 }
 
 /// Keeps the services' deliberate panics out of the output; any other panic (a failed
@@ -47,9 +61,14 @@ fn stress(runtime: &tokio::runtime::Runtime) {
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut snapshots = 0_u64;
+            let mut previous = vec![(0, 0, 0); NAMES.len()];
             // Relaxed: a stop flag; the join below orders everything else.
             while !done.load(Ordering::Relaxed) || snapshots == 0 {
-                check_snapshot(&registry);
+                let counters = check_snapshot(&registry);
+                for (now, then) in counters.iter().zip(&previous) {
+                    assert!(now.0 >= then.0 && now.1 >= then.1 && now.2 >= then.2);
+                }
+                previous = counters;
                 snapshots += 1;
             }
             snapshots
@@ -89,8 +108,20 @@ fn stress(runtime: &tokio::runtime::Runtime) {
     done.store(true, Ordering::Relaxed);
     assert!(reader.join().unwrap() > 0);
 
-    // Quiescent: everything ended, nothing is reported, and the ids were gapless.
-    assert!(registry.metrics().is_empty());
+    // Quiescent: everything ended, nothing is reported live, every ending was counted once,
+    // and the ids were gapless.
+    let snapshot = registry.metrics();
+    assert!(snapshot.is_empty());
+    for name in NAMES {
+        let group = snapshot.group(name).unwrap();
+        let panicked = (STARTS_PER_THREAD / 3) as u64;
+        assert_eq!(group.starts, STARTS_PER_THREAD as u64);
+        assert_eq!(group.endings.panicked, panicked);
+        assert_eq!(group.endings.completed, STARTS_PER_THREAD as u64 - panicked);
+        // One poll each, but the yielding third: two.
+        let yielding = (STARTS_PER_THREAD as u64 + 1) / 3;
+        assert_eq!(group.poll_count, STARTS_PER_THREAD as u64 + yielding);
+    }
     for name in NAMES {
         let (next_id, _) = registry
             .try_start_in(runtime.handle(), ServiceObj::new(name, async {}))

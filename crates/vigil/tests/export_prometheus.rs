@@ -379,7 +379,12 @@ fn ended_instances_disappear_from_the_text() {
     stop.send(()).unwrap();
     runtime.block_on(ending).unwrap();
     let text = encode(&registry.metrics(), Format::Prometheus);
-    assert!(!text.contains("ending"), "{text}");
+    // The ended instance's series are gone; its name stays, with no live instance.
+    assert!(parse(&text).names_of("ending", "0").is_empty(), "{text}");
+    assert!(
+        text.contains("vigil_service_instances{service=\"ending\"} 0"),
+        "{text}"
+    );
     assert!(!parse(&text).names_of("staying", "0").is_empty());
 }
 
