@@ -66,6 +66,9 @@
 //! - `quanta` (default): the default clock reads the CPU timestamp counter through the
 //!   `quanta` crate (calibrated, with an OS-clock fallback). Without it, the default clock
 //!   is `std::time::Instant`.
+//! - `serde`: `Serialize` + `Deserialize` for [`ServicesMetrics`] (the snapshot document,
+//!   schema version `registry::SCHEMA_VERSION`, specified in `docs/snapshot-json.md`), the
+//!   other snapshot types, ids and deltas; durations as integer nanoseconds in `_ns` fields.
 //! - `metrics`: `vigil::export::metrics` publishes snapshots through the
 //!   [`metrics`](https://docs.rs/metrics) facade crate (adds the `metrics` dependency).
 //! - `prometheus`: `vigil::export::prometheus` encodes snapshots as Prometheus / OpenMetrics text
