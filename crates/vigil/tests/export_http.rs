@@ -11,7 +11,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vigil::export::prometheus::{encode, Format};
 use vigil::http::{Endpoint, ServeHandle};
-use vigil::{Registry, ServiceObj};
+use vigil::registry::SCHEMA_VERSION;
+use vigil::{Registry, ServiceObj, ServicesMetrics};
 
 use export_fixture::Fixture;
 
@@ -139,6 +140,35 @@ fn metrics_serves_the_encoded_snapshot_in_the_negotiated_format() {
     );
     assert_eq!(openmetrics.body, encode(&snapshot, Format::OpenMetrics));
     assert!(openmetrics.body.ends_with("# EOF\n"));
+}
+
+#[test]
+fn snapshot_json_round_trips_into_the_same_snapshot() {
+    let fixture = Fixture::new();
+    let response = with_fixture_server(
+        &fixture,
+        |endpoint| endpoint,
+        async |address| get(address, "/snapshot.json", "").await,
+    );
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    assert_eq!(response.headers["content-type"], "application/json");
+    // The mock clock stands still: the served document is this snapshot's.
+    let snapshot = fixture.registry.metrics();
+    let served: ServicesMetrics = serde_json::from_str(&response.body).expect("a snapshot");
+    assert_eq!(served, snapshot);
+    assert_eq!(served.len(), 4);
+
+    let document: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(document["schema_version"], SCHEMA_VERSION);
+    // No supervisor was given to the endpoint.
+    assert_eq!(document["supervisor"], serde_json::Value::Null);
+    // The rest is the snapshot's own serde form, member for member.
+    let mut without_supervisor = document.as_object().unwrap().clone();
+    without_supervisor.remove("supervisor");
+    assert_eq!(
+        serde_json::Value::Object(without_supervisor),
+        serde_json::to_value(&snapshot).unwrap()
+    );
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! The HTTP endpoint: `/metrics`, `/health` on hyper (feature `http`).
+//! The HTTP endpoint: `/metrics`, `/health`, `/snapshot.json` on hyper (feature `http`).
 //!
-//! [`Endpoint`] serves a [`Registry`] over HTTP/1.1 with [`hyper`]; nothing here parses or
-//! writes HTTP by hand.
+//! [`Endpoint`] serves a [`Registry`] over HTTP/1.1 with [`hyper`], its JSON written by
+//! [`serde_json`]; nothing here parses or writes HTTP or JSON by hand.
 //!
 //! | route | answers |
 //! |---|---|
 //! | `GET /metrics` | `200`, the registry's Prometheus or OpenMetrics text, negotiated from `Accept` as [`Format::negotiate`](crate::export::prometheus::Format::negotiate) does |
+//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics), with a `supervisor` member (`null` here) |
 //! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s); else `503` with one line per stuck instance |
 //! | another path | `404` |
 //! | another method than `GET` or `HEAD` | `405`, with `Allow: GET, HEAD` |
@@ -64,6 +65,7 @@
 //! # }).unwrap();
 //! ```
 
+mod document;
 mod health;
 mod routes;
 mod server;

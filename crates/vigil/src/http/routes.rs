@@ -9,7 +9,7 @@ use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use vigil_monitor::Clock;
 
-use super::health;
+use super::{document, health};
 use crate::export::prometheus::{encode, Format};
 use crate::{MonitorFactory, Registry};
 
@@ -23,6 +23,7 @@ pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
 
 /// The response to `request`. `HEAD` gets the same head as `GET` (hyper leaves the body
 /// out); a request body is never read.
@@ -34,6 +35,7 @@ where
     let route = match request.uri().path() {
         "/metrics" => Route::Metrics,
         "/health" => Route::Health,
+        "/snapshot.json" => Route::Snapshot,
         _ => return plain(StatusCode::NOT_FOUND, "not found\n".to_owned()),
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
@@ -65,6 +67,20 @@ where
             };
             plain(status, report.to_string())
         }
+        Route::Snapshot => {
+            let snapshot = shared.registry.metrics();
+            let document = document::Document {
+                snapshot: &snapshot,
+                supervisor: None,
+            };
+            match document::to_json(&document) {
+                Ok(json) => with_type(StatusCode::OK, JSON, json),
+                Err(error) => plain(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("the snapshot did not serialize: {error}\n"),
+                ),
+            }
+        }
     }
 }
 
@@ -72,6 +88,7 @@ where
 enum Route {
     Metrics,
     Health,
+    Snapshot,
 }
 
 fn plain(status: StatusCode, text: String) -> Response<Body> {
