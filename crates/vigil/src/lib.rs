@@ -73,9 +73,10 @@
 //!   [`metrics`](https://docs.rs/metrics) facade crate (adds the `metrics` dependency).
 //! - `prometheus`: `vigil::export::prometheus` encodes snapshots as Prometheus / OpenMetrics text
 //!   with [`prometheus-client`](https://docs.rs/prometheus-client) (adds `prometheus-client`).
-//! - `http` (implies `prometheus`): `vigil::http::Endpoint` serves `/metrics` and `/health`
-//!   over HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`,
-//!   `hyper-util`, `http-body-util`, and tokio's `net` and `time`). No authentication, no
+//! - `http` (implies `prometheus` and `serde`): `vigil::http::Endpoint` serves `/metrics`,
+//!   `/health` and `/snapshot.json` (of a registry, and optionally a supervisor) over
+//!   HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`, `hyper-util`,
+//!   `http-body-util`, `serde_json`, and tokio's `net` and `time`). No authentication, no
 //!   TLS: bind loopback unless the metrics may be public.
 //!
 //! # Examples

@@ -13,6 +13,7 @@ use vigil::export::prometheus::{encode, Format};
 use vigil::http::{Endpoint, ServeHandle};
 use vigil::registry::SCHEMA_VERSION;
 use vigil::{Registry, ServiceObj, ServicesMetrics};
+use vigil_supervisor::{Backoff, ChildSpec, Escalation, Restart, ServiceState, Supervisor};
 
 use export_fixture::Fixture;
 
@@ -409,4 +410,121 @@ fn dropping_the_serve_handle_stops_the_server() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
+}
+
+#[test]
+fn a_supervisor_adds_its_states_and_endings_and_given_up_services_fail_health() {
+    let runtime = multi_thread();
+    // Giving one service up does not stop the others.
+    let supervisor = Supervisor::builder()
+        .escalation(Escalation::Continue)
+        .build(runtime.handle());
+    // Fails at once, every time: the first run and one restart, then given up.
+    supervisor.start(
+        ChildSpec::new("crasher", |_ctx| async { Err("boom") })
+            .restart(Restart::Transient)
+            .backoff(Backoff::none())
+            .intensity(1, Duration::from_secs(60)),
+    );
+    // Fails once, then waits a minute for its restart.
+    supervisor.start(
+        ChildSpec::new("retrier", |_ctx| async { Err("not yet") })
+            .restart(Restart::Transient)
+            .backoff(Backoff::exponential(
+                Duration::from_secs(60),
+                Duration::from_secs(60),
+            )),
+    );
+    supervisor.start(ChildSpec::new(
+        "steady",
+        |ctx: vigil_supervisor::Context| async move {
+            ctx.shutdown_requested().await;
+        },
+    ));
+    let start = Instant::now();
+    // Until the crasher is given up and the retrier waits for its restart.
+    while !matches!(
+        supervisor.states()[..],
+        [
+            (_, ServiceState::GaveUp),
+            (_, ServiceState::BackingOff { .. }),
+            (_, ServiceState::Running)
+        ]
+    ) {
+        assert!(
+            start.elapsed() < EXCHANGE_TIMEOUT,
+            "{:?}",
+            supervisor.states()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let server = Endpoint::new(Arc::clone(supervisor.registry()))
+        .supervisor(supervisor.clone())
+        .spawn(runtime.handle(), loopback())
+        .unwrap();
+    let (health, snapshot) = runtime.block_on(async {
+        let health = get(server.local_addr(), "/health", "").await;
+        let snapshot = get(server.local_addr(), "/snapshot.json", "").await;
+        (health, snapshot)
+    });
+
+    assert_eq!(health.status_line, "HTTP/1.1 503 Service Unavailable");
+    assert_eq!(
+        health.body,
+        "gave up: crasher (restarted too often; not restarted again)\n"
+    );
+
+    assert_eq!(snapshot.status_line, "HTTP/1.1 200 OK");
+    // Readers of the snapshot alone ignore the supervisor member.
+    let metrics: ServicesMetrics = serde_json::from_str(&snapshot.body).unwrap();
+    assert_eq!(metrics.len(), 1, "only steady#0 is live: {}", snapshot.body);
+    let document: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
+    let services = &document["supervisor"]["services"];
+    assert_eq!(
+        services[0],
+        serde_json::json!({"name": "crasher", "state": "gave_up", "restarts": null, "retry_in_ns": null})
+    );
+    assert_eq!(services[1]["name"], "retrier");
+    assert_eq!(services[1]["state"], "backing_off");
+    assert_eq!(services[1]["restarts"], 1);
+    let retry_in_ns = services[1]["retry_in_ns"].as_u64().unwrap();
+    assert!(
+        retry_in_ns <= 60_000_000_000 && retry_in_ns > 30_000_000_000,
+        "{retry_in_ns}"
+    );
+    assert_eq!(
+        services[2],
+        serde_json::json!({"name": "steady", "state": "running", "restarts": null, "retry_in_ns": null})
+    );
+    assert_eq!(services.as_array().unwrap().len(), 3);
+
+    let mut endings: Vec<serde_json::Value> = document["supervisor"]["recent_endings"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let seqs: Vec<u64> = endings
+        .iter()
+        .map(|ending| ending["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|pair| pair[1] == pair[0] + 1),
+        "{seqs:?}"
+    );
+    for ending in &mut endings {
+        ending.as_object_mut().unwrap().remove("seq");
+    }
+    // The two services end concurrently: compare in (name, instance) order.
+    endings.sort_by_key(|ending| (ending["name"].to_string(), ending["instance_id"].as_u64()));
+    assert_eq!(
+        endings,
+        [
+            serde_json::json!({"name": "crasher", "instance_id": 0, "exit": "failed", "message": "boom", "in_poll_ns": null}),
+            serde_json::json!({"name": "crasher", "instance_id": 1, "exit": "failed", "message": "boom", "in_poll_ns": null}),
+            serde_json::json!({"name": "retrier", "instance_id": 0, "exit": "failed", "message": "not yet", "in_poll_ns": null}),
+        ]
+    );
+
+    drop(server);
+    runtime.block_on(supervisor.stop());
 }

@@ -6,8 +6,8 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /metrics` | `200`, the registry's Prometheus or OpenMetrics text, negotiated from `Accept` as [`Format::negotiate`](crate::export::prometheus::Format::negotiate) does |
-//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics), with a `supervisor` member (`null` here) |
-//! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s); else `503` with one line per stuck instance |
+//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics), with a `supervisor` member: `null`, or with [`Endpoint::supervisor`] its services' states and recent endings |
+//! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s) and, with [`Endpoint::supervisor`], no service is given up; else `503` with one line per stuck instance or given-up service |
 //! | another path | `404` |
 //! | another method than `GET` or `HEAD` | `405`, with `Allow: GET, HEAD` |
 //!
@@ -80,6 +80,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use vigil_monitor::{Clock, DefaultClock};
+use vigil_supervisor::Supervisor;
 
 use crate::{MonitorFactory, Registry};
 
@@ -101,6 +102,7 @@ where
 {
     registry: Arc<Registry<F, C>>,
     stuck_after: Duration,
+    supervisor: Option<Supervisor>,
 }
 
 impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
@@ -109,6 +111,7 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
         Self {
             registry,
             stuck_after: DEFAULT_STUCK_AFTER,
+            supervisor: None,
         }
     }
 
@@ -127,6 +130,30 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
     /// ```
     pub fn stuck_after(mut self, threshold: Duration) -> Self {
         self.stuck_after = threshold;
+        self
+    }
+
+    /// Adds `supervisor`'s view: `/health` also answers `503` while one of its services is
+    /// given up (restarted too often), and `/snapshot.json` carries its services' states
+    /// and recent endings in the `supervisor` member.
+    ///
+    /// The endpoint's registry is the one `/metrics` and the snapshot read; usually the
+    /// supervisor's own, [`Supervisor::registry`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigil::http::Endpoint;
+    /// use vigil_supervisor::Supervisor;
+    ///
+    /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    /// let supervisor = Supervisor::builder().build(runtime.handle());
+    /// let server = Endpoint::new(Arc::clone(supervisor.registry()))
+    ///     .supervisor(supervisor.clone())
+    ///     .spawn(runtime.handle(), "127.0.0.1:0".parse().unwrap())
+    ///     .unwrap();
+    /// ```
+    pub fn supervisor(mut self, supervisor: Supervisor) -> Self {
+        self.supervisor = Some(supervisor);
         self
     }
 
@@ -198,6 +225,7 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
         routes::Shared {
             registry: self.registry,
             stuck_after: self.stuck_after,
+            supervisor: self.supervisor,
         }
     }
 }
@@ -207,6 +235,7 @@ impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Endpoint<F, C> {
         f.debug_struct("Endpoint")
             .field("registry", &self.registry)
             .field("stuck_after", &self.stuck_after)
+            .field("supervisor", &self.supervisor)
             .finish()
     }
 }

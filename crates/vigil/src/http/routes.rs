@@ -8,6 +8,7 @@ use hyper::body::Bytes;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use vigil_monitor::Clock;
+use vigil_supervisor::Supervisor;
 
 use super::{document, health};
 use crate::export::prometheus::{encode, Format};
@@ -20,6 +21,7 @@ pub(super) type Body = Full<Bytes>;
 pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
     pub(super) registry: Arc<Registry<F, C>>,
     pub(super) stuck_after: Duration,
+    pub(super) supervisor: Option<Supervisor>,
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -59,7 +61,11 @@ where
             with_type(StatusCode::OK, format.content_type(), text)
         }
         Route::Health => {
-            let report = health::check(&shared.registry.metrics(), shared.stuck_after);
+            let report = health::check(
+                &shared.registry.metrics(),
+                shared.stuck_after,
+                shared.supervisor.as_ref(),
+            );
             let status = if report.is_healthy() {
                 StatusCode::OK
             } else {
@@ -71,7 +77,10 @@ where
             let snapshot = shared.registry.metrics();
             let document = document::Document {
                 snapshot: &snapshot,
-                supervisor: None,
+                supervisor: shared
+                    .supervisor
+                    .as_ref()
+                    .map(document::SupervisorSection::of),
             };
             match document::to_json(&document) {
                 Ok(json) => with_type(StatusCode::OK, JSON, json),
