@@ -528,3 +528,39 @@ fn a_supervisor_adds_its_states_and_endings_and_given_up_services_fail_health() 
     drop(server);
     runtime.block_on(supervisor.stop());
 }
+
+#[test]
+fn a_head_trickled_slower_than_the_deadline_is_cut_off() {
+    let runtime = multi_thread();
+    let server = Endpoint::new(Arc::new(Registry::new()))
+        .spawn(runtime.handle(), loopback())
+        .unwrap();
+    let address = server.local_addr();
+    runtime.block_on(async {
+        // 60 bytes at one per 100 ms: 6 s for the whole head, three times the deadline.
+        let head = format!("GET /metrics HTTP/1.1\r\nHost: {}\r\n\r\n", "x".repeat(27));
+        assert_eq!(head.len(), 60);
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        let mut sent = 0;
+        let cut_off = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+            for byte in head.bytes() {
+                if stream.write_all(&[byte]).await.is_err() {
+                    return;
+                }
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let mut buffer = [0_u8; 64];
+                match stream.try_read(&mut buffer) {
+                    Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+                    // Closed by the server, without an answer: end of stream or a reset.
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => panic!("answered an incomplete head"),
+                }
+            }
+        })
+        .await;
+        assert!(cut_off.is_ok(), "never closed");
+        assert!(sent < head.len(), "the whole head got through");
+        scrape(address).await;
+    });
+}
