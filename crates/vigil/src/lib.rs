@@ -72,17 +72,23 @@
 //! - `metrics`: `vigil::export::metrics` publishes snapshots through the
 //!   [`metrics`](https://docs.rs/metrics) facade crate (adds the `metrics` dependency).
 //! - `prometheus`: `vigil::export::prometheus` encodes snapshots as Prometheus / OpenMetrics text
-//!   with [`prometheus-client`](https://docs.rs/prometheus-client) and serves `/metrics`
-//!   over HTTP on tokio (adds `prometheus-client`, and tokio's `net`, `io-util` and `time`).
+//!   with [`prometheus-client`](https://docs.rs/prometheus-client) (adds `prometheus-client`).
+//! - `http` (implies `prometheus` and `serde`): `vigil::http::Endpoint` serves `/metrics`,
+//!   `/health` and `/snapshot.json` (of a registry, and optionally a supervisor) over
+//!   HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`, `hyper-util`,
+//!   `http-body-util`, `serde_json`, and tokio's `net` and `time`). No authentication, no
+//!   TLS: bind loopback unless the metrics may be public.
 //!
 //! # Examples
 //!
 //! `cargo run --release -p vigil --example top` shows a live table of services and their
-//! metrics; with `--features prometheus` and `-- --prometheus 127.0.0.1:9898` it also serves
-//! them at `http://127.0.0.1:9898/metrics`.
+//! metrics; with `--features http` and `-- --serve 127.0.0.1:9898` it also serves them at
+//! `http://127.0.0.1:9898/metrics`.
 
 #[cfg(any(feature = "metrics", feature = "prometheus"))]
 pub mod export;
+#[cfg(feature = "http")]
+pub mod http;
 
 /// The poll-timing monitor: everything in [`vigil_monitor`].
 pub mod monitor {
