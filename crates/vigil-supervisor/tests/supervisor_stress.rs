@@ -69,7 +69,8 @@ fn a_thousand_random_crashers_are_all_accounted_for() {
         panicked > SERVICES,
         "only {panicked} panics: the test did not stress"
     );
-    // Every spec ends for good once: by completing on the shutdown, or (racing it) panicking.
+    // Every spec ends for good once: by completing on the shutdown, or by a panic whose
+    // restart the shutdown cancelled.
     assert!(completed <= SERVICES && completed > 0);
 
     // Every incarnation the registry started has exactly one ending, under its own id.
