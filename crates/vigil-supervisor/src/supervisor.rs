@@ -184,7 +184,7 @@ impl Supervisor {
             starter,
         };
         if let Err(mpsc::error::SendError(Command::Adopt(adopt))) =
-            shared.commands.send(Command::Adopt(Box::new(adopt)))
+            shared.commands.send(Command::Adopt(adopt))
         {
             // The supervisor has finished: nothing would watch this incarnation.
             adopt.first.join.abort();
