@@ -3,7 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -79,7 +79,6 @@ struct Child {
 struct Live {
     id: ServiceId,
     status: ServiceStatusJoinHandle,
-    failure: Arc<OnceLock<String>>,
     started_at: Instant,
     /// Set when the shutdown asked it to stop: when it will be aborted.
     abort_at: Option<Instant>,
@@ -207,7 +206,7 @@ impl Core {
             starter,
         } = adopt;
         let index = self.children.len();
-        let Spawned { id, join, failure } = first;
+        let Spawned { id, join } = first;
         self.children.push(Child {
             task,
             backoff: BackoffState::new(&options.backoff),
@@ -219,7 +218,6 @@ impl Core {
             live: Some(Live {
                 id,
                 status: join.status_handle(),
-                failure,
                 started_at: now,
                 abort_at: None,
                 aborted_at: None,
@@ -238,8 +236,9 @@ impl Core {
             return;
         };
         let exit = match result {
-            Ok(()) => match live.failure.get() {
-                Some(text) => Exit::Failed(text.clone()),
+            // A live incarnation's spec still has its factory.
+            Ok(()) => match child.factory.as_ref().and_then(|f| f.failure().take()) {
+                Some(text) => Exit::Failed(text),
                 None => Exit::Completed,
             },
             Err(error) => match error.try_into_panic() {
@@ -316,12 +315,11 @@ impl Core {
             &child.starter,
         );
         match spawned {
-            Ok(Spawned { id, join, failure }) => {
+            Ok(Spawned { id, join }) => {
                 self.registry.record_restart(child.task.name());
                 child.live = Some(Live {
                     id,
                     status: join.status_handle(),
-                    failure,
                     started_at: now,
                     abort_at: None,
                     aborted_at: None,
