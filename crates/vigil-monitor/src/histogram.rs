@@ -123,11 +123,16 @@ pub struct PollHistogramMetrics {
 ///
 /// `quantile(1.0)` is the exact maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct PollHistogram {
     /// Polls per bucket; see [`bucket_bounds`](PollHistogram::bucket_bounds).
     pub buckets: [u64; HISTOGRAM_BUCKETS],
     /// The longest poll recorded (zero if none).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_ns", with = "crate::duration_ns")
+    )]
     pub max: Duration,
 }
 

@@ -60,8 +60,15 @@
 //!
 //! - `quanta` (default): [`DefaultClock`] reads the CPU timestamp counter through the
 //!   `quanta` crate; without it, [`DefaultClock`] is `std::time::Instant`.
+//! - `serde`: `Serialize` + `Deserialize` for the plain-value snapshots ([`MonitorSnapshot`],
+//!   [`Lifecycle`], [`SlowPollSnapshot`], [`PollHistogram`], [`SchedulingSnapshot`],
+//!   [`MonitorReport`]), every duration as an integer of nanoseconds in a field named
+//!   `..._ns` (`total_busy_ns`, `max_ns`, ...); `duration_ns` holds the helpers, for your
+//!   own types too.
 
 mod clock;
+#[cfg(feature = "serde")]
+pub mod duration_ns;
 mod future;
 mod histogram;
 mod monitor;

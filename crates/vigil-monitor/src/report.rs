@@ -12,6 +12,7 @@ use crate::slow_poll::{SlowPollMetrics, SlowPollSnapshot};
 ///
 /// `Copy` (about 300 bytes), so snapshots that carry it stay plain values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct MonitorReport {
     /// From a [`SlowPollMonitor`](crate::SlowPollMonitor).

@@ -164,22 +164,43 @@ pub struct SchedulingMetrics {
 
 /// The figures of a [`SchedulingMonitor`], in plain units; see its docs for the definitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SchedulingSnapshot {
     /// Polls that followed a wake (several wakes before one poll count once).
     pub scheduled_count: u64,
     /// Sum of scheduling delays: from the first wake (or the end of the poll it came during)
     /// to the start of the poll it led to.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_scheduling_delay_ns", with = "crate::duration_ns")
+    )]
     pub total_scheduling_delay: Duration,
     /// The longest scheduling delay.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_scheduling_delay_ns", with = "crate::duration_ns")
+    )]
     pub max_scheduling_delay: Duration,
     /// Idle periods ended by a wake: the future was not in a poll when woken.
     pub idle_count: u64,
     /// Sum of idle periods: from a poll's end to the first wake after it.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_idle_ns", with = "crate::duration_ns")
+    )]
     pub total_idle_duration: Duration,
     /// The longest idle period.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_idle_ns", with = "crate::duration_ns")
+    )]
     pub max_idle_duration: Duration,
     /// From the monitor's creation to the start of the first poll; `None` until it starts.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "first_poll_delay_ns", with = "crate::duration_ns::option")
+    )]
     pub first_poll_delay: Option<Duration>,
 }
 

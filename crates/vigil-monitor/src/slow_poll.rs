@@ -90,17 +90,30 @@ pub struct SlowPollMetrics {
 
 /// The figures of a [`SlowPollMonitor`], in plain units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct SlowPollSnapshot {
     /// Completed polls (including one that panicked) that lasted longer than `threshold`.
     pub slow_poll_count: u64,
     /// Total time spent in those polls.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_slow_poll_ns", with = "crate::duration_ns")
+    )]
     pub total_slow_poll_duration: Duration,
     /// Completed polls that lasted `threshold` or less.
     pub fast_poll_count: u64,
     /// Total time spent in those polls.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_fast_poll_ns", with = "crate::duration_ns")
+    )]
     pub total_fast_poll_duration: Duration,
     /// The threshold: a poll is slow if it lasted strictly longer.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "threshold_ns", with = "crate::duration_ns")
+    )]
     pub threshold: Duration,
 }
 

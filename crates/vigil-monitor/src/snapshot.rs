@@ -7,6 +7,8 @@ use crate::clock::{Clock, Ticks};
 
 /// How a monitored future has ended, as far as its monitor saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
 #[repr(u8)]
 pub enum Lifecycle {
     /// Not finished: still being polled or waiting to be.
@@ -176,18 +178,31 @@ fn mul_div(a: u64, b: u64, c: u64) -> u64 {
 
 /// The default monitor's figures for one future, in plain units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct MonitorSnapshot {
     /// Completed polls, including one that panicked. A poll still running is not counted.
     pub poll_count: u64,
     /// Total time spent inside `poll`, including the poll in progress. Never decreases.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_busy_ns", with = "crate::duration_ns")
+    )]
     pub total_busy_duration: Duration,
     /// Percentage (0..=100) of the recent window spent inside `poll`; see
     /// [`utilization_percent`].
     pub utilization: u8,
     /// How long the poll in progress has been running, if one is.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "current_poll_ns", with = "crate::duration_ns::option")
+    )]
     pub current_poll_duration: Option<Duration>,
     /// Time since the monitor was created.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "age_ns", with = "crate::duration_ns")
+    )]
     pub age: Duration,
     /// How the future has ended so far.
     pub lifecycle: Lifecycle,

@@ -4,11 +4,15 @@ use std::time::Duration;
 
 use vigil_monitor::{PollHistogram, SlowPollSnapshot};
 
-use crate::id::ServiceId;
+use crate::id::{ServiceId, StaticName};
 use crate::metrics::{Endings, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
 
 /// What happened to one instance between two snapshots.
+///
+/// With the `serde` feature: the fields by name, `busy_ns` for `busy_duration`, `current`
+/// as an `instances` entry's figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceDelta {
     /// `true` if the instance was not in the earlier snapshot: it started within the
@@ -18,6 +22,10 @@ pub struct ServiceDelta {
     pub poll_count: u64,
     /// Busy time within the interval (since the start for a new instance), including the
     /// part of a poll still running.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub busy_duration: Duration,
     /// Slow and fast polls within the interval (counts and durations differenced; the
     /// threshold is the monitor's), if [`SlowPolls`](crate::SlowPolls) is attached.
@@ -35,11 +43,19 @@ pub struct ServiceDelta {
 /// counters. Unlike [`ServiceDelta`], this includes the work of instances that ended within
 /// the interval (their final figures were folded into the name's counters), so a per-name
 /// rate computed from it is exact however fast instances come and go.
+///
+/// With the `serde` feature: the fields by name, `busy_ns` for `busy_duration`, `current`
+/// as a `groups` entry of the snapshot document.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceGroupDelta {
     /// The service name.
-    pub name: &'static str,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::intern::deserialize")
+    )]
+    pub name: StaticName,
     /// `true` if the name was not in the earlier snapshot: the counters below count from
     /// its first start.
     pub started_within: bool,
@@ -52,6 +68,10 @@ pub struct ServiceGroupDelta {
     /// Polls completed within the interval by any instance of the name.
     pub poll_count: u64,
     /// Busy time within the interval of any instance of the name.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub busy_duration: Duration,
     /// The later snapshot's entry for the name, for its gauges.
     pub current: ServiceGroupMetrics,
@@ -118,11 +138,33 @@ fn histogram_since(later: PollHistogram, earlier: PollHistogram) -> PollHistogra
 ///
 /// Per name, [`groups`](ServicesDelta::groups) differences the lifetime counters, which do
 /// include the work of instances that ended within the interval.
-#[derive(Debug, Clone, Default)]
+///
+/// With the `serde` feature it is an object `{"interval_ns", "instances", "ended",
+/// "groups"}`: `instances` are flat objects (`name`, `instance_id`, then the
+/// [`ServiceDelta`] fields), `ended` a list of ids, `groups` the [`ServiceGroupDelta`]s.
+/// Reading one back sorts each list.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ServicesDelta {
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "interval_ns", with = "vigil_monitor::duration_ns")
+    )]
     interval: Duration,
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "instances", with = "crate::document::delta_instances")
+    )]
     entries: Vec<(ServiceId, ServiceDelta)>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::document::sorted_ids")
+    )]
     ended: Vec<ServiceId>,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::document::sorted_group_deltas")
+    )]
     groups: Vec<ServiceGroupDelta>,
 }
 

@@ -81,6 +81,11 @@ impl fmt::Display for TaskId {
     }
 }
 
+/// A service name, `&'static str`. Fields that serde derives spell it this way because the
+/// derive borrows every field written `&str` from its input (so `'de: 'static`), while these
+/// names are interned on input instead (`crate::intern`). Rustdoc shows the plain type.
+pub(crate) type StaticName = &'static str;
+
 /// The number of one started instance of a service, unique within its name.
 ///
 /// A `u64`: instance ids start at 0 for each name, increase by one per start, and are never

@@ -41,11 +41,21 @@
 //!
 //! - `quanta` (default): forwarded to `vigil-monitor`; the default clock reads the CPU
 //!   timestamp counter.
+//! - `serde`: `Serialize` + `Deserialize` for [`ServicesMetrics`] (the snapshot document,
+//!   schema version `SCHEMA_VERSION`, specified in `docs/snapshot-json.md`),
+//!   [`ServiceMetrics`], [`ServiceGroupMetrics`], [`ServiceId`] and the deltas, and for
+//!   `vigil-monitor`'s snapshots. Every duration is an integer of nanoseconds in a field
+//!   named `..._ns`. Deserialized service names are leaked once per distinct name (see
+//!   [`ServicesMetrics`]'s `Deserialize` impl).
 
 mod delta;
+#[cfg(feature = "serde")]
+mod document;
 mod factory;
 mod group;
 mod id;
+#[cfg(feature = "serde")]
+mod intern;
 mod metrics;
 mod registry;
 mod service;
@@ -54,6 +64,8 @@ mod service;
 mod tests;
 
 pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};
+#[cfg(feature = "serde")]
+pub use document::SCHEMA_VERSION;
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
 pub use metrics::{Endings, Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};

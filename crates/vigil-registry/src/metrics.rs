@@ -6,24 +6,43 @@ use vigil_monitor::{
     MonitorReport, MonitorSnapshot, PollHistogram, SchedulingSnapshot, SlowPollSnapshot,
 };
 
-use crate::id::ServiceId;
+use crate::id::{ServiceId, StaticName};
 
 /// The figures of one live service instance at the moment of a snapshot.
 ///
-/// See `docs/metrics.md` for the meaning, unit and known error of every field.
+/// See `docs/metrics.md` for the meaning, unit and known error of every field. With the
+/// `serde` feature it (de)serializes as the figures of an `instances` entry of the snapshot
+/// document (`docs/snapshot-json.md`): durations as integer nanoseconds (`total_busy_ns`,
+/// `current_poll_ns`, `age_ns`), a monitor that is not attached as `null`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceMetrics {
     /// Completed polls (including one that panicked); a poll still running is not counted.
     pub poll_count: u64,
     /// Total time spent inside `poll` since the start, including a poll still running.
     /// Monotonic: never reset, never decreases.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub total_busy_duration: Duration,
     /// Percentage (0..=100) of the registry's window (default 5 s) spent inside `poll`.
     pub utilization: u8,
     /// How long the poll in progress has been running, if the instance is inside one now.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "current_poll_ns",
+            with = "vigil_monitor::duration_ns::option"
+        )
+    )]
     pub current_poll_duration: Option<Duration>,
     /// Time since the instance was started.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "age_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub age: Duration,
     /// Slow and fast polls, if the registry attaches
     /// [`SlowPolls`](crate::SlowPolls).
@@ -43,7 +62,7 @@ impl ServiceMetrics {
     }
 
     /// The default monitor's figures and the attached monitors' report.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "serde"))]
     fn split(self) -> (CoreMetrics, MonitorReport) {
         let core = CoreMetrics {
             poll_count: self.poll_count,
@@ -178,6 +197,7 @@ impl GroupTotals {
 /// How many instances of a name have ended, by outcome. Monotonic for the life of the
 /// registry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Endings {
     /// Returned (`Ready`) without being marked failed.
@@ -240,20 +260,40 @@ impl ServicesMetrics {
         }
     }
 
-    /// Builds a snapshot from full entries sorted by id.
-    #[cfg(test)]
-    pub(crate) fn from_sorted(
+    /// Builds a snapshot from full entries sorted by id and the totals of every name, sorted
+    /// by name (a superset of the entries' names).
+    #[cfg(any(test, feature = "serde"))]
+    pub(crate) fn from_full(
         entries: Vec<(ServiceId, ServiceMetrics)>,
+        totals: Vec<GroupTotals>,
         taken_at: Duration,
     ) -> Self {
-        let (entries, reports) = entries
+        let (entries, reports): (_, Vec<MonitorReport>) = entries
             .into_iter()
             .map(|(id, metrics)| {
                 let (core, report) = metrics.split();
                 ((id, core), report)
             })
             .unzip();
-        let entries: Vec<(ServiceId, CoreMetrics)> = entries;
+        // Reports that say nothing are not stored, as by a registry without reporting
+        // monitors.
+        let reports = if reports
+            .iter()
+            .all(|report| *report == MonitorReport::default())
+        {
+            Vec::new()
+        } else {
+            reports
+        };
+        Self::from_parts(entries, reports, totals, taken_at)
+    }
+
+    /// Builds a snapshot from full entries sorted by id.
+    #[cfg(test)]
+    pub(crate) fn from_sorted(
+        entries: Vec<(ServiceId, ServiceMetrics)>,
+        taken_at: Duration,
+    ) -> Self {
         // Every instance counted as started once, nothing ended.
         let mut totals: Vec<GroupTotals> = Vec::new();
         for (id, core) in &entries {
@@ -265,7 +305,7 @@ impl ServicesMetrics {
             last.poll_count += core.poll_count;
             last.total_busy_duration += core.total_busy_duration;
         }
-        Self::from_parts(entries, reports, totals, taken_at)
+        Self::from_full(entries, totals, taken_at)
     }
 
     /// The full figures of the entry at `index`.
@@ -351,6 +391,16 @@ impl ServicesMetrics {
     }
 }
 
+/// Equal if taken at the same time, holding the same instances with the same figures and
+/// the same lifetime counters per name.
+impl PartialEq for ServicesMetrics {
+    fn eq(&self, other: &Self) -> bool {
+        self.taken_at == other.taken_at
+            && self.totals == other.totals
+            && self.iter().eq(other.iter())
+    }
+}
+
 /// Iterator over the instances of a [`ServicesMetrics`], in id order.
 #[derive(Debug, Clone)]
 pub struct Iter<'a> {
@@ -397,11 +447,21 @@ impl<'a> IntoIterator for &'a ServicesMetrics {
 /// in exactly once, when its ending is first observed, so per-name rates stay right however
 /// fast instances come and go. The gauges (`instances`, utilizations, `in_poll`,
 /// `longest_in_poll`, `slow_polls`, `poll_histogram`) describe the live instances only.
+///
+/// With the `serde` feature it is a `groups` entry of the snapshot document
+/// (`docs/snapshot-json.md`), durations in integer nanoseconds (`total_busy_ns`,
+/// `longest_in_poll_ns`). A snapshot read back keeps the counters it finds there and
+/// recomputes the gauges from its instances.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct ServiceGroupMetrics {
     /// The service name.
-    pub name: &'static str,
+    #[cfg_attr(
+        feature = "serde",
+        serde(deserialize_with = "crate::intern::deserialize")
+    )]
+    pub name: StaticName,
     /// Live instances.
     pub instances: usize,
     /// Instances ever started under the name.
@@ -415,6 +475,10 @@ pub struct ServiceGroupMetrics {
     pub poll_count: u64,
     /// Time spent inside `poll` by every instance ever started under the name, including
     /// polls in flight. Monotonic.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_busy_ns", with = "vigil_monitor::duration_ns")
+    )]
     pub total_busy_duration: Duration,
     /// Mean of the instances' utilizations, in percent.
     pub mean_utilization: f64,
@@ -424,6 +488,13 @@ pub struct ServiceGroupMetrics {
     pub in_poll: usize,
     /// The longest poll in flight right now, if any live instance is inside one: the
     /// stuck-service signal.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "longest_in_poll_ns",
+            with = "vigil_monitor::duration_ns::option"
+        )
+    )]
     pub longest_in_poll: Option<Duration>,
     /// Slow and fast polls summed over the live instances (`None` without
     /// [`SlowPolls`](crate::SlowPolls)).

@@ -11,12 +11,13 @@
 //! - `short_lived`: a new instance every 250 ms, each living 600 ms (ids keep growing).
 //!
 //! Usage: `cargo run --release -p vigil --example top -- [--duration SECS] [--once]
-//! [--prometheus ADDR]` (`--once` prints a single table after one second and exits).
+//! [--serve ADDR]` (`--once` prints a single table after one second and exits).
 //!
-//! `--prometheus 127.0.0.1:9898` also serves the registry's metrics at
-//! `http://127.0.0.1:9898/metrics` while the table runs (`curl` it, or point a Prometheus
-//! server at it). It needs the `prometheus` feature:
-//! `cargo run --release -p vigil --features prometheus --example top -- --prometheus 127.0.0.1:9898 --duration 60`.
+//! `--serve 127.0.0.1:9898` also serves the registry at `http://127.0.0.1:9898/metrics` and
+//! `/health` while the table runs (`curl` it, or point a Prometheus server at it);
+//! `--prometheus ADDR` is an older name for it. It needs the `http` feature:
+//! `cargo run --release -p vigil --features http --example top -- --serve 127.0.0.1:9898 --duration 60`.
+//! The endpoint has no authentication: keep it on a loopback address.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -29,20 +30,20 @@ use vigil::ServiceMetrics;
 const REFRESH: Duration = Duration::from_secs(1);
 const BAR_WIDTH: usize = 20;
 
-const USAGE: &str = "usage: top [--duration SECS] [--once] [--prometheus ADDR]";
+const USAGE: &str = "usage: top [--duration SECS] [--once] [--serve ADDR]";
 
 struct Options {
     duration: Duration,
     once: bool,
-    /// Where to serve `/metrics`, if anywhere.
-    prometheus: Option<SocketAddr>,
+    /// Where to serve the HTTP endpoint, if anywhere.
+    serve: Option<SocketAddr>,
 }
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
         duration: Duration::from_secs(5),
         once: false,
-        prometheus: None,
+        serve: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -56,14 +57,15 @@ fn parse_options() -> Result<Options, String> {
                 options.duration = Duration::try_from_secs_f64(seconds)
                     .map_err(|_| format!("--duration: `{value}` is out of range"))?;
             }
-            "--prometheus" => {
+            // `--prometheus` is the name this option had when it served `/metrics` only.
+            flag @ ("--serve" | "--prometheus") => {
                 let value = args
                     .next()
-                    .ok_or("--prometheus needs an address, e.g. 127.0.0.1:9898")?;
+                    .ok_or_else(|| format!("{flag} needs an address, e.g. 127.0.0.1:9898"))?;
                 let address = value.parse().map_err(|_| {
-                    format!("--prometheus: `{value}` is not an address like 127.0.0.1:9898")
+                    format!("{flag}: `{value}` is not an address like 127.0.0.1:9898")
                 })?;
-                options.prometheus = Some(address);
+                options.serve = Some(address);
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument `{other}` (try --help)")),
@@ -266,34 +268,31 @@ fn print_table(elapsed: Duration, snapshot: &ServicesMetrics, ended: &[(ServiceI
     }
 }
 
-/// Serves the registry's metrics at `http://ADDRESS/metrics` on `runtime` until it shuts down.
-#[cfg(feature = "prometheus")]
-fn serve_prometheus(
+/// Serves the registry's endpoint (`/metrics`, `/health`) on `runtime`; dropping the
+/// returned handle stops it.
+#[cfg(feature = "http")]
+fn serve(
     runtime: &tokio::runtime::Runtime,
     registry: &Arc<Registry>,
     address: SocketAddr,
-) -> Result<(), String> {
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind(address))
-        .map_err(|error| format!("--prometheus: cannot listen on {address}: {error}"))?;
-    let address = listener.local_addr().map_err(|error| error.to_string())?;
-    println!("serving Prometheus metrics at http://{address}/metrics");
-    runtime.spawn(vigil::export::prometheus::serve(
-        listener,
-        Arc::clone(registry),
-    ));
-    Ok(())
+) -> Result<vigil::http::ServeHandle, String> {
+    let server = vigil::http::Endpoint::new(Arc::clone(registry))
+        .spawn(runtime.handle(), address)
+        .map_err(|error| format!("--serve: cannot listen on {address}: {error}"))?;
+    let address = server.local_addr();
+    println!("serving http://{address}/metrics and http://{address}/health");
+    Ok(server)
 }
 
-/// Without the `prometheus` feature there is no exporter: say how to get it.
-#[cfg(not(feature = "prometheus"))]
-fn serve_prometheus(
+/// Without the `http` feature there is no endpoint: say how to get it.
+#[cfg(not(feature = "http"))]
+fn serve(
     _runtime: &tokio::runtime::Runtime,
     _registry: &Arc<Registry>,
     _address: SocketAddr,
-) -> Result<(), String> {
-    Err("--prometheus needs the `prometheus` feature: \
-         cargo run --release -p vigil --features prometheus --example top -- --prometheus ADDR"
+) -> Result<std::convert::Infallible, String> {
+    Err("--serve needs the `http` feature: \
+         cargo run --release -p vigil --features http --example top -- --serve ADDR"
         .to_owned())
 }
 
@@ -310,16 +309,22 @@ fn main() -> ExitCode {
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     builder.worker_threads(4).enable_time();
-    #[cfg(feature = "prometheus")]
-    builder.enable_io(); // For the `/metrics` listener.
+    #[cfg(feature = "http")]
+    builder.enable_io(); // For the endpoint's listener.
     let runtime = builder.build().expect("a tokio runtime");
     let registry = Arc::new(Registry::new());
-    if let Some(address) = options.prometheus {
-        if let Err(message) = serve_prometheus(&runtime, &registry, address) {
+    // Kept until the end of `main`: dropping it stops the server.
+    let _server = match options
+        .serve
+        .map(|address| serve(&runtime, &registry, address))
+    {
+        None => None,
+        Some(Ok(server)) => Some(server),
+        Some(Err(message)) => {
             eprintln!("{message}");
             return ExitCode::from(2);
         }
-    }
+    };
     let endings: Endings = Arc::default();
     start_services(&registry, runtime.handle(), &endings);
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 use metrics::Unit;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
-use vigil::export::metrics::{describe, publish};
+use vigil::export::metrics::{describe, publish, publish_with};
+use vigil::export::Granularity;
 use vigil::monitor::{MockClock, PollHistogram, HISTOGRAM_BUCKETS};
 use vigil::{Registry, ServiceObj, ServicesMetrics};
 
-use export_fixture::{expected, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
+use export_fixture::{expected, expected_groups, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
 
 /// One recorded series: name and sorted labels.
 type SeriesKey = export_fixture::SeriesKey;
@@ -73,109 +74,209 @@ impl Recorded {
     fn names_of(&self, service: &str, instance: &str) -> Vec<&str> {
         export_fixture::names_of(&self.values, service, instance)
     }
+
+    /// Names recorded for the service name alone.
+    fn names_of_service(&self, service: &str) -> Vec<&str> {
+        export_fixture::names_of_service(&self.values, service)
+    }
 }
 
 fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap()
 }
 
+/// Per-name series per name: starts, restarts, 4 endings, polls, busy, instances, in poll,
+/// utilization max and mean, longest poll in flight; slow-poll share and threshold; three
+/// quantiles and the max.
+const SERIES_PER_NAME: usize = 13 + 2 + 4;
+
+/// Per-instance series per instance: 5 default + 4 slow-poll + 7 scheduling + 24 buckets,
+/// count, sum and max.
+const SERIES_PER_INSTANCE: usize = 5 + 4 + 7 + HISTOGRAM_BUCKETS + 3;
+
 #[test]
 fn the_fixture_reads_the_scripted_figures() {
     export_fixture::assert_snapshot_reads_the_scripted_figures(&Fixture::new());
 }
 
-#[test]
-fn publish_writes_every_instance_with_its_labels_and_exact_values() {
-    let fixture = Fixture::new();
-    let snapshot = fixture.registry.metrics();
-    let recorded = Recorded::capture(|| publish(&snapshot));
-
-    let bounds = PollHistogram::bucket_bounds();
-    for (service, instance, expected) in expected() {
-        let instance = instance.to_string();
-        let labels = [("service", service), ("instance", instance.as_str())];
+/// Checks the fixture's per-name series.
+#[track_caller]
+fn assert_per_name_series(recorded: &Recorded) {
+    for group in expected_groups() {
+        let name = group.name;
+        let labels = [("service", name)];
         let labels = &labels[..];
-        let id = format!("{service}#{instance}");
-
+        assert_eq!(
+            recorded.counter("vigil_service_starts_total", labels),
+            group.instances
+        );
+        assert_eq!(recorded.counter("vigil_service_restarts_total", labels), 0);
+        for outcome in ["completed", "failed", "panicked", "cancelled"] {
+            let labels = [("service", name), ("outcome", outcome)];
+            assert_eq!(recorded.counter("vigil_service_endings_total", &labels), 0);
+        }
         assert_eq!(
             recorded.counter("vigil_service_polls_total", labels),
-            expected.polls,
-            "{id}"
+            group.polls,
+            "{name}"
         );
         assert_eq!(
             recorded.counter("vigil_service_busy_nanoseconds_total", labels),
-            nanos(expected.busy),
-            "{id}"
+            nanos(group.busy),
+            "{name}"
         );
         assert_eq!(
-            recorded.gauge("vigil_service_utilization_percent", labels),
-            f64::from(expected.utilization),
-            "{id}"
+            recorded.gauge("vigil_service_instances", labels),
+            group.instances as f64
         );
         assert_eq!(
-            recorded.gauge("vigil_service_in_poll_seconds", labels),
-            expected.in_poll.as_secs_f64(),
-            "{id}"
+            recorded.gauge("vigil_service_instances_in_poll", labels),
+            group.in_poll as f64
         );
         assert_eq!(
-            recorded.gauge("vigil_service_age_seconds", labels),
-            SNAPSHOT_AT.as_secs_f64(),
-            "{id}"
-        );
-
-        assert_eq!(
-            recorded.counter("vigil_service_slow_polls_total", labels),
-            expected.slow_polls
+            recorded.gauge("vigil_service_utilization_max_ratio", labels),
+            f64::from(group.max_utilization) / 100.0
         );
         assert_eq!(
-            recorded.counter("vigil_service_slow_poll_nanoseconds_total", labels),
-            nanos(expected.slow_poll_time)
+            recorded.gauge("vigil_service_utilization_mean_ratio", labels),
+            group.mean_utilization / 100.0
         );
         assert_eq!(
-            recorded.counter("vigil_service_fast_polls_total", labels),
-            expected.fast_polls
+            recorded.gauge("vigil_service_longest_poll_in_flight_seconds", labels),
+            group.longest_in_poll.as_secs_f64(),
+            "{name}"
         );
         assert_eq!(
-            recorded.counter("vigil_service_fast_poll_nanoseconds_total", labels),
-            nanos(expected.fast_poll_time)
+            recorded.gauge("vigil_service_slow_polls_ratio", labels),
+            group.slow_poll_share,
+            "{name}"
         );
         assert_eq!(
             recorded.gauge("vigil_service_slow_poll_threshold_seconds", labels),
             SLOW_POLL_THRESHOLD.as_secs_f64()
         );
+        for quantile in ["0.5", "0.9", "0.99"] {
+            let labels = [("service", name), ("quantile", quantile)];
+            assert_eq!(
+                recorded.gauge("vigil_service_poll_duration_quantile_seconds", &labels),
+                group.quantile.as_secs_f64(),
+                "{name} p{quantile}"
+            );
+        }
+        assert_eq!(
+            recorded.gauge("vigil_service_poll_duration_max_seconds", labels),
+            group.poll_duration_max.as_secs_f64()
+        );
+    }
+    for (_, labels) in recorded.values.keys() {
+        assert!(!labels.contains_key("instance") && !labels.contains_key("job"));
+    }
+}
+
+#[test]
+fn publish_writes_one_set_of_series_per_name() {
+    let fixture = Fixture::new();
+    let snapshot = fixture.registry.metrics();
+    let recorded = Recorded::capture(|| publish(&snapshot));
+    assert_per_name_series(&recorded);
+    assert_eq!(recorded.values.len(), 3 * SERIES_PER_NAME);
+}
+
+#[test]
+fn publish_with_per_instance_adds_every_instance_with_exact_values() {
+    let fixture = Fixture::new();
+    let snapshot = fixture.registry.metrics();
+    let recorded = Recorded::capture(|| publish_with(&snapshot, Granularity::per_instance(10)));
+    assert_per_name_series(&recorded);
+
+    let bounds = PollHistogram::bucket_bounds();
+    for (service, instance, expected) in expected() {
+        let instance = instance.to_string();
+        let labels = [("service", service), ("instance_id", instance.as_str())];
+        let labels = &labels[..];
+        let id = format!("{service}#{instance}");
 
         assert_eq!(
-            recorded.counter("vigil_service_scheduled_polls_total", labels),
+            recorded.counter("vigil_service_instance_polls_total", labels),
+            expected.polls,
+            "{id}"
+        );
+        assert_eq!(
+            recorded.counter("vigil_service_instance_busy_nanoseconds_total", labels),
+            nanos(expected.busy),
+            "{id}"
+        );
+        assert_eq!(
+            recorded.gauge("vigil_service_instance_utilization_ratio", labels),
+            f64::from(expected.utilization) / 100.0,
+            "{id}"
+        );
+        assert_eq!(
+            recorded.gauge("vigil_service_instance_in_poll_seconds", labels),
+            expected.in_poll.as_secs_f64(),
+            "{id}"
+        );
+        assert_eq!(
+            recorded.gauge("vigil_service_instance_age_seconds", labels),
+            SNAPSHOT_AT.as_secs_f64(),
+            "{id}"
+        );
+
+        assert_eq!(
+            recorded.counter("vigil_service_instance_slow_polls_total", labels),
+            expected.slow_polls
+        );
+        assert_eq!(
+            recorded.counter("vigil_service_instance_slow_poll_nanoseconds_total", labels),
+            nanos(expected.slow_poll_time)
+        );
+        assert_eq!(
+            recorded.counter("vigil_service_instance_fast_polls_total", labels),
+            expected.fast_polls
+        );
+        assert_eq!(
+            recorded.counter("vigil_service_instance_fast_poll_nanoseconds_total", labels),
+            nanos(expected.fast_poll_time)
+        );
+
+        assert_eq!(
+            recorded.counter("vigil_service_instance_scheduled_polls_total", labels),
             expected.scheduled_polls,
             "{id}"
         );
         assert_eq!(
-            recorded.counter("vigil_service_scheduling_delay_nanoseconds_total", labels),
+            recorded.counter(
+                "vigil_service_instance_scheduling_delay_nanoseconds_total",
+                labels
+            ),
             nanos(expected.scheduling_delay),
             "{id}"
         );
         assert_eq!(
-            recorded.gauge("vigil_service_scheduling_delay_max_seconds", labels),
+            recorded.gauge(
+                "vigil_service_instance_scheduling_delay_max_seconds",
+                labels
+            ),
             expected.scheduling_delay_max.as_secs_f64(),
             "{id}"
         );
         assert_eq!(
-            recorded.counter("vigil_service_idle_periods_total", labels),
+            recorded.counter("vigil_service_instance_idle_periods_total", labels),
             expected.idle_periods,
             "{id}"
         );
         assert_eq!(
-            recorded.counter("vigil_service_idle_nanoseconds_total", labels),
+            recorded.counter("vigil_service_instance_idle_nanoseconds_total", labels),
             nanos(expected.idle_time),
             "{id}"
         );
         assert_eq!(
-            recorded.gauge("vigil_service_idle_max_seconds", labels),
+            recorded.gauge("vigil_service_instance_idle_max_seconds", labels),
             expected.idle_max.as_secs_f64(),
             "{id}"
         );
         assert_eq!(
-            recorded.gauge("vigil_service_first_poll_delay_seconds", labels),
+            recorded.gauge("vigil_service_instance_first_poll_delay_seconds", labels),
             expected.first_poll_delay.as_secs_f64(),
             "{id}"
         );
@@ -197,7 +298,7 @@ fn publish_writes_every_instance_with_its_labels_and_exact_values() {
             bucket_labels.push(("le", &le));
             assert_eq!(
                 recorded.counter(
-                    "vigil_service_poll_duration_nanoseconds_bucket",
+                    "vigil_service_instance_poll_duration_nanoseconds_bucket",
                     &bucket_labels
                 ),
                 cumulative,
@@ -205,49 +306,40 @@ fn publish_writes_every_instance_with_its_labels_and_exact_values() {
             );
         }
         assert_eq!(
-            recorded.counter("vigil_service_poll_duration_nanoseconds_count", labels),
+            recorded.counter(
+                "vigil_service_instance_poll_duration_nanoseconds_count",
+                labels
+            ),
             expected.polls
         );
         // The sum covers completed polls: the stuck poll in progress is not in it.
         assert_eq!(
-            recorded.counter("vigil_service_poll_duration_nanoseconds_sum", labels),
+            recorded.counter(
+                "vigil_service_instance_poll_duration_nanoseconds_sum",
+                labels
+            ),
             nanos(expected.busy - expected.in_poll),
             "{id}"
         );
         assert_eq!(
-            recorded.gauge("vigil_service_poll_duration_max_seconds", labels),
+            recorded.gauge("vigil_service_instance_poll_duration_max_seconds", labels),
             expected.poll_duration_max.as_secs_f64(),
             "{id}"
         );
     }
-
-    // Quantile estimates: the bucket's upper bound, clamped to the max.
-    let worker = [("service", "worker"), ("instance", "0")];
-    for quantile in ["0.5", "0.9", "0.99"] {
-        let mut labels = worker.to_vec();
-        labels.push(("quantile", quantile));
-        assert_eq!(
-            recorded.gauge("vigil_service_poll_duration_quantile_seconds", &labels),
-            0.004,
-            "worker p{quantile}"
-        );
-    }
-    let mut idle_median = vec![("service", "idle"), ("instance", "1"), ("quantile", "0.5")];
-    assert_eq!(
-        recorded.gauge("vigil_service_poll_duration_quantile_seconds", &idle_median),
-        0.0
-    );
-    idle_median[2].1 = "0.75";
-    assert!(recorded
-        .get("vigil_service_poll_duration_quantile_seconds", &idle_median)
-        .is_none());
-
-    // Per instance: 5 default + 5 slow-poll + 7 scheduling + 24 buckets, count, sum, max and 3
-    // quantiles, no other series.
     assert_eq!(
         recorded.values.len(),
-        4 * (5 + 5 + 7 + HISTOGRAM_BUCKETS + 6)
+        3 * SERIES_PER_NAME + 4 * SERIES_PER_INSTANCE
     );
+
+    // Capped: one instance per name.
+    let capped = Recorded::capture(|| publish_with(&snapshot, Granularity::per_instance(1)));
+    assert_eq!(
+        capped.values.len(),
+        3 * SERIES_PER_NAME + 3 * SERIES_PER_INSTANCE
+    );
+    assert!(capped.names_of("idle", "1").is_empty());
+    assert!(!capped.names_of("idle", "0").is_empty());
 }
 
 #[test]
@@ -259,7 +351,7 @@ fn counters_are_set_to_cumulative_values_not_incremented() {
         publish(&snapshot);
         publish(&fixture.registry.metrics());
     });
-    let worker = [("service", "worker"), ("instance", "0")];
+    let worker = [("service", "worker")];
     assert_eq!(recorded.counter("vigil_service_polls_total", &worker), 3);
     assert_eq!(
         recorded.counter("vigil_service_busy_nanoseconds_total", &worker),
@@ -272,32 +364,46 @@ fn describe_registers_units() {
     let fixture = Fixture::new();
     let recorded = Recorded::capture(|| {
         describe();
-        publish(&fixture.registry.metrics());
+        publish_with(&fixture.registry.metrics(), Granularity::per_instance(1));
     });
     let expectations = [
-        ("vigil_service_polls_total", Unit::Count),
-        ("vigil_service_busy_nanoseconds_total", Unit::Nanoseconds),
-        ("vigil_service_utilization_percent", Unit::Percent),
-        ("vigil_service_in_poll_seconds", Unit::Seconds),
+        ("vigil_service_starts_total", Some(Unit::Count)),
+        ("vigil_service_polls_total", Some(Unit::Count)),
         (
-            "vigil_service_scheduling_delay_nanoseconds_total",
-            Unit::Nanoseconds,
+            "vigil_service_busy_nanoseconds_total",
+            Some(Unit::Nanoseconds),
         ),
         (
-            "vigil_service_poll_duration_nanoseconds_bucket",
-            Unit::Count,
+            "vigil_service_longest_poll_in_flight_seconds",
+            Some(Unit::Seconds),
+        ),
+        ("vigil_service_utilization_max_ratio", None),
+        (
+            "vigil_service_instance_in_poll_seconds",
+            Some(Unit::Seconds),
         ),
         (
-            "vigil_service_poll_duration_nanoseconds_sum",
-            Unit::Nanoseconds,
+            "vigil_service_instance_scheduling_delay_nanoseconds_total",
+            Some(Unit::Nanoseconds),
+        ),
+        (
+            "vigil_service_instance_poll_duration_nanoseconds_bucket",
+            Some(Unit::Count),
+        ),
+        (
+            "vigil_service_instance_poll_duration_nanoseconds_sum",
+            Some(Unit::Nanoseconds),
         ),
     ];
     for (name, unit) in expectations {
-        assert_eq!(recorded.units[name], Some(unit), "{name}");
+        assert_eq!(recorded.units[name], unit, "{name}");
     }
-    // Every series published has a unit: nothing was left undescribed.
+    // Every series published is described: a unit, or a name ending in `_ratio`.
     for (name, unit) in &recorded.units {
-        assert!(unit.is_some(), "{name} is not described");
+        assert!(
+            unit.is_some() || name.ends_with("_ratio"),
+            "{name} is not described"
+        );
     }
 }
 
@@ -313,24 +419,42 @@ fn without_monitors_only_the_default_series_are_published() {
         ServiceObj::new("plain", std::future::pending()),
     );
     clock.advance(Duration::from_millis(2));
-    let recorded = Recorded::capture(|| publish(&registry.metrics()));
+    let recorded =
+        Recorded::capture(|| publish_with(&registry.metrics(), Granularity::per_instance(1)));
+    assert_eq!(
+        recorded.names_of_service("plain"),
+        [
+            "vigil_service_busy_nanoseconds_total",
+            "vigil_service_endings_total",
+            "vigil_service_instances",
+            "vigil_service_instances_in_poll",
+            "vigil_service_longest_poll_in_flight_seconds",
+            "vigil_service_polls_total",
+            "vigil_service_restarts_total",
+            "vigil_service_starts_total",
+            "vigil_service_utilization_max_ratio",
+            "vigil_service_utilization_mean_ratio",
+        ]
+    );
     assert_eq!(
         recorded.names_of("plain", "0"),
         [
-            "vigil_service_age_seconds",
-            "vigil_service_busy_nanoseconds_total",
-            "vigil_service_in_poll_seconds",
-            "vigil_service_polls_total",
-            "vigil_service_utilization_percent",
+            "vigil_service_instance_age_seconds",
+            "vigil_service_instance_busy_nanoseconds_total",
+            "vigil_service_instance_in_poll_seconds",
+            "vigil_service_instance_polls_total",
+            "vigil_service_instance_utilization_ratio",
         ]
     );
-    let labels = [("service", "plain"), ("instance", "0")];
-    assert_eq!(recorded.gauge("vigil_service_age_seconds", &labels), 0.002);
-    assert_eq!(recorded.counter("vigil_service_polls_total", &labels), 0);
+    let labels = [("service", "plain"), ("instance_id", "0")];
+    assert_eq!(
+        recorded.gauge("vigil_service_instance_age_seconds", &labels),
+        0.002
+    );
 }
 
 #[test]
-fn ended_instances_are_no_longer_published() {
+fn ended_instances_leave_their_counters_to_their_name() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
@@ -342,19 +466,20 @@ fn ended_instances_are_no_longer_published() {
             let _ = stopped.await;
         }),
     );
-    let _staying = registry.start_in(
-        runtime.handle(),
-        ServiceObj::new("staying", std::future::pending()),
-    );
-
-    let before = Recorded::capture(|| publish(&registry.metrics()));
+    let granularity = Granularity::per_instance(10);
+    let before = Recorded::capture(|| publish_with(&registry.metrics(), granularity));
     assert!(!before.names_of("ending", "0").is_empty());
 
     stop.send(()).unwrap();
     runtime.block_on(ending).unwrap();
-    let after = Recorded::capture(|| publish(&registry.metrics()));
+    let after = Recorded::capture(|| publish_with(&registry.metrics(), granularity));
     assert!(after.names_of("ending", "0").is_empty());
-    assert!(!after.names_of("staying", "0").is_empty());
+    let name = [("service", "ending")];
+    assert_eq!(after.gauge("vigil_service_instances", &name), 0.0);
+    assert_eq!(after.counter("vigil_service_starts_total", &name), 1);
+    assert_eq!(after.counter("vigil_service_polls_total", &name), 1);
+    let completed = [("service", "ending"), ("outcome", "completed")];
+    assert_eq!(after.counter("vigil_service_endings_total", &completed), 1);
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! Publish registry snapshots through the `metrics` facade crate (feature `metrics`).
 //!
-//! [`publish`] writes every live instance of a [`ServicesMetrics`] snapshot to the
-//! [`metrics`] recorder in scope (the global one, or a local one set with
-//! [`metrics::with_local_recorder`]); [`describe`] registers the units and descriptions
-//! once. Any recorder works: `metrics-exporter-prometheus`, StatsD, OpenTelemetry bridges,
-//! or `metrics-util`'s debugging recorder in tests.
+//! [`publish`] writes a [`ServicesMetrics`] snapshot to the [`metrics`] recorder in scope
+//! (the global one, or a local one set with [`metrics::with_local_recorder`]), one set of
+//! series per service name; [`publish_with`] adds capped per-instance series
+//! ([`Granularity`]). [`describe`] registers the units and descriptions once. Any recorder
+//! works: `metrics-exporter-prometheus`, StatsD, OpenTelemetry bridges, or `metrics-util`'s
+//! debugging recorder in tests.
 //!
 //! # Calling it
 //!
@@ -28,97 +29,85 @@
 //! ```
 //!
 //! Counters are set with [`Counter::absolute`](::metrics::Counter::absolute) to the
-//! instance's cumulative value (vigil's totals never decrease), never incremented: publishing
-//! the same snapshot twice changes nothing, and no interval is lost or counted twice
-//! however irregularly `publish` runs.
+//! registry's cumulative value, never incremented: publishing the same snapshot twice
+//! changes nothing, and no interval is lost or counted twice however irregularly `publish`
+//! runs. The per-name counters are lifetime counters that include ended instances, so they
+//! never go backwards when instances end.
 //!
-//! # Ended instances
+//! # Cardinality
 //!
-//! Snapshots hold live instances only. Once an instance ends (completes, panics, is
-//! cancelled), `publish` no longer touches its series: they keep the last values published
-//! and **stop updating** (a gauge such as `vigil_service_in_poll_seconds` keeps its last
-//! value). The `metrics` facade has no way to remove a series; recorders that can expire
-//! idle series do it themselves (for example `metrics-exporter-prometheus`'s
-//! `PrometheusBuilder::idle_timeout`). Set such a timeout to a few publish periods so the
-//! series of ended instances disappear. Instance ids are never reused, so an ended
+//! Per-name series: one set per service name the registry has ever started (a name stays
+//! after its last instance ends, with `vigil_service_instances` at 0). Per-instance series
+//! (opt-in): at most `max_per_name` instances per name, the lowest live instance ids. The
+//! `metrics` facade cannot remove a series, so the series of an instance that ended (or
+//! fell out of the cap) keep their last values and **stop updating**; recorders that can
+//! expire idle series do it themselves (for example `metrics-exporter-prometheus`'s
+//! `PrometheusBuilder::idle_timeout`). Instance ids are never reused, so an ended
 //! instance's series are never confused with a new instance's.
 //!
-//! # Metrics
+//! # Series
 //!
-//! Every series carries the labels `service` (the service name) and `instance` (the
-//! instance id in decimal). Counters are integers in the `metrics` facade, so counters of
-//! time are in **nanoseconds**; gauges are floats, so gauges of time are in **seconds**.
-//! Every name states its unit.
+//! Counters are integers in the `metrics` facade, so counters of time are in
+//! **nanoseconds**; gauges are floats, so gauges of time are in **seconds** and shares are
+//! ratios 0..=1. Every name states its unit.
 //!
-//! Always (the registry's default monitor):
-//!
-//! | name | kind | unit | value |
-//! |---|---|---|---|
-//! | `vigil_service_polls_total` | counter | polls | `poll_count`: completed polls |
-//! | `vigil_service_busy_nanoseconds_total` | counter | ns | `total_busy_duration`, including the poll in progress |
-//! | `vigil_service_utilization_percent` | gauge | percent, 0..=100 | `utilization` over the registry's window |
-//! | `vigil_service_in_poll_seconds` | gauge | s | `current_poll_duration`; `0` between polls |
-//! | `vigil_service_age_seconds` | gauge | s | `age`: time since the instance started |
-//!
-//! With [`SlowPolls`](crate::registry::SlowPolls) attached (`slow_polls`):
+//! Per service name, label `service` (and `outcome` for endings), always:
 //!
 //! | name | kind | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_slow_polls_total` | counter | polls | polls longer than the threshold |
-//! | `vigil_service_slow_poll_nanoseconds_total` | counter | ns | time spent in those |
-//! | `vigil_service_fast_polls_total` | counter | polls | the other polls |
-//! | `vigil_service_fast_poll_nanoseconds_total` | counter | ns | time spent in those |
+//! | `vigil_service_starts_total` | counter | instances | instances ever started |
+//! | `vigil_service_restarts_total` | counter | restarts | restarts counted by a supervisor |
+//! | `vigil_service_endings_total{outcome}` | counter | instances | ended instances by outcome: `completed`, `failed`, `panicked`, `cancelled` |
+//! | `vigil_service_polls_total` | counter | polls | completed polls of every instance ever started |
+//! | `vigil_service_busy_nanoseconds_total` | counter | ns | time inside `poll` of every instance ever started, polls in flight included |
+//! | `vigil_service_instances` | gauge | instances | live instances |
+//! | `vigil_service_instances_in_poll` | gauge | instances | live instances inside a poll now |
+//! | `vigil_service_utilization_max_ratio` | gauge | 0..=1 | highest utilization of a live instance |
+//! | `vigil_service_utilization_mean_ratio` | gauge | 0..=1 | mean utilization of the live instances |
+//! | `vigil_service_longest_poll_in_flight_seconds` | gauge | s | the longest poll in progress; `0` if none (stuck services show here) |
+//!
+//! Per service name, with [`SlowPolls`](crate::registry::SlowPolls) attached (gauges over
+//! the live instances, which drop when an instance ends, hence not counters):
+//!
+//! | name | kind | unit | value |
+//! |---|---|---|---|
+//! | `vigil_service_slow_polls_ratio` | gauge | 0..=1 | share of the live instances' polls that were slow |
 //! | `vigil_service_slow_poll_threshold_seconds` | gauge | s | the threshold |
 //!
-//! With [`Scheduling`](crate::registry::Scheduling) attached (`scheduling`):
+//! Per service name, with [`PollHistograms`](crate::registry::PollHistograms) attached
+//! (over the live instances' merged histogram):
 //!
 //! | name | kind | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_scheduled_polls_total` | counter | polls | polls that followed a wake |
-//! | `vigil_service_scheduling_delay_nanoseconds_total` | counter | ns | sum of wake-to-poll delays |
-//! | `vigil_service_scheduling_delay_max_seconds` | gauge | s | the longest of them |
-//! | `vigil_service_idle_periods_total` | counter | periods | idle periods ended by a wake |
-//! | `vigil_service_idle_nanoseconds_total` | counter | ns | sum of idle periods |
-//! | `vigil_service_idle_max_seconds` | gauge | s | the longest of them |
-//! | `vigil_service_first_poll_delay_seconds` | gauge | s | start to first poll; absent until the first poll |
+//! | `vigil_service_poll_duration_quantile_seconds{quantile}` | gauge | s | estimates for `0.5`, `0.9`, `0.99` ([`PollHistogram::quantile`]: never below the true value, at most twice it) |
+//! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll of a live instance |
 //!
-//! With [`PollHistograms`](crate::registry::PollHistograms) attached (`poll_histogram`):
+//! Per instance (opt-in, [`Granularity::PerInstance`]), labels `service` and `instance_id`:
 //!
 //! | name | kind | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_poll_duration_nanoseconds_bucket` | counter, label `le` | polls | polls shorter than `le` ns, cumulative |
-//! | `vigil_service_poll_duration_nanoseconds_count` | counter | polls | polls in the histogram |
-//! | `vigil_service_poll_duration_nanoseconds_sum` | counter | ns | time spent in those polls |
-//! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll |
-//! | `vigil_service_poll_duration_quantile_seconds` | gauge, label `quantile` | s | estimates for `0.5`, `0.9`, `0.99` |
+//! | `vigil_service_instance_polls_total` | counter | polls | `poll_count` |
+//! | `vigil_service_instance_busy_nanoseconds_total` | counter | ns | `total_busy_duration` |
+//! | `vigil_service_instance_utilization_ratio` | gauge | 0..=1 | `utilization` |
+//! | `vigil_service_instance_in_poll_seconds` | gauge | s | `current_poll_duration`; `0` between polls |
+//! | `vigil_service_instance_age_seconds` | gauge | s | `age` |
+//! | `vigil_service_instance_slow_polls_total`, `_fast_polls_total` | counter | polls | with `SlowPolls` |
+//! | `vigil_service_instance_slow_poll_nanoseconds_total`, `_fast_poll_nanoseconds_total` | counter | ns | with `SlowPolls` |
+//! | `vigil_service_instance_scheduled_polls_total`, `_idle_periods_total` | counter | count | with `Scheduling` |
+//! | `vigil_service_instance_scheduling_delay_nanoseconds_total`, `_idle_nanoseconds_total` | counter | ns | with `Scheduling` |
+//! | `vigil_service_instance_scheduling_delay_max_seconds`, `_idle_max_seconds`, `_first_poll_delay_seconds` | gauge | s | with `Scheduling` (the last absent until the first poll) |
+//! | `vigil_service_instance_poll_duration_nanoseconds_bucket{le}`, `_count`, `_sum` | counter | polls, ns | with `PollHistograms`: the histogram (below) |
+//! | `vigil_service_instance_poll_duration_max_seconds` | gauge | s | with `PollHistograms` |
 //!
-//! # The histogram
+//! # The per-instance histogram
 //!
 //! A `metrics` histogram takes individual samples, and a snapshot has none: it holds
-//! [`PollHistogram`]'s fixed bucket counts. Re-recording fake samples (one per poll, at a
-//! bucket's bound) would cost a call per poll ever made and resend the whole history at
-//! every publish. Instead the histogram is published as what it is, in the layout of a
-//! Prometheus histogram, so nothing is lost and it aggregates across instances:
-//!
-//! - one counter per bucket, `vigil_service_poll_duration_nanoseconds_bucket`, with the
-//!   label `le` = the bucket's upper bound in nanoseconds (`"256"`, `"512"`, ... ,
-//!   `"1073741824"`, then `"+Inf"`), counting every poll in that bucket *and all below*
-//!   (cumulative, as Prometheus' `le` buckets); with a Prometheus recorder,
-//!   `histogram_quantile(0.99, sum by (le) (rate(..._bucket[5m])))` works as for a native
-//!   histogram (the result is in nanoseconds).
-//! - `_count` (the `+Inf` bucket) and `_sum`. The sum is the default monitor's busy time of
-//!   the completed polls (`total_busy_duration - current_poll_duration`); the two monitors
-//!   are read one after the other, so under load `_sum` can lag `_count` by the poll(s)
-//!   that ended in between.
-//!
-//! vigil's buckets are `[lower, upper)`: a poll of exactly `upper` ns is counted in the next
-//! bucket, where Prometheus' `le` would include it. With nanosecond resolution this
-//! changes nothing but polls of exactly a power of two.
-//!
-//! For backends without bucket arithmetic, the max and three quantile estimates
-//! ([`PollHistogram::quantile`]: never below the true value, at most twice it) are also
-//! published as gauges; they are per instance and cannot be averaged across instances.
-//! An instance without completed polls publishes `0` for them.
+//! [`PollHistogram`]'s fixed bucket counts. Re-recording fake samples would cost a call per
+//! poll ever made. Instead the histogram is published in the layout of a Prometheus
+//! histogram: one counter per bucket with the label `le` = the bucket's upper bound in
+//! nanoseconds (`"256"`, ... , `"1073741824"`, `"+Inf"`), cumulative; `_count` and `_sum`
+//! (the busy time of the completed polls). vigil's buckets are `[lower, upper)`: a poll of
+//! exactly `upper` ns is counted in the next bucket.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -126,145 +115,230 @@ use std::time::Duration;
 use ::metrics::{counter, describe_counter, describe_gauge, gauge, Label, Unit};
 use vigil_monitor::{PollHistogram, SchedulingSnapshot, SlowPollSnapshot, HISTOGRAM_BUCKETS};
 
-use crate::{ServiceId, ServiceMetrics, ServicesMetrics};
+use crate::export::Granularity;
+use crate::{ServiceGroupMetrics, ServiceId, ServiceMetrics, ServicesMetrics};
 
+const STARTS: &str = "vigil_service_starts_total";
+const RESTARTS: &str = "vigil_service_restarts_total";
+const ENDINGS: &str = "vigil_service_endings_total";
 const POLLS: &str = "vigil_service_polls_total";
 const BUSY: &str = "vigil_service_busy_nanoseconds_total";
-const UTILIZATION: &str = "vigil_service_utilization_percent";
-const IN_POLL: &str = "vigil_service_in_poll_seconds";
-const AGE: &str = "vigil_service_age_seconds";
-
-const SLOW_POLLS: &str = "vigil_service_slow_polls_total";
-const SLOW_POLL_BUSY: &str = "vigil_service_slow_poll_nanoseconds_total";
-const FAST_POLLS: &str = "vigil_service_fast_polls_total";
-const FAST_POLL_BUSY: &str = "vigil_service_fast_poll_nanoseconds_total";
+const INSTANCES: &str = "vigil_service_instances";
+const IN_POLL: &str = "vigil_service_instances_in_poll";
+const UTILIZATION_MAX: &str = "vigil_service_utilization_max_ratio";
+const UTILIZATION_MEAN: &str = "vigil_service_utilization_mean_ratio";
+const LONGEST_IN_POLL: &str = "vigil_service_longest_poll_in_flight_seconds";
+const SLOW_POLL_SHARE: &str = "vigil_service_slow_polls_ratio";
 const SLOW_POLL_THRESHOLD: &str = "vigil_service_slow_poll_threshold_seconds";
-
-const SCHEDULED_POLLS: &str = "vigil_service_scheduled_polls_total";
-const SCHEDULING_DELAY: &str = "vigil_service_scheduling_delay_nanoseconds_total";
-const SCHEDULING_DELAY_MAX: &str = "vigil_service_scheduling_delay_max_seconds";
-const IDLE_PERIODS: &str = "vigil_service_idle_periods_total";
-const IDLE: &str = "vigil_service_idle_nanoseconds_total";
-const IDLE_MAX: &str = "vigil_service_idle_max_seconds";
-const FIRST_POLL_DELAY: &str = "vigil_service_first_poll_delay_seconds";
-
-const POLL_DURATION_BUCKET: &str = "vigil_service_poll_duration_nanoseconds_bucket";
-const POLL_DURATION_COUNT: &str = "vigil_service_poll_duration_nanoseconds_count";
-const POLL_DURATION_SUM: &str = "vigil_service_poll_duration_nanoseconds_sum";
-const POLL_DURATION_MAX: &str = "vigil_service_poll_duration_max_seconds";
 const POLL_DURATION_QUANTILE: &str = "vigil_service_poll_duration_quantile_seconds";
+const POLL_DURATION_MAX: &str = "vigil_service_poll_duration_max_seconds";
+
+const INSTANCE_POLLS: &str = "vigil_service_instance_polls_total";
+const INSTANCE_BUSY: &str = "vigil_service_instance_busy_nanoseconds_total";
+const INSTANCE_UTILIZATION: &str = "vigil_service_instance_utilization_ratio";
+const INSTANCE_IN_POLL: &str = "vigil_service_instance_in_poll_seconds";
+const INSTANCE_AGE: &str = "vigil_service_instance_age_seconds";
+
+const INSTANCE_SLOW_POLLS: &str = "vigil_service_instance_slow_polls_total";
+const INSTANCE_SLOW_POLL_BUSY: &str = "vigil_service_instance_slow_poll_nanoseconds_total";
+const INSTANCE_FAST_POLLS: &str = "vigil_service_instance_fast_polls_total";
+const INSTANCE_FAST_POLL_BUSY: &str = "vigil_service_instance_fast_poll_nanoseconds_total";
+
+const INSTANCE_SCHEDULED_POLLS: &str = "vigil_service_instance_scheduled_polls_total";
+const INSTANCE_SCHEDULING_DELAY: &str = "vigil_service_instance_scheduling_delay_nanoseconds_total";
+const INSTANCE_SCHEDULING_DELAY_MAX: &str = "vigil_service_instance_scheduling_delay_max_seconds";
+const INSTANCE_IDLE_PERIODS: &str = "vigil_service_instance_idle_periods_total";
+const INSTANCE_IDLE: &str = "vigil_service_instance_idle_nanoseconds_total";
+const INSTANCE_IDLE_MAX: &str = "vigil_service_instance_idle_max_seconds";
+const INSTANCE_FIRST_POLL_DELAY: &str = "vigil_service_instance_first_poll_delay_seconds";
+
+const INSTANCE_POLL_DURATION_BUCKET: &str =
+    "vigil_service_instance_poll_duration_nanoseconds_bucket";
+const INSTANCE_POLL_DURATION_COUNT: &str = "vigil_service_instance_poll_duration_nanoseconds_count";
+const INSTANCE_POLL_DURATION_SUM: &str = "vigil_service_instance_poll_duration_nanoseconds_sum";
+const INSTANCE_POLL_DURATION_MAX: &str = "vigil_service_instance_poll_duration_max_seconds";
 
 /// The quantiles published as gauges, with their `quantile` label values.
 const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
 
-/// Registers the unit and description of every metric [`publish`] writes with the recorder
-/// in scope.
+/// Registers the unit and description of every series [`publish`] and [`publish_with`]
+/// write with the recorder in scope.
 ///
 /// Call it once after installing the recorder (recorders keep descriptions by name, so
 /// calling it again is harmless). Publishing works without it; exporters then show no help
 /// text or unit.
 pub fn describe() {
-    describe_counter!(
-        POLLS,
-        Unit::Count,
-        "Completed polls of the service instance."
-    );
-    describe_counter!(
-        BUSY,
-        Unit::Nanoseconds,
-        "Time spent inside poll since the instance started, including a poll in progress."
-    );
-    describe_gauge!(
-        UTILIZATION,
-        Unit::Percent,
-        "Share of the registry's utilization window spent inside poll, 0 to 100."
-    );
-    describe_gauge!(
-        IN_POLL,
-        Unit::Seconds,
-        "How long the poll in progress has been running; 0 between polls."
-    );
-    describe_gauge!(AGE, Unit::Seconds, "Time since the instance started.");
-
-    describe_counter!(
-        SLOW_POLLS,
-        Unit::Count,
-        "Polls longer than the slow-poll threshold."
-    );
-    describe_counter!(
-        SLOW_POLL_BUSY,
-        Unit::Nanoseconds,
-        "Time spent in slow polls."
-    );
-    describe_counter!(
-        FAST_POLLS,
-        Unit::Count,
-        "Polls not longer than the slow-poll threshold."
-    );
-    describe_counter!(
-        FAST_POLL_BUSY,
-        Unit::Nanoseconds,
-        "Time spent in fast polls."
-    );
-    describe_gauge!(
-        SLOW_POLL_THRESHOLD,
-        Unit::Seconds,
-        "A poll is slow if it lasts strictly longer than this."
-    );
-
-    describe_counter!(SCHEDULED_POLLS, Unit::Count, "Polls that followed a wake.");
-    describe_counter!(
-        SCHEDULING_DELAY,
-        Unit::Nanoseconds,
-        "Sum of scheduling delays: from a wake to the start of the poll it led to."
-    );
-    describe_gauge!(
-        SCHEDULING_DELAY_MAX,
-        Unit::Seconds,
-        "The longest scheduling delay."
-    );
-    describe_counter!(IDLE_PERIODS, Unit::Count, "Idle periods ended by a wake.");
-    describe_counter!(
-        IDLE,
-        Unit::Nanoseconds,
-        "Sum of idle periods: from a poll's end to the first wake after it."
-    );
-    describe_gauge!(IDLE_MAX, Unit::Seconds, "The longest idle period.");
-    describe_gauge!(
-        FIRST_POLL_DELAY,
-        Unit::Seconds,
-        "From the instance's start to the start of its first poll."
-    );
-
-    describe_counter!(
-        POLL_DURATION_BUCKET,
-        Unit::Count,
-        "Polls shorter than the bucket's upper bound `le` (nanoseconds), cumulative."
-    );
-    describe_counter!(
-        POLL_DURATION_COUNT,
-        Unit::Count,
-        "Polls in the poll-duration histogram."
-    );
-    describe_counter!(
-        POLL_DURATION_SUM,
-        Unit::Nanoseconds,
-        "Time spent in the completed polls."
-    );
-    describe_gauge!(POLL_DURATION_MAX, Unit::Seconds, "The longest poll.");
-    describe_gauge!(
-        POLL_DURATION_QUANTILE,
-        Unit::Seconds,
-        "Poll-duration quantile estimate: the upper bound of the quantile's bucket, at most twice the true value."
-    );
+    let counters = [
+        (STARTS, Unit::Count, "Instances of the service ever started."),
+        (RESTARTS, Unit::Count, "Restarts of the service counted by a supervisor."),
+        (
+            ENDINGS,
+            Unit::Count,
+            "Instances of the service that ended, by outcome: completed, failed, panicked, cancelled.",
+        ),
+        (
+            POLLS,
+            Unit::Count,
+            "Completed polls of every instance of the service, ended ones included.",
+        ),
+        (
+            BUSY,
+            Unit::Nanoseconds,
+            "Time spent inside poll by every instance of the service, ended ones and polls in flight included.",
+        ),
+        (INSTANCE_POLLS, Unit::Count, "Completed polls of the instance."),
+        (
+            INSTANCE_BUSY,
+            Unit::Nanoseconds,
+            "Time spent inside poll since the instance started, including a poll in progress.",
+        ),
+        (
+            INSTANCE_SLOW_POLLS,
+            Unit::Count,
+            "Polls of the instance longer than the slow-poll threshold.",
+        ),
+        (
+            INSTANCE_SLOW_POLL_BUSY,
+            Unit::Nanoseconds,
+            "Time the instance spent in slow polls.",
+        ),
+        (
+            INSTANCE_FAST_POLLS,
+            Unit::Count,
+            "Polls of the instance not longer than the slow-poll threshold.",
+        ),
+        (
+            INSTANCE_FAST_POLL_BUSY,
+            Unit::Nanoseconds,
+            "Time the instance spent in fast polls.",
+        ),
+        (
+            INSTANCE_SCHEDULED_POLLS,
+            Unit::Count,
+            "Polls of the instance that followed a wake.",
+        ),
+        (
+            INSTANCE_SCHEDULING_DELAY,
+            Unit::Nanoseconds,
+            "Sum of the instance's scheduling delays: from a wake to the start of the poll it led to.",
+        ),
+        (
+            INSTANCE_IDLE_PERIODS,
+            Unit::Count,
+            "Idle periods of the instance ended by a wake.",
+        ),
+        (
+            INSTANCE_IDLE,
+            Unit::Nanoseconds,
+            "Sum of the instance's idle periods: from a poll's end to the first wake after it.",
+        ),
+        (
+            INSTANCE_POLL_DURATION_BUCKET,
+            Unit::Count,
+            "Polls of the instance shorter than the bucket's upper bound `le` (nanoseconds), cumulative.",
+        ),
+        (
+            INSTANCE_POLL_DURATION_COUNT,
+            Unit::Count,
+            "Polls in the instance's poll-duration histogram.",
+        ),
+        (
+            INSTANCE_POLL_DURATION_SUM,
+            Unit::Nanoseconds,
+            "Time the instance spent in its completed polls.",
+        ),
+    ];
+    for (name, unit, help) in counters {
+        describe_counter!(name, unit, help);
+    }
+    let gauges = [
+        (INSTANCES, Some(Unit::Count), "Live instances of the service."),
+        (
+            IN_POLL,
+            Some(Unit::Count),
+            "Live instances of the service inside a poll now.",
+        ),
+        (
+            UTILIZATION_MAX,
+            None,
+            "Highest utilization of a live instance over the registry's window, 0 to 1.",
+        ),
+        (
+            UTILIZATION_MEAN,
+            None,
+            "Mean utilization of the live instances over the registry's window, 0 to 1.",
+        ),
+        (
+            LONGEST_IN_POLL,
+            Some(Unit::Seconds),
+            "How long the longest poll in progress has been running; 0 if no instance is inside a poll.",
+        ),
+        (
+            SLOW_POLL_SHARE,
+            None,
+            "Share of the live instances' completed polls that were slower than the threshold, 0 to 1.",
+        ),
+        (
+            SLOW_POLL_THRESHOLD,
+            Some(Unit::Seconds),
+            "A poll is slow if it lasts strictly longer than this.",
+        ),
+        (
+            POLL_DURATION_QUANTILE,
+            Some(Unit::Seconds),
+            "Poll-duration quantile estimate over the live instances' polls: the upper bound of the quantile's bucket, at most twice the true value.",
+        ),
+        (
+            POLL_DURATION_MAX,
+            Some(Unit::Seconds),
+            "The longest poll of a live instance.",
+        ),
+        (
+            INSTANCE_UTILIZATION,
+            None,
+            "Share of the registry's utilization window the instance spent inside poll, 0 to 1.",
+        ),
+        (
+            INSTANCE_IN_POLL,
+            Some(Unit::Seconds),
+            "How long the instance's poll in progress has been running; 0 between polls.",
+        ),
+        (INSTANCE_AGE, Some(Unit::Seconds), "Time since the instance started."),
+        (
+            INSTANCE_SCHEDULING_DELAY_MAX,
+            Some(Unit::Seconds),
+            "The instance's longest scheduling delay.",
+        ),
+        (
+            INSTANCE_IDLE_MAX,
+            Some(Unit::Seconds),
+            "The instance's longest idle period.",
+        ),
+        (
+            INSTANCE_FIRST_POLL_DELAY,
+            Some(Unit::Seconds),
+            "From the instance's start to the start of its first poll.",
+        ),
+        (
+            INSTANCE_POLL_DURATION_MAX,
+            Some(Unit::Seconds),
+            "The instance's longest poll.",
+        ),
+    ];
+    // Ratios have no `metrics::Unit`: their names end in `_ratio`.
+    for (name, unit, help) in gauges {
+        match unit {
+            Some(unit) => describe_gauge!(name, unit, help),
+            None => describe_gauge!(name, help),
+        }
+    }
 }
 
-/// Publishes every live instance of `snapshot` to the recorder in scope.
+/// Publishes `snapshot` to the recorder in scope, one set of series per service name.
 ///
-/// Counters are set to the instances' cumulative values with
-/// [`absolute`](::metrics::Counter::absolute), gauges are set; see the
-/// [module docs](self) for the names, and for what happens to instances that ended since
-/// the previous call (their series stop updating). Call it periodically.
+/// Same as [`publish_with`] with [`Granularity::PerName`]. Counters are set to the
+/// registry's lifetime values with [`absolute`](::metrics::Counter::absolute), gauges are
+/// set; see the [module docs](self) for the names. Call it periodically.
 ///
 /// Without a recorder installed this does nothing (the facade's no-op recorder), at the
 /// cost of building the labels.
@@ -283,34 +357,88 @@ pub fn describe() {
 /// let snapshotter = recorder.snapshotter();
 /// metrics::with_local_recorder(&recorder, || vigil::export::metrics::publish(&registry.metrics()));
 ///
-/// let polls = snapshotter.snapshot().into_vec().into_iter().find_map(|(key, _, _, value)| {
-///     (key.key().name() == "vigil_service_polls_total").then_some(value)
+/// let starts = snapshotter.snapshot().into_vec().into_iter().find_map(|(key, _, _, value)| {
+///     (key.key().name() == "vigil_service_starts_total").then_some(value)
 /// });
-/// // Not polled yet: the runtime has not run.
-/// assert_eq!(polls, Some(DebugValue::Counter(0)));
+/// assert_eq!(starts, Some(DebugValue::Counter(1)));
 /// ```
 pub fn publish(snapshot: &ServicesMetrics) {
-    for (id, metrics) in snapshot {
+    publish_with(snapshot, Granularity::PerName);
+}
+
+/// Publishes `snapshot` to the recorder in scope, with per-instance series as `granularity`
+/// asks (see the [module docs](self) for what happens to the series of ended instances).
+pub fn publish_with(snapshot: &ServicesMetrics, granularity: Granularity) {
+    let groups: Vec<ServiceGroupMetrics> = snapshot.groups().collect();
+    for group in &groups {
+        publish_group(group);
+    }
+    for (id, metrics) in granularity.exported_instances(snapshot, &groups) {
         publish_instance(id, &metrics);
     }
 }
 
-/// Publishes one instance.
+/// Publishes one name's series.
+fn publish_group(group: &ServiceGroupMetrics) {
+    let labels = [Label::new("service", group.name)];
+    counter!(STARTS, labels.iter()).absolute(group.starts);
+    counter!(RESTARTS, labels.iter()).absolute(group.restarts);
+    for (outcome, count) in group.endings.by_outcome() {
+        let outcome_labels = [
+            Label::new("service", group.name),
+            Label::new("outcome", outcome),
+        ];
+        counter!(ENDINGS, outcome_labels.iter()).absolute(count);
+    }
+    counter!(POLLS, labels.iter()).absolute(group.poll_count);
+    counter!(BUSY, labels.iter()).absolute(nanos(group.total_busy_duration));
+    gauge!(INSTANCES, labels.iter()).set(group.instances as f64);
+    gauge!(IN_POLL, labels.iter()).set(group.in_poll as f64);
+    gauge!(UTILIZATION_MAX, labels.iter()).set(f64::from(group.max_utilization) / 100.0);
+    gauge!(UTILIZATION_MEAN, labels.iter()).set(group.mean_utilization / 100.0);
+    gauge!(LONGEST_IN_POLL, labels.iter())
+        .set(group.longest_in_poll.unwrap_or_default().as_secs_f64());
+    if let Some(slow_polls) = &group.slow_polls {
+        let all = slow_polls
+            .slow_poll_count
+            .saturating_add(slow_polls.fast_poll_count);
+        let share = if all == 0 {
+            0.0
+        } else {
+            slow_polls.slow_poll_count as f64 / all as f64
+        };
+        gauge!(SLOW_POLL_SHARE, labels.iter()).set(share);
+        gauge!(SLOW_POLL_THRESHOLD, labels.iter()).set(slow_polls.threshold.as_secs_f64());
+    }
+    if let Some(histogram) = &group.poll_histogram {
+        for (q, label) in QUANTILES {
+            let quantile_labels = [
+                Label::new("service", group.name),
+                Label::new("quantile", label),
+            ];
+            gauge!(POLL_DURATION_QUANTILE, quantile_labels.iter())
+                .set(histogram.quantile(q).as_secs_f64());
+        }
+        gauge!(POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
+    }
+}
+
+/// Publishes one instance's series.
 fn publish_instance(id: ServiceId, metrics: &ServiceMetrics) {
     let labels = [
         Label::new("service", id.name()),
-        Label::new("instance", id.instance_id().to_string()),
+        Label::new("instance_id", id.instance_id().to_string()),
     ];
-    counter!(POLLS, labels.iter()).absolute(metrics.poll_count);
-    counter!(BUSY, labels.iter()).absolute(nanos(metrics.total_busy_duration));
-    gauge!(UTILIZATION, labels.iter()).set(f64::from(metrics.utilization));
-    gauge!(IN_POLL, labels.iter()).set(
+    counter!(INSTANCE_POLLS, labels.iter()).absolute(metrics.poll_count);
+    counter!(INSTANCE_BUSY, labels.iter()).absolute(nanos(metrics.total_busy_duration));
+    gauge!(INSTANCE_UTILIZATION, labels.iter()).set(f64::from(metrics.utilization) / 100.0);
+    gauge!(INSTANCE_IN_POLL, labels.iter()).set(
         metrics
             .current_poll_duration
             .unwrap_or_default()
             .as_secs_f64(),
     );
-    gauge!(AGE, labels.iter()).set(metrics.age.as_secs_f64());
+    gauge!(INSTANCE_AGE, labels.iter()).set(metrics.age.as_secs_f64());
 
     if let Some(slow_polls) = &metrics.slow_polls {
         publish_slow_polls(&labels, slow_polls);
@@ -325,22 +453,25 @@ fn publish_instance(id: ServiceId, metrics: &ServiceMetrics) {
 }
 
 fn publish_slow_polls(labels: &[Label], slow_polls: &SlowPollSnapshot) {
-    counter!(SLOW_POLLS, labels.iter()).absolute(slow_polls.slow_poll_count);
-    counter!(SLOW_POLL_BUSY, labels.iter()).absolute(nanos(slow_polls.total_slow_poll_duration));
-    counter!(FAST_POLLS, labels.iter()).absolute(slow_polls.fast_poll_count);
-    counter!(FAST_POLL_BUSY, labels.iter()).absolute(nanos(slow_polls.total_fast_poll_duration));
-    gauge!(SLOW_POLL_THRESHOLD, labels.iter()).set(slow_polls.threshold.as_secs_f64());
+    counter!(INSTANCE_SLOW_POLLS, labels.iter()).absolute(slow_polls.slow_poll_count);
+    counter!(INSTANCE_SLOW_POLL_BUSY, labels.iter())
+        .absolute(nanos(slow_polls.total_slow_poll_duration));
+    counter!(INSTANCE_FAST_POLLS, labels.iter()).absolute(slow_polls.fast_poll_count);
+    counter!(INSTANCE_FAST_POLL_BUSY, labels.iter())
+        .absolute(nanos(slow_polls.total_fast_poll_duration));
 }
 
 fn publish_scheduling(labels: &[Label], scheduling: &SchedulingSnapshot) {
-    counter!(SCHEDULED_POLLS, labels.iter()).absolute(scheduling.scheduled_count);
-    counter!(SCHEDULING_DELAY, labels.iter()).absolute(nanos(scheduling.total_scheduling_delay));
-    gauge!(SCHEDULING_DELAY_MAX, labels.iter()).set(scheduling.max_scheduling_delay.as_secs_f64());
-    counter!(IDLE_PERIODS, labels.iter()).absolute(scheduling.idle_count);
-    counter!(IDLE, labels.iter()).absolute(nanos(scheduling.total_idle_duration));
-    gauge!(IDLE_MAX, labels.iter()).set(scheduling.max_idle_duration.as_secs_f64());
+    counter!(INSTANCE_SCHEDULED_POLLS, labels.iter()).absolute(scheduling.scheduled_count);
+    counter!(INSTANCE_SCHEDULING_DELAY, labels.iter())
+        .absolute(nanos(scheduling.total_scheduling_delay));
+    gauge!(INSTANCE_SCHEDULING_DELAY_MAX, labels.iter())
+        .set(scheduling.max_scheduling_delay.as_secs_f64());
+    counter!(INSTANCE_IDLE_PERIODS, labels.iter()).absolute(scheduling.idle_count);
+    counter!(INSTANCE_IDLE, labels.iter()).absolute(nanos(scheduling.total_idle_duration));
+    gauge!(INSTANCE_IDLE_MAX, labels.iter()).set(scheduling.max_idle_duration.as_secs_f64());
     if let Some(first_poll_delay) = scheduling.first_poll_delay {
-        gauge!(FIRST_POLL_DELAY, labels.iter()).set(first_poll_delay.as_secs_f64());
+        gauge!(INSTANCE_FIRST_POLL_DELAY, labels.iter()).set(first_poll_delay.as_secs_f64());
     }
 }
 
@@ -350,16 +481,11 @@ fn publish_histogram(labels: &[Label], histogram: &PollHistogram, sum: Duration)
         cumulative = cumulative.saturating_add(*count);
         let mut bucket_labels = labels.to_vec();
         bucket_labels.push(Label::new("le", le.as_str()));
-        counter!(POLL_DURATION_BUCKET, bucket_labels).absolute(cumulative);
+        counter!(INSTANCE_POLL_DURATION_BUCKET, bucket_labels).absolute(cumulative);
     }
-    counter!(POLL_DURATION_COUNT, labels.iter()).absolute(histogram.count());
-    counter!(POLL_DURATION_SUM, labels.iter()).absolute(nanos(sum));
-    gauge!(POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
-    for (q, label) in QUANTILES {
-        let mut quantile_labels = labels.to_vec();
-        quantile_labels.push(Label::new("quantile", label));
-        gauge!(POLL_DURATION_QUANTILE, quantile_labels).set(histogram.quantile(q).as_secs_f64());
-    }
+    counter!(INSTANCE_POLL_DURATION_COUNT, labels.iter()).absolute(histogram.count());
+    counter!(INSTANCE_POLL_DURATION_SUM, labels.iter()).absolute(nanos(sum));
+    gauge!(INSTANCE_POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
 }
 
 /// The `le` label of every bucket: its exclusive upper bound in nanoseconds, `+Inf` for the

@@ -13,6 +13,8 @@
 // Each test file uses its own part of the fixture.
 #![allow(dead_code)]
 
+pub(crate) mod exposition;
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -309,10 +311,93 @@ pub(crate) fn assert_snapshot_reads_the_scripted_figures(fixture: &Fixture) {
     }
 }
 
+/// The distinct names recorded for the service name `service` alone (no `instance_id`
+/// label), in key order.
+pub(crate) fn names_of_service<'a, V>(
+    series: &'a std::collections::BTreeMap<SeriesKey, V>,
+    service: &str,
+) -> Vec<&'a str> {
+    let mut names: Vec<&str> = series
+        .keys()
+        .filter(|(_, labels)| {
+            labels.get("service").map(String::as_str) == Some(service)
+                && !labels.contains_key("instance_id")
+        })
+        .map(|(name, _)| name.as_str())
+        .collect();
+    names.dedup();
+    names
+}
+
+/// What every name of the fixture reads at [`SNAPSHOT_AT`], per name: `(name, live
+/// instances, polls, busy, instances in poll, max utilization %, mean utilization %,
+/// longest poll in flight, slow-poll share, poll-duration quantiles and max)`.
+pub(crate) fn expected_groups() -> [ExpectedGroup; 3] {
+    let ms = Duration::from_millis;
+    [
+        ExpectedGroup {
+            name: "idle",
+            instances: 2,
+            polls: 2,
+            busy: Duration::ZERO,
+            in_poll: 0,
+            max_utilization: 0,
+            mean_utilization: 0.0,
+            longest_in_poll: Duration::ZERO,
+            slow_poll_share: 0.0,
+            quantile: Duration::ZERO,
+            poll_duration_max: Duration::ZERO,
+        },
+        ExpectedGroup {
+            name: "stuck",
+            instances: 1,
+            polls: 0,
+            busy: ms(20),
+            in_poll: 1,
+            max_utilization: 100,
+            mean_utilization: 100.0,
+            longest_in_poll: ms(20),
+            slow_poll_share: 0.0,
+            quantile: Duration::ZERO,
+            poll_duration_max: Duration::ZERO,
+        },
+        ExpectedGroup {
+            name: "worker",
+            instances: 1,
+            polls: 3,
+            busy: ms(8),
+            in_poll: 0,
+            max_utilization: 40,
+            mean_utilization: 40.0,
+            longest_in_poll: Duration::ZERO,
+            slow_poll_share: 2.0 / 3.0,
+            // Every quantile falls in [2^21, 2^22) ns, clamped to the 4 ms maximum.
+            quantile: ms(4),
+            poll_duration_max: ms(4),
+        },
+    ]
+}
+
+/// The per-name figures of one name of the fixture; see [`expected_groups`].
+pub(crate) struct ExpectedGroup {
+    pub(crate) name: &'static str,
+    pub(crate) instances: u64,
+    pub(crate) polls: u64,
+    pub(crate) busy: Duration,
+    pub(crate) in_poll: u64,
+    pub(crate) max_utilization: u8,
+    pub(crate) mean_utilization: f64,
+    pub(crate) longest_in_poll: Duration,
+    pub(crate) slow_poll_share: f64,
+    pub(crate) quantile: Duration,
+    pub(crate) poll_duration_max: Duration,
+}
+
 /// A recorded series or sample: its name and its labels.
 pub(crate) type SeriesKey = (String, std::collections::BTreeMap<String, String>);
 
-/// The distinct names recorded for the instance `service#instance`, in key order.
+/// The distinct names recorded for the instance `service#instance` (label `instance_id`),
+/// in key order.
 pub(crate) fn names_of<'a, V>(
     series: &'a std::collections::BTreeMap<SeriesKey, V>,
     service: &str,
@@ -322,7 +407,7 @@ pub(crate) fn names_of<'a, V>(
         .keys()
         .filter(|(_, labels)| {
             labels.get("service").map(String::as_str) == Some(service)
-                && labels.get("instance").map(String::as_str) == Some(instance)
+                && labels.get("instance_id").map(String::as_str) == Some(instance)
         })
         .map(|(name, _)| name.as_str())
         .collect();

@@ -1,14 +1,17 @@
-//! Prometheus / OpenMetrics text of snapshots, and a `/metrics` endpoint (feature `prometheus`).
+//! Prometheus / OpenMetrics text of snapshots (feature `prometheus`).
 //!
 //! The text is encoded by [`prometheus_client`], in either of the two text formats it
 //! writes ([`Format`]); nothing here formats exposition text by hand.
 //!
-//! - [`encode`]: the text of one [`ServicesMetrics`](crate::ServicesMetrics) snapshot.
+//! - [`encode`]: the text of one [`ServicesMetrics`](crate::ServicesMetrics) snapshot, per
+//!   service name; [`encode_with`] adds capped per-instance series
+//!   ([`Granularity`](crate::export::Granularity)).
 //! - [`RegistryCollector`]: a [`prometheus_client::collector::Collector`] that snapshots a
 //!   vigil [`Registry`](crate::Registry) at every scrape, to add vigil's metrics to a
 //!   `prometheus_client` registry you already serve.
-//! - [`serve`]: a minimal HTTP/1.1 server for `GET /metrics` on a tokio
-//!   [`TcpListener`](tokio::net::TcpListener), negotiating the format from `Accept`.
+//!
+//! To serve `/metrics` over HTTP, use the endpoint of feature `http` (`vigil::http`), which
+//! negotiates the format from `Accept` with [`Format::negotiate`].
 //!
 //! ```
 //! use vigil::export::prometheus::{encode, Format};
@@ -19,75 +22,77 @@
 //! let _consumer = registry.start_in(runtime.handle(), ServiceObj::new("consumer", async {}));
 //!
 //! let text = encode(&registry.metrics(), Format::Prometheus);
-//! // Not polled yet: the runtime has not run.
-//! assert!(text.contains("vigil_service_polls_total{service=\"consumer\",instance=\"0\"} 0\n"));
+//! assert!(text.contains("vigil_service_starts_total{service=\"consumer\"} 1\n"));
 //! assert!(text.contains("vigil_service_instances{service=\"consumer\"} 1\n"));
+//! // Not polled yet: the runtime has not run.
+//! assert!(text.contains("vigil_service_polls_total{service=\"consumer\"} 0\n"));
 //! ```
 //!
-//! # Metrics
+//! # Series
 //!
-//! Each snapshot is encoded whole: the text lists the instances live when it was taken, and
-//! an instance that ended is simply absent from the next scrape (Prometheus marks its
-//! series stale). Per-instance series carry the labels `service` (the service name) and
-//! `instance` (the instance id in decimal); times are in seconds (floats), as Prometheus
-//! recommends. Sample names below are those of both formats (OpenMetrics appends the
-//! `_total` of counters to the family name itself).
+//! Each snapshot is encoded whole. Times are in seconds and shares are ratios 0..=1
+//! (floats), Prometheus' base units. Sample names below are those of both formats
+//! (OpenMetrics appends the `_total` of counters to the family name itself). A family with
+//! no sample (its monitor is not attached, or the registry never started a service) is
+//! left out, descriptor included.
 //!
-//! Per service name:
-//!
-//! | sample | type | unit | value |
-//! |---|---|---|---|
-//! | `vigil_service_instances{service}` | gauge | instances | live instances of the name |
-//!
-//! Per instance, always (the registry's default monitor):
+//! Per service name, label `service` (and `outcome` for endings), always. The counters
+//! are the registry's lifetime counters: they include ended instances and never decrease;
+//! a name stays after its last instance ended.
 //!
 //! | sample | type | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_polls_total` | counter | polls | `poll_count`: completed polls |
-//! | `vigil_service_busy_seconds_total` | counter | s | `total_busy_duration`, including the poll in progress |
-//! | `vigil_service_utilization_percent` | gauge | percent, 0..=100 | `utilization` over the registry's window |
-//! | `vigil_service_in_poll_seconds` | gauge | s | `current_poll_duration`; `0` between polls |
-//! | `vigil_service_age_seconds` | gauge | s | `age`: time since the instance started |
+//! | `vigil_service_starts_total` | counter | instances | instances ever started |
+//! | `vigil_service_restarts_total` | counter | restarts | restarts counted by a supervisor |
+//! | `vigil_service_endings_total{outcome}` | counter | instances | ended instances by outcome: `completed`, `failed`, `panicked`, `cancelled` |
+//! | `vigil_service_polls_total` | counter | polls | completed polls of every instance ever started |
+//! | `vigil_service_busy_seconds_total` | counter | s | time inside `poll` of every instance ever started, polls in flight included |
+//! | `vigil_service_instances` | gauge | instances | live instances |
+//! | `vigil_service_instances_in_poll` | gauge | instances | live instances inside a poll now |
+//! | `vigil_service_utilization_max_ratio` | gauge | 0..=1 | highest utilization of a live instance over the registry's window |
+//! | `vigil_service_utilization_mean_ratio` | gauge | 0..=1 | mean utilization of the live instances |
+//! | `vigil_service_longest_poll_in_flight_seconds` | gauge | s | the longest poll in progress; `0` if none: the stuck-service signal |
 //!
-//! With [`SlowPolls`](crate::registry::SlowPolls) attached:
+//! Per service name, with [`SlowPolls`](crate::registry::SlowPolls) or
+//! [`PollHistograms`](crate::registry::PollHistograms) attached. These are figures of the
+//! *live* instances, which drop when an instance ends, so they are gauges, not counters or
+//! a Prometheus histogram (whose `rate()` would read each ending as a reset):
 //!
 //! | sample | type | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_slow_polls_total` | counter | polls | polls longer than the threshold |
-//! | `vigil_service_slow_poll_seconds_total` | counter | s | time spent in those |
-//! | `vigil_service_fast_polls_total` | counter | polls | the other polls |
-//! | `vigil_service_fast_poll_seconds_total` | counter | s | time spent in those |
+//! | `vigil_service_slow_polls_ratio` | gauge | 0..=1 | share of the live instances' completed polls slower than the threshold |
 //! | `vigil_service_slow_poll_threshold_seconds` | gauge | s | the threshold |
+//! | `vigil_service_poll_duration_quantile_seconds{quantile}` | gauge | s | `0.5`, `0.9`, `0.99` estimates over the live instances' merged histogram (never below the true value, at most twice it) |
+//! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll of a live instance |
 //!
-//! With [`Scheduling`](crate::registry::Scheduling) attached:
-//!
-//! | sample | type | unit | value |
-//! |---|---|---|---|
-//! | `vigil_service_scheduled_polls_total` | counter | polls | polls that followed a wake |
-//! | `vigil_service_scheduling_delay_seconds_total` | counter | s | sum of wake-to-poll delays |
-//! | `vigil_service_scheduling_delay_max_seconds` | gauge | s | the longest of them |
-//! | `vigil_service_idle_periods_total` | counter | periods | idle periods ended by a wake |
-//! | `vigil_service_idle_seconds_total` | counter | s | sum of idle periods |
-//! | `vigil_service_idle_max_seconds` | gauge | s | the longest of them |
-//! | `vigil_service_first_poll_delay_seconds` | gauge | s | start to first poll; absent until the first poll |
-//!
-//! With [`PollHistograms`](crate::registry::PollHistograms) attached:
+//! Per instance, only with [`Granularity::PerInstance`](crate::export::Granularity), for at
+//! most `max_per_name` live instances per name (the lowest instance ids), labels `service`
+//! and `instance_id`:
 //!
 //! | sample | type | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_poll_duration_seconds_bucket{le}`, `_sum`, `_count` | histogram | s | the poll-duration histogram |
-//! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll |
+//! | `vigil_service_instance_polls_total` | counter | polls | `poll_count` |
+//! | `vigil_service_instance_busy_seconds_total` | counter | s | `total_busy_duration` |
+//! | `vigil_service_instance_utilization_ratio` | gauge | 0..=1 | `utilization` |
+//! | `vigil_service_instance_in_poll_seconds` | gauge | s | `current_poll_duration`; `0` between polls |
+//! | `vigil_service_instance_age_seconds` | gauge | s | `age` |
+//! | `vigil_service_instance_slow_polls_total`, `_fast_polls_total` | counter | polls | with `SlowPolls` |
+//! | `vigil_service_instance_slow_poll_seconds_total`, `_fast_poll_seconds_total` | counter | s | with `SlowPolls` |
+//! | `vigil_service_instance_scheduled_polls_total`, `_idle_periods_total` | counter | count | with `Scheduling` |
+//! | `vigil_service_instance_scheduling_delay_seconds_total`, `_idle_seconds_total` | counter | s | with `Scheduling` |
+//! | `vigil_service_instance_scheduling_delay_max_seconds`, `_idle_max_seconds`, `_first_poll_delay_seconds` | gauge | s | with `Scheduling` (the last absent until the first poll) |
+//! | `vigil_service_instance_poll_duration_seconds_bucket{le}`, `_sum`, `_count` | histogram | s | with `PollHistograms` (below) |
+//! | `vigil_service_instance_poll_duration_max_seconds` | gauge | s | with `PollHistograms` |
 //!
-//! A family with no sample (its monitor is not attached, or no instance is live) is left
-//! out, descriptor included.
+//! No series has an `instance` or `job` label: Prometheus attaches those to the scraped
+//! target.
 //!
-//! # The histogram
+//! # The per-instance histogram
 //!
 //! `prometheus_client`'s own `Histogram` takes observations one by one; a snapshot holds
 //! [`PollHistogram`](crate::monitor::PollHistogram)'s bucket counts instead. They are
 //! written through the crate's encoder API as a true histogram (`MetricEncoder::encode_histogram`
-//! with the precomputed counts), so the exposition is a native Prometheus histogram that
-//! `histogram_quantile` and aggregation across instances handle as usual:
+//! with the precomputed counts), so `histogram_quantile` works as usual:
 //!
 //! - buckets: `le` = each bucket's upper bound in seconds (256 ns, 512 ns, ... , 2^30 ns ≈
 //!   1.07 s, then `+Inf`), cumulative counts;
@@ -101,12 +106,11 @@
 //! polls of exactly a power of two nanoseconds.
 
 mod encode;
-mod serve;
+mod families;
 
-pub use encode::{encode, RegistryCollector};
-pub use serve::serve;
+pub use encode::{encode, encode_with, RegistryCollector};
 
-/// The text formats [`encode`] and [`serve`] can produce, both written by `prometheus_client`.
+/// The text formats [`encode`] can produce, both written by `prometheus_client`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {

@@ -1,0 +1,600 @@
+//! The snapshot document (feature `serde`): [`ServicesMetrics`] and [`ServiceId`] as serde
+//! data, schema version [`SCHEMA_VERSION`].
+//!
+//! The layout is specified field by field in `docs/snapshot-json.md`; in short:
+//!
+//! ```json
+//! {
+//!   "schema_version": 1,
+//!   "taken_at_ns": 5023000000,
+//!   "histogram_bounds_ns": [[0, 256], [256, 512], "...", [1073741824, null]],
+//!   "groups": [{"name": "consumer", "instances": 2, "poll_count": 1234, "...": "..."}],
+//!   "instances": [{"name": "consumer", "instance_id": 3, "poll_count": 120, "...": "..."}]
+//! }
+//! ```
+//!
+//! Serde does the work: this module only arranges the snapshot's parts under those keys
+//! and checks a document before a snapshot is rebuilt from it.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+use vigil_monitor::{duration_ns, PollHistogram, HISTOGRAM_BUCKETS};
+
+use crate::delta::ServiceGroupDelta;
+use crate::id::{InstanceId, ServiceId, StaticName, TaskId};
+use crate::metrics::{GroupTotals, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+
+/// The version of the snapshot document this crate writes, and the only one it reads.
+///
+/// It changes when a field changes meaning or is removed; adding a field does not change
+/// it (readers ignore fields they do not know). Deserializing a document of any other
+/// version fails with an error naming both versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A [`ServiceId`] as the document writes it: `{"name": "flusher", "instance_id": 3}`.
+///
+/// The task id's source location is descriptive and not written.
+#[derive(Serialize, Deserialize)]
+#[serde(rename = "ServiceId")]
+struct IdFields {
+    #[serde(deserialize_with = "crate::intern::deserialize")]
+    name: StaticName,
+    instance_id: InstanceId,
+}
+
+/// `{"name": "flusher", "instance_id": 3}`. A deserialized name is interned: see
+/// [`ServicesMetrics`]'s `Deserialize` notes on memory.
+impl Serialize for ServiceId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        IdFields {
+            name: self.name(),
+            instance_id: self.instance_id(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ServiceId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let fields = IdFields::deserialize(deserializer)?;
+        Ok(ServiceId::new(TaskId::new(fields.name), fields.instance_id))
+    }
+}
+
+/// One entry of `instances`: the id's fields and the figures, side by side in one object.
+#[derive(Serialize, Deserialize)]
+struct Instance {
+    #[serde(flatten)]
+    id: ServiceId,
+    #[serde(flatten)]
+    metrics: ServiceMetrics,
+}
+
+/// What a snapshot serializes as; borrows the snapshot.
+#[derive(Serialize)]
+struct DocumentOut<'a> {
+    schema_version: u32,
+    #[serde(rename = "taken_at_ns", with = "duration_ns")]
+    taken_at: Duration,
+    histogram_bounds_ns: [(u64, Option<u64>); HISTOGRAM_BUCKETS],
+    groups: Groups<'a>,
+    instances: Instances<'a>,
+}
+
+/// `groups`: the per-name aggregates, in name order.
+struct Groups<'a>(&'a ServicesMetrics);
+
+impl Serialize for Groups<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.groups())
+    }
+}
+
+/// `instances`: every live instance, in id order.
+struct Instances<'a>(&'a ServicesMetrics);
+
+impl Serialize for Instances<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|(id, metrics)| Instance { id, metrics }))
+    }
+}
+
+/// `[lower, upper]` of every histogram bucket in nanoseconds; `null` for the overflow
+/// bucket's infinite upper bound.
+fn histogram_bounds_ns() -> [(u64, Option<u64>); HISTOGRAM_BUCKETS] {
+    PollHistogram::bucket_bounds().map(|(lower, upper)| {
+        let upper = (upper != Duration::MAX).then(|| duration_ns::to_nanos(upper));
+        (duration_ns::to_nanos(lower), upper)
+    })
+}
+
+/// The snapshot document of schema version [`SCHEMA_VERSION`]: see `docs/snapshot-json.md`
+/// for every field.
+///
+/// `histogram_bounds_ns` is computed on output (the bounds are fixed by
+/// [`PollHistogram::bucket_bounds`]) and ignored on input.
+impl Serialize for ServicesMetrics {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        DocumentOut {
+            schema_version: SCHEMA_VERSION,
+            taken_at: self.taken_at(),
+            histogram_bounds_ns: histogram_bounds_ns(),
+            groups: Groups(self),
+            instances: Instances(self),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// What a snapshot deserializes from. Fields it does not know are ignored.
+#[derive(Deserialize)]
+struct DocumentIn {
+    /// Checked as soon as it is read: writers put it first, so a document of another
+    /// version is refused before its other fields are interpreted.
+    #[serde(rename = "schema_version", deserialize_with = "schema_version")]
+    _schema_version: u32,
+    #[serde(rename = "taken_at_ns", with = "duration_ns")]
+    taken_at: Duration,
+    #[serde(default)]
+    groups: Vec<ServiceGroupMetrics>,
+    #[serde(default)]
+    instances: Vec<Instance>,
+}
+
+/// Reads `schema_version` and refuses any version but [`SCHEMA_VERSION`].
+fn schema_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let version = u64::deserialize(deserializer)?;
+    if version != u64::from(SCHEMA_VERSION) {
+        return Err(de::Error::custom(format_args!(
+            "unsupported snapshot schema_version {version}: this reader knows version \
+             {SCHEMA_VERSION} only"
+        )));
+    }
+    Ok(SCHEMA_VERSION)
+}
+
+/// Why a document does not describe a snapshot.
+enum Inconsistent {
+    DuplicateInstance(ServiceId),
+    DuplicateGroup(&'static str),
+    NoGroup(ServiceId),
+}
+
+impl fmt::Display for Inconsistent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::DuplicateInstance(id) => {
+                write!(f, "instance {id} is listed twice in `instances`")
+            }
+            Self::DuplicateGroup(name) => write!(f, "name {name:?} is listed twice in `groups`"),
+            Self::NoGroup(id) => write!(f, "instance {id} has no entry in `groups`"),
+        }
+    }
+}
+
+impl DocumentIn {
+    /// The snapshot the document describes, if it is consistent.
+    fn into_snapshot(self) -> Result<ServicesMetrics, Inconsistent> {
+        let mut entries: Vec<(ServiceId, ServiceMetrics)> = self
+            .instances
+            .into_iter()
+            .map(|instance| (instance.id, instance.metrics))
+            .collect();
+        entries.sort_by_key(|(id, _)| *id);
+        if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+            return Err(Inconsistent::DuplicateInstance(pair[0].0));
+        }
+        // The counters are kept; the gauges are the instances' and recomputed from them.
+        let mut totals: Vec<GroupTotals> = self
+            .groups
+            .iter()
+            .map(|group| GroupTotals {
+                name: group.name,
+                starts: group.starts,
+                restarts: group.restarts,
+                endings: group.endings,
+                poll_count: group.poll_count,
+                total_busy_duration: group.total_busy_duration,
+            })
+            .collect();
+        totals.sort_by_key(|totals| totals.name);
+        if let Some(pair) = totals.windows(2).find(|pair| pair[0].name == pair[1].name) {
+            return Err(Inconsistent::DuplicateGroup(pair[0].name));
+        }
+        if let Some((id, _)) = entries.iter().find(|(id, _)| {
+            totals
+                .binary_search_by(|totals| totals.name.cmp(id.name()))
+                .is_err()
+        }) {
+            return Err(Inconsistent::NoGroup(*id));
+        }
+        Ok(ServicesMetrics::from_full(entries, totals, self.taken_at))
+    }
+}
+
+/// Reads the snapshot document of schema version [`SCHEMA_VERSION`].
+///
+/// Instances and groups may come in any order (they are sorted). A snapshot read back keeps
+/// the groups' lifetime counters (`starts`, `restarts`, `endings`, `poll_count`,
+/// `total_busy_ns`) and recomputes their gauges (`instances`, utilizations, `in_poll`,
+/// `longest_in_poll_ns`, `slow_polls`, `poll_histogram`) from its instances, so that the
+/// two cannot disagree. Errors: a missing or other `schema_version`, an instance or a name
+/// listed twice, an instance whose name has no entry in `groups`.
+///
+/// # Memory
+///
+/// Service names are `&'static str`: each distinct name read is leaked once for the life of
+/// the process and reused by every later document, so memory grows with the number of
+/// distinct names ever read, not with the number of documents. Do not deserialize
+/// documents with unbounded sets of names in a long-lived process.
+impl<'de> Deserialize<'de> for ServicesMetrics {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        DocumentIn::deserialize(deserializer)?
+            .into_snapshot()
+            .map_err(de::Error::custom)
+    }
+}
+
+/// `ServicesDelta`'s `instances`: flat objects, sorted by id on input.
+pub(crate) mod delta_instances {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::{ServiceDelta, ServiceId};
+
+    /// One entry: the id's fields and the delta's, side by side.
+    #[derive(Serialize, Deserialize)]
+    struct Entry {
+        #[serde(flatten)]
+        id: ServiceId,
+        #[serde(flatten)]
+        delta: ServiceDelta,
+    }
+
+    pub(crate) fn serialize<S: Serializer>(
+        entries: &[(ServiceId, ServiceDelta)],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(entries.iter().map(|&(id, delta)| Entry { id, delta }))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(ServiceId, ServiceDelta)>, D::Error> {
+        let mut entries: Vec<(ServiceId, ServiceDelta)> = Vec::<Entry>::deserialize(deserializer)?
+            .into_iter()
+            .map(|entry| (entry.id, entry.delta))
+            .collect();
+        entries.sort_by_key(|(id, _)| *id);
+        Ok(entries)
+    }
+}
+
+/// `ServicesDelta`'s `ended`, sorted on input.
+pub(crate) fn sorted_ids<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ServiceId>, D::Error> {
+    let mut ids = Vec::<ServiceId>::deserialize(deserializer)?;
+    ids.sort();
+    Ok(ids)
+}
+
+/// `ServicesDelta`'s `groups`, sorted by name on input.
+pub(crate) fn sorted_group_deltas<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<ServiceGroupDelta>, D::Error> {
+    let mut groups = Vec::<ServiceGroupDelta>::deserialize(deserializer)?;
+    groups.sort_by_key(|group| group.name);
+    Ok(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// Names with characters JSON must escape, and non-ASCII ones; in name order, so that
+    /// instances keyed by `(index, instance id)` are in id order.
+    const NAMES: [&str; 4] = ["a \"quoted\"\\name\n", "consumer", "flusher", "größe"];
+
+    /// Durations up to 2^56 ns (2.3 years), so per-name sums of 40 stay in range.
+    fn duration_ns() -> impl Strategy<Value = u64> {
+        prop_oneof![0..1_000_000_u64, 0..1_u64 << 56]
+    }
+
+    /// Counts up to 2^48, so per-name sums stay in range.
+    fn count() -> impl Strategy<Value = u64> {
+        prop_oneof![0..1_000_u64, 0..1_u64 << 48]
+    }
+
+    /// The monitors' figures as the document writes them (their types are
+    /// `#[non_exhaustive]` in `vigil-monitor`, so built here from their serde form).
+    fn monitors() -> impl Strategy<Value = Value> {
+        let slow = (
+            count(),
+            duration_ns(),
+            count(),
+            duration_ns(),
+            duration_ns(),
+        )
+            .prop_map(|(slow, slow_ns, fast, fast_ns, threshold)| {
+                json!({"slow_poll_count": slow, "total_slow_poll_ns": slow_ns,
+                       "fast_poll_count": fast, "total_fast_poll_ns": fast_ns,
+                       "threshold_ns": threshold})
+            });
+        let histogram = (
+            proptest::collection::vec(count(), HISTOGRAM_BUCKETS),
+            duration_ns(),
+        )
+            .prop_map(|(buckets, max)| json!({"buckets": buckets, "max_ns": max}));
+        let scheduling = (
+            (count(), duration_ns(), duration_ns()),
+            (count(), duration_ns(), duration_ns()),
+            proptest::option::of(duration_ns()),
+        )
+            .prop_map(
+                |((count, total, max), (idle, idle_total, idle_max), first)| {
+                    json!({"scheduled_count": count, "total_scheduling_delay_ns": total,
+                       "max_scheduling_delay_ns": max, "idle_count": idle,
+                       "total_idle_ns": idle_total, "max_idle_ns": idle_max,
+                       "first_poll_delay_ns": first})
+                },
+            );
+        (
+            proptest::option::of(slow),
+            proptest::option::of(histogram),
+            proptest::option::of(scheduling),
+        )
+            .prop_map(|(slow, histogram, scheduling)| {
+                json!({"slow_polls": slow, "poll_histogram": histogram, "scheduling": scheduling})
+            })
+    }
+
+    fn metrics(with_monitors: bool) -> impl Strategy<Value = ServiceMetrics> {
+        (
+            count(),
+            duration_ns(),
+            0..=100_u8,
+            proptest::option::of(duration_ns()),
+            duration_ns(),
+            monitors(),
+        )
+            .prop_map(move |(polls, busy, utilization, in_poll, age, monitors)| {
+                let mut figures = json!({
+                    "poll_count": polls, "total_busy_ns": busy, "utilization": utilization,
+                    "current_poll_ns": in_poll, "age_ns": age,
+                });
+                if with_monitors {
+                    let figures = figures.as_object_mut().unwrap();
+                    figures.extend(monitors.as_object().unwrap().clone());
+                }
+                serde_json::from_value(figures).expect("valid figures")
+            })
+    }
+
+    /// Lifetime counters of a name: history beyond its live instances (ended instances'
+    /// work, restarts), possibly with no live instance at all.
+    fn history() -> impl Strategy<Value = (u64, u64, [u64; 4], u64, u64)> {
+        (
+            count(),
+            count(),
+            [count(), count(), count(), count()],
+            count(),
+            duration_ns(),
+        )
+    }
+
+    /// Random snapshots: 0..40 instances of up to four names, with or without monitors,
+    /// and each name with or without history (a name may have history and no instance).
+    fn snapshot() -> impl Strategy<Value = ServicesMetrics> {
+        any::<bool>()
+            .prop_flat_map(|with_monitors| {
+                (
+                    proptest::collection::btree_map(
+                        (0..NAMES.len(), any::<u64>()),
+                        metrics(with_monitors),
+                        0..40,
+                    ),
+                    proptest::collection::vec(proptest::option::of(history()), NAMES.len()),
+                    duration_ns(),
+                )
+            })
+            .prop_map(|(instances, histories, taken_at)| {
+                let entries: Vec<(ServiceId, ServiceMetrics)> = instances
+                    .into_iter()
+                    .map(|((name, instance), metrics)| {
+                        (ServiceId::new(TaskId::new(NAMES[name]), instance), metrics)
+                    })
+                    .collect();
+                let mut totals = Vec::new();
+                for (name, history) in NAMES.iter().zip(histories) {
+                    let live: Vec<&ServiceMetrics> = entries
+                        .iter()
+                        .filter(|(id, _)| id.name() == *name)
+                        .map(|(_, metrics)| metrics)
+                        .collect();
+                    if live.is_empty() && history.is_none() {
+                        continue;
+                    }
+                    let (
+                        ended_starts,
+                        restarts,
+                        [completed, failed, panicked, cancelled],
+                        polls,
+                        busy,
+                    ) = history.unwrap_or_default();
+                    let mut group = GroupTotals::empty(name);
+                    group.starts = live.len() as u64 + ended_starts;
+                    group.restarts = restarts;
+                    group.endings.completed = completed;
+                    group.endings.failed = failed;
+                    group.endings.panicked = panicked;
+                    group.endings.cancelled = cancelled;
+                    group.poll_count = polls + live.iter().map(|m| m.poll_count).sum::<u64>();
+                    group.total_busy_duration = Duration::from_nanos(busy)
+                        + live.iter().map(|m| m.total_busy_duration).sum::<Duration>();
+                    totals.push(group);
+                }
+                ServicesMetrics::from_full(entries, totals, Duration::from_nanos(taken_at))
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn snapshots_round_trip_through_json(snapshot in snapshot()) {
+            let json = serde_json::to_string(&snapshot).unwrap();
+            let back: ServicesMetrics = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(&back, &snapshot);
+            prop_assert_eq!(back.groups().collect::<Vec<_>>(), snapshot.groups().collect::<Vec<_>>());
+            // And the document is stable: written again, it is the same text.
+            prop_assert_eq!(serde_json::to_string(&back).unwrap(), json);
+        }
+    }
+
+    proptest! {
+        /// Deltas between two random snapshots round-trip too.
+        #[test]
+        fn deltas_round_trip_through_json(earlier in snapshot(), later in snapshot()) {
+            let delta = later.delta_since(&earlier);
+            let json = serde_json::to_string(&delta).unwrap();
+            let back: crate::ServicesDelta = serde_json::from_str(&json).unwrap();
+            prop_assert_eq!(back, delta);
+        }
+    }
+
+    fn document(snapshot: &ServicesMetrics) -> Value {
+        serde_json::to_value(snapshot).unwrap()
+    }
+
+    fn one_instance() -> ServicesMetrics {
+        let metrics: ServiceMetrics = serde_json::from_value(json!({
+            "poll_count": 120, "total_busy_ns": 5_000_000, "utilization": 5,
+            "current_poll_ns": null, "age_ns": 3_000_000_000_u64,
+            "slow_polls": null, "poll_histogram": null, "scheduling": null,
+        }))
+        .unwrap();
+        let id = ServiceId::new(TaskId::new("consumer"), 3);
+        ServicesMetrics::from_sorted(vec![(id, metrics)], Duration::from_millis(5_023))
+    }
+
+    #[test]
+    fn the_document_has_the_contract_layout() {
+        let value = document(&one_instance());
+        assert_eq!(value["schema_version"], 1);
+        assert_eq!(value["taken_at_ns"], 5_023_000_000_u64);
+        let bounds = value["histogram_bounds_ns"].as_array().unwrap();
+        assert_eq!(bounds.len(), HISTOGRAM_BUCKETS);
+        assert_eq!(bounds[0], json!([0, 256]));
+        assert_eq!(bounds[1], json!([256, 512]));
+        assert_eq!(bounds[HISTOGRAM_BUCKETS - 1], json!([1_u64 << 30, null]));
+        assert_eq!(
+            value["instances"],
+            json!([{
+                "name": "consumer", "instance_id": 3,
+                "poll_count": 120, "total_busy_ns": 5_000_000, "utilization": 5,
+                "current_poll_ns": null, "age_ns": 3_000_000_000_u64,
+                "slow_polls": null, "poll_histogram": null, "scheduling": null,
+            }])
+        );
+        assert_eq!(
+            value["groups"],
+            json!([{
+                "name": "consumer", "instances": 1, "starts": 1, "restarts": 0,
+                "endings": {"completed": 0, "failed": 0, "panicked": 0, "cancelled": 0},
+                "poll_count": 120, "total_busy_ns": 5_000_000, "mean_utilization": 5.0,
+                "max_utilization": 5, "in_poll": 0, "longest_in_poll_ns": null,
+                "slow_polls": null, "poll_histogram": null,
+            }])
+        );
+    }
+
+    #[test]
+    fn another_schema_version_is_refused_with_a_clear_error() {
+        let mut value = document(&one_instance());
+        value["schema_version"] = json!(2);
+        let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "unsupported snapshot schema_version 2: this reader knows version 1 only"
+            ),
+            "{error}"
+        );
+        // Refused before a field the reader cannot interpret is looked at.
+        let text = r#"{"schema_version": 2, "taken_at_ns": "later", "instances": 7}"#;
+        let error = serde_json::from_str::<ServicesMetrics>(text).unwrap_err();
+        assert!(error.to_string().contains("schema_version 2"), "{error}");
+
+        value.as_object_mut().unwrap().remove("schema_version");
+        let error = serde_json::from_value::<ServicesMetrics>(value).unwrap_err();
+        assert!(error.to_string().contains("schema_version"), "{error}");
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_instances_sorted() {
+        let mut value = document(&one_instance());
+        value["supervisor"] = json!({"services": []});
+        value["instances"][0]["added_in_a_later_version"] = json!(true);
+        let mut second = value["instances"][0].clone();
+        second["instance_id"] = json!(1);
+        value["instances"].as_array_mut().unwrap().push(second);
+        let back: ServicesMetrics = serde_json::from_value(value.clone()).unwrap();
+        let ids: Vec<String> = back.iter().map(|(id, _)| id.to_string()).collect();
+        assert_eq!(ids, ["consumer#1", "consumer#3"]);
+
+        value["instances"][1]["instance_id"] = json!(3);
+        let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
+        assert!(
+            error.to_string().contains("consumer#3 is listed twice"),
+            "{error}"
+        );
+
+        value["instances"][1]["instance_id"] = json!(1);
+        value["groups"][0]["name"] = json!("other");
+        let error = serde_json::from_value::<ServicesMetrics>(value).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("consumer#1 has no entry in `groups`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn groups_keep_their_counters_and_recompute_their_gauges() {
+        let mut value = document(&one_instance());
+        value["groups"][0]["starts"] = json!(9);
+        value["groups"][0]["endings"]["panicked"] = json!(8);
+        value["groups"][0]["instances"] = json!(500);
+        value["groups"].as_array_mut().unwrap().push(json!({
+            "name": "ended", "instances": 0, "starts": 2, "restarts": 1,
+            "endings": {"completed": 1, "failed": 1, "panicked": 0, "cancelled": 0},
+            "poll_count": 10, "total_busy_ns": 20, "mean_utilization": 0.0,
+            "max_utilization": 0, "in_poll": 0, "longest_in_poll_ns": null,
+            "slow_polls": null, "poll_histogram": null,
+        }));
+        let back: ServicesMetrics = serde_json::from_value(value).unwrap();
+        let consumer = back.group("consumer").unwrap();
+        assert_eq!((consumer.starts, consumer.endings.panicked), (9, 8));
+        assert_eq!(consumer.instances, 1, "recomputed from `instances`");
+        let ended = back.group("ended").unwrap();
+        assert_eq!((ended.instances, ended.starts, ended.restarts), (0, 2, 1));
+        assert_eq!(ended.endings.failed, 1);
+        assert_eq!(ended.total_busy_duration, Duration::from_nanos(20));
+        assert_eq!(back.groups().count(), 2);
+    }
+
+    #[test]
+    fn service_ids_are_name_and_instance_id() {
+        let id = ServiceId::new(TaskId::here("flusher"), 7);
+        let value = serde_json::to_value(id).unwrap();
+        assert_eq!(value, json!({"name": "flusher", "instance_id": 7}));
+        let back: ServiceId = serde_json::from_value(value).unwrap();
+        assert_eq!(back, id);
+        assert_eq!(back.task().location(), None, "the location is not written");
+    }
+}
