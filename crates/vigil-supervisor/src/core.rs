@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use vigil_registry::{Registry, ServiceId, TaskId};
 use vigil_status::{ServiceError, ServiceStatusJoinHandle};
@@ -129,8 +129,11 @@ impl Core {
 
     /// Runs until every service has ended with no restart pending, after a shutdown began or
     /// a `wait` (or the last handle was dropped); then publishes the report.
-    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let timer = tokio::time::sleep_until(far_future(Instant::now()));
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        timer: Sleep,
+    ) {
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         let mut commands_open = true;
@@ -530,6 +533,12 @@ impl Core {
 /// `now + duration`, or a time too far away to matter if that overflows.
 fn later(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration).unwrap_or_else(|| far_future(now))
+}
+
+/// The supervisor's one timer, unarmed. Must be called inside the supervisor's runtime;
+/// panics (with tokio's message) if its time driver is not enabled.
+pub(crate) fn idle_timer() -> Sleep {
+    tokio::time::sleep_until(far_future(Instant::now()))
 }
 
 /// About thirty years from `now`: "never" for a timer.
