@@ -3,13 +3,13 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
 use vigil_registry::{Registry, ServiceId, TaskId};
 use vigil_status::{ServiceError, ServiceStatusJoinHandle};
@@ -31,9 +31,12 @@ pub(crate) struct Config {
 }
 
 /// What the handles ask of the supervisor's task.
+// Not boxed: the box would be allocated by the starting thread and freed by the
+// supervisor's, a cross-thread free per start that contends on the allocator (measured).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Command {
     /// Supervise a spec whose first incarnation the caller has started.
-    Adopt(Box<Adopt>),
+    Adopt(Adopt),
     Shutdown,
     ShutdownNow,
     /// Finish once everything has ended, even without a shutdown.
@@ -76,7 +79,6 @@ struct Child {
 struct Live {
     id: ServiceId,
     status: ServiceStatusJoinHandle,
-    failure: Arc<OnceLock<String>>,
     started_at: Instant,
     /// Set when the shutdown asked it to stop: when it will be aborted.
     abort_at: Option<Instant>,
@@ -127,8 +129,11 @@ impl Core {
 
     /// Runs until every service has ended with no restart pending, after a shutdown began or
     /// a `wait` (or the last handle was dropped); then publishes the report.
-    pub(crate) async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
-        let timer = tokio::time::sleep_until(far_future(Instant::now()));
+    pub(crate) async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        timer: Sleep,
+    ) {
         tokio::pin!(timer);
         let mut armed: Option<Instant> = None;
         let mut commands_open = true;
@@ -176,7 +181,7 @@ impl Core {
     fn on_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Adopt(adopt) => self.adopt(*adopt, now),
+            Command::Adopt(adopt) => self.adopt(adopt, now),
             Command::Shutdown => self.begin_shutdown(now),
             Command::ShutdownNow => {
                 self.begin_shutdown(now);
@@ -204,7 +209,7 @@ impl Core {
             starter,
         } = adopt;
         let index = self.children.len();
-        let Spawned { id, join, failure } = first;
+        let Spawned { id, join } = first;
         self.children.push(Child {
             task,
             backoff: BackoffState::new(&options.backoff),
@@ -216,7 +221,6 @@ impl Core {
             live: Some(Live {
                 id,
                 status: join.status_handle(),
-                failure,
                 started_at: now,
                 abort_at: None,
                 aborted_at: None,
@@ -235,8 +239,9 @@ impl Core {
             return;
         };
         let exit = match result {
-            Ok(()) => match live.failure.get() {
-                Some(text) => Exit::Failed(text.clone()),
+            // A live incarnation's spec still has its factory.
+            Ok(()) => match child.factory.as_ref().and_then(|f| f.failure().take()) {
+                Some(text) => Exit::Failed(text),
                 None => Exit::Completed,
             },
             Err(error) => match error.try_into_panic() {
@@ -313,12 +318,11 @@ impl Core {
             &child.starter,
         );
         match spawned {
-            Ok(Spawned { id, join, failure }) => {
+            Ok(Spawned { id, join }) => {
                 self.registry.record_restart(child.task.name());
                 child.live = Some(Live {
                     id,
                     status: join.status_handle(),
-                    failure,
                     started_at: now,
                     abort_at: None,
                     aborted_at: None,
@@ -529,6 +533,12 @@ impl Core {
 /// `now + duration`, or a time too far away to matter if that overflows.
 fn later(now: Instant, duration: Duration) -> Instant {
     now.checked_add(duration).unwrap_or_else(|| far_future(now))
+}
+
+/// The supervisor's one timer, unarmed. Must be called inside the supervisor's runtime;
+/// panics (with tokio's message) if its time driver is not enabled.
+pub(crate) fn idle_timer() -> Sleep {
+    tokio::time::sleep_until(far_future(Instant::now()))
 }
 
 /// About thirty years from `now`: "never" for a timer.

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context as TaskContext, Poll};
 
 use tokio::runtime::Handle;
@@ -15,20 +15,38 @@ use crate::context::Context;
 use crate::spec::Factory;
 use crate::trace::Starter;
 
+/// Where an incarnation that returned `Err` leaves its text for the supervisor.
+///
+/// One per spec (inside its factory, so starting costs no extra allocation): incarnations of
+/// a spec run one after the other, and the supervisor takes the text when it observes the
+/// ending, before it starts the next incarnation.
+#[derive(Debug, Default)]
+pub(crate) struct FailureSlot(Mutex<Option<String>>);
+
+impl FailureSlot {
+    /// Takes the text the last incarnation left, if any.
+    pub(crate) fn take(&self) -> Option<String> {
+        // A single swap: poisoning cannot leave it half-updated.
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    fn put(&self, text: String) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(text);
+    }
+}
+
 /// Handed to an incarnation's future: records its `Err` before the future returns.
 pub(crate) struct Finish {
     id: ServiceId,
     registry: Arc<Registry>,
-    failure: Arc<OnceLock<String>>,
 }
 
 impl Finish {
-    /// Keeps the failure text for the supervisor and counts the ending as failed.
-    pub(crate) fn record(self, result: Result<(), String>) {
+    /// Leaves the failure text in the spec's `slot` and counts the ending as failed.
+    pub(crate) fn record(self, slot: &FailureSlot, result: Result<(), String>) {
         if let Err(text) = result {
             self.registry.record_failure(self.id);
-            // Set once: each incarnation has its own slot and finishes once.
-            let _ = self.failure.set(text);
+            slot.put(text);
         }
     }
 }
@@ -37,8 +55,6 @@ impl Finish {
 pub(crate) struct Spawned {
     pub(crate) id: ServiceId,
     pub(crate) join: ServiceJoinHandle,
-    /// Set (before the incarnation ends) if it returned an `Err`.
-    pub(crate) failure: Arc<OnceLock<String>>,
 }
 
 /// Starts one incarnation of `task` through `registry`, with a fresh instance id.
@@ -51,17 +67,15 @@ pub(crate) fn spawn(
     restarts: u32,
     starter: &Starter,
 ) -> Result<Spawned, StartError> {
-    let failure = Arc::new(OnceLock::new());
     let (id, join) = registry.try_start_with(handle, task, |id| {
         let finish = Finish {
             id,
             registry: registry.clone(),
-            failure: failure.clone(),
         };
         let context = Context::new(id, restarts, token);
         starter.instrument(id, factory.clone().incarnation(context, finish))
     })?;
-    Ok(Spawned { id, join, failure })
+    Ok(Spawned { id, join })
 }
 
 /// Awaits one incarnation's owned join handle inside the supervisor's task.

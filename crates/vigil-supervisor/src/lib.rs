@@ -3,32 +3,28 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vigil_supervisor::{Backoff, ChildSpec, Exit, Restart, Supervisor};
+//! use vigil_supervisor::{Backoff, ChildSpec, Restart, Supervisor};
 //!
 //! let runtime = tokio::runtime::Builder::new_current_thread()
 //!     .enable_time()
-//!     .start_paused(true)
 //!     .build()
 //!     .unwrap();
 //! let supervisor = Supervisor::builder().build(runtime.handle());
 //!
-//! // Fails twice, then runs until it is asked to stop.
+//! // Fails twice (restarted after 10 ms, then 20 ms), then finishes its work.
 //! supervisor.start(
-//!     ChildSpec::new("consumer", |ctx| async move {
+//!     ChildSpec::new("migrate", |ctx| async move {
 //!         if ctx.restarts() < 2 {
-//!             return Err(format!("broker unreachable (attempt {})", ctx.restarts()));
+//!             return Err(format!("database unreachable (attempt {})", ctx.restarts()));
 //!         }
-//!         ctx.shutdown_requested().await;
 //!         Ok(())
 //!     })
 //!     .restart(Restart::Transient)
 //!     .backoff(Backoff::exponential(Duration::from_millis(10), Duration::from_secs(1))),
 //! );
 //!
-//! let report = runtime.block_on(async {
-//!     tokio::time::sleep(Duration::from_secs(1)).await;
-//!     supervisor.stop().await
-//! });
+//! // Everything has ended and no restart is pending: `wait` returns the report.
+//! let report = runtime.block_on(supervisor.wait());
 //! let endings: Vec<String> = report
 //!     .endings()
 //!     .iter()
@@ -37,12 +33,13 @@
 //! assert_eq!(
 //!     endings,
 //!     [
-//!         "consumer#0 failed: broker unreachable (attempt 0)",
-//!         "consumer#1 failed: broker unreachable (attempt 1)",
-//!         "consumer#2 completed",
+//!         "migrate#0 failed: database unreachable (attempt 0)",
+//!         "migrate#1 failed: database unreachable (attempt 1)",
+//!         "migrate#2 completed",
 //!     ]
 //! );
 //! assert!(report.is_clean());
+//! print!("{report}");
 //! ```
 //!
 //! # What lives here

@@ -151,3 +151,58 @@ impl<M> fmt::Debug for Addr<M> {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_lease_comes_back_when_its_task_is_aborted() {
+        let runtime = runtime();
+        let (addr, slot) = Slot::<u32>::channel(4);
+        let lease = Mailbox::lease(slot.clone());
+        assert!(slot.take().is_none(), "leased");
+        let task = runtime.spawn(async move {
+            let mut lease = lease;
+            lease.recv().await
+        });
+        task.abort();
+        assert!(runtime.block_on(task).unwrap_err().is_cancelled());
+        addr.try_send(7).unwrap();
+        let mut next = Mailbox::lease(slot);
+        assert_eq!(runtime.block_on(next.recv()), Some(7));
+    }
+
+    #[test]
+    fn a_lease_comes_back_when_its_task_panics() {
+        let runtime = runtime();
+        let (addr, slot) = Slot::<u32>::channel(4);
+        let lease = Mailbox::lease(slot.clone());
+        let task = runtime.spawn(async move {
+            let mut lease = lease;
+            let first = lease.recv().await;
+            panic!("took {first:?}");
+        });
+        addr.try_send(1).unwrap();
+        addr.try_send(2).unwrap();
+        assert!(runtime.block_on(task).unwrap_err().is_panic());
+        // The message the panicking task took is gone; the next one waits.
+        let mut next = Mailbox::lease(slot);
+        assert_eq!(runtime.block_on(next.recv()), Some(2));
+    }
+
+    #[test]
+    fn recv_is_none_once_every_addr_is_gone() {
+        let runtime = runtime();
+        let (addr, slot) = Slot::<u32>::channel(1);
+        let mut lease = Mailbox::lease(slot);
+        drop(addr);
+        assert_eq!(runtime.block_on(lease.recv()), None);
+    }
+}

@@ -59,7 +59,9 @@ impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Failed(text) | Self::Panicked(text) => write!(f, "{}: {text}", self.kind()),
-            Self::Abandoned { in_poll } => write!(f, "abandoned, {in_poll:?} inside one poll"),
+            Self::Abandoned { in_poll } => {
+                write!(f, "abandoned, {:?} inside one poll", micros(*in_poll))
+            }
             _ => f.write_str(self.kind()),
         }
     }
@@ -121,7 +123,7 @@ impl fmt::Display for ShutdownReport {
         writeln!(
             f,
             "shutdown in {:?}: {} endings, {} gave up, {verdict}",
-            self.elapsed,
+            micros(self.elapsed),
             self.endings.len(),
             self.gave_up.len()
         )?;
@@ -132,7 +134,7 @@ impl fmt::Display for ShutdownReport {
             let detail = match exit {
                 Exit::Failed(text) | Exit::Panicked(text) => text.clone(),
                 Exit::Aborted => "did not stop by the deadline".to_owned(),
-                Exit::Abandoned { in_poll } => format!("{in_poll:?} inside one poll"),
+                Exit::Abandoned { in_poll } => format!("{:?} inside one poll", micros(*in_poll)),
                 _ => String::new(),
             };
             let line = format!("  {id:<width$}  {:<9}  {detail}", exit.kind());
@@ -143,6 +145,11 @@ impl fmt::Display for ShutdownReport {
         }
         Ok(())
     }
+}
+
+/// `duration` truncated to whole microseconds, so `Debug` prints no nanosecond noise.
+fn micros(duration: Duration) -> Duration {
+    Duration::from_micros(u64::try_from(duration.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// What one started spec is doing now, as [`Supervisor::states`](crate::Supervisor::states)
@@ -180,6 +187,17 @@ impl ServiceState {
     }
 }
 
+impl fmt::Display for ServiceState {
+    /// `running`, `backing off (restart 3)`, `stopping`, `stopped`, `gave up`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BackingOff { restarts, .. } => write!(f, "backing off (restart {restarts})"),
+            Self::GaveUp => f.write_str("gave up"),
+            _ => f.write_str(self.kind()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,7 +213,7 @@ mod tests {
                 (
                     id("stuck", 0),
                     Exit::Abandoned {
-                        in_poll: Duration::from_millis(1500),
+                        in_poll: Duration::from_nanos(1_500_000_999),
                     },
                 ),
             ],
@@ -213,5 +231,14 @@ mod tests {
              \x20 stuck#0    abandoned  1.5s inside one poll\n\
              gave up: crasher\n"
         );
+    }
+
+    #[test]
+    fn states_display_in_words() {
+        let until = tokio::time::Instant::now();
+        let backing_off = ServiceState::BackingOff { until, restarts: 3 };
+        assert_eq!(backing_off.to_string(), "backing off (restart 3)");
+        assert_eq!(ServiceState::GaveUp.to_string(), "gave up");
+        assert_eq!(ServiceState::Running.to_string(), "running");
     }
 }

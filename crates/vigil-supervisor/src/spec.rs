@@ -9,7 +9,7 @@ use vigil_registry::{ServiceFuture, TaskId};
 
 use crate::backoff::Backoff;
 use crate::context::Context;
-use crate::incarnation::Finish;
+use crate::incarnation::{FailureSlot, Finish};
 use crate::mailbox::{Mailbox, Slot};
 
 /// Which endings a service is restarted after (OTP's restart types).
@@ -53,12 +53,16 @@ pub(crate) trait Factory: Send + Sync + 'static {
     /// The incarnation's whole future. The user's factory runs *inside* it, so a factory that
     /// panics is a panicking incarnation, never a panicking supervisor.
     fn incarnation(self: Arc<Self>, ctx: Context, finish: Finish) -> ServiceFuture;
+
+    /// Where the last incarnation left its failure text.
+    fn failure(&self) -> &FailureSlot;
 }
 
 /// A factory `FnMut(Context) -> Fut`.
 struct PlainFactory<F> {
     // Locked only while the factory runs (synchronously), never across an `.await`.
     make: Mutex<F>,
+    failure: FailureSlot,
 }
 
 impl<F, Fut> Factory for PlainFactory<F>
@@ -73,14 +77,19 @@ where
                 let mut make = self.make.lock().unwrap_or_else(PoisonError::into_inner);
                 (make)(ctx)
             };
-            finish.record(future.await.into_exit());
+            finish.record(&self.failure, future.await.into_exit());
         })
+    }
+
+    fn failure(&self) -> &FailureSlot {
+        &self.failure
     }
 }
 
 /// A factory `FnMut(Context, Mailbox<M>) -> Fut`, with the slot of its mailbox.
 struct MailboxFactory<F, M> {
     make: Mutex<F>,
+    failure: FailureSlot,
     slot: Arc<Slot<M>>,
 }
 
@@ -100,8 +109,12 @@ where
                 let mut make = self.make.lock().unwrap_or_else(PoisonError::into_inner);
                 (make)(ctx, mailbox)
             };
-            finish.record(future.await.into_exit());
+            finish.record(&self.failure, future.await.into_exit());
         })
+    }
+
+    fn failure(&self) -> &FailureSlot {
+        &self.failure
     }
 }
 
@@ -188,6 +201,7 @@ impl ChildSpec<Plain> {
             kind: Plain {
                 factory: Arc::new(PlainFactory {
                     make: Mutex::new(factory),
+                    failure: FailureSlot::default(),
                 }),
             },
             options: Options::default(),
@@ -211,6 +225,7 @@ impl<M: Send + 'static> ChildSpec<WithMailbox<M>> {
                 bind: Box::new(move |slot| {
                     Arc::new(MailboxFactory {
                         make: Mutex::new(factory),
+                        failure: FailureSlot::default(),
                         slot,
                     })
                 }),

@@ -184,7 +184,7 @@ impl Supervisor {
             starter,
         };
         if let Err(mpsc::error::SendError(Command::Adopt(adopt))) =
-            shared.commands.send(Command::Adopt(Box::new(adopt)))
+            shared.commands.send(Command::Adopt(adopt))
         {
             // The supervisor has finished: nothing would watch this incarnation.
             adopt.first.join.abort();
@@ -304,6 +304,10 @@ impl SupervisorBuilder {
 
     /// Builds the supervisor; its task runs on `handle`'s runtime, which needs its time
     /// driver enabled (and its IO driver for [`run_until_signal`](Supervisor::run_until_signal)).
+    ///
+    /// # Panics
+    ///
+    /// If the runtime's time driver is not enabled (`enable_time`/`enable_all`).
     pub fn build(self, handle: &Handle) -> Supervisor {
         let registry = self.registry.unwrap_or_default();
         let (commands, receiver) = mpsc::unbounded_channel();
@@ -316,7 +320,13 @@ impl SupervisorBuilder {
             board.clone(),
             report_tx,
         );
-        handle.spawn(core.run(receiver));
+        // Created here, not in the task: a runtime without its time driver panics now, in
+        // the caller, with tokio's message, instead of killing the supervisor's task.
+        let timer = {
+            let _runtime = handle.enter();
+            crate::core::idle_timer()
+        };
+        handle.spawn(core.run(receiver, timer));
         Supervisor {
             shared: Arc::new(Shared {
                 handle: handle.clone(),

@@ -240,3 +240,12 @@ fn works_from_threads_outside_the_runtime() {
     let report = runtime.block_on(supervisor.wait());
     assert_eq!(endings(&report), ["remote#0 completed"]);
 }
+
+#[test]
+#[should_panic(expected = "timers are disabled")]
+fn a_runtime_without_time_is_refused_when_building() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let _ = Supervisor::builder().build(runtime.handle());
+}
