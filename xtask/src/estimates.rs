@@ -6,7 +6,7 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::json;
+use serde::Deserialize;
 
 /// Criterion's per-benchmark subdirectories that are not benchmark ids.
 const NOT_BENCHMARKS: [&str; 4] = ["new", "base", "change", "report"];
@@ -43,14 +43,24 @@ impl Estimates {
     }
 }
 
+/// The part of criterion's `estimates.json` xtask reads; other fields are ignored.
+#[derive(Debug, Deserialize)]
+struct EstimatesFile {
+    median: Estimate,
+}
+
+#[derive(Debug, Deserialize)]
+struct Estimate {
+    point_estimate: f64,
+}
+
 /// Extracts `median.point_estimate` (nanoseconds) from an `estimates.json` document.
 pub(crate) fn median_ns(estimates_json: &str) -> Result<f64, String> {
-    let document = json::parse(estimates_json).map_err(|error| error.to_string())?;
-    document
-        .path(&["median", "point_estimate"])
-        .and_then(json::Json::as_f64)
+    let document: EstimatesFile =
+        serde_json::from_str(estimates_json).map_err(|error| error.to_string())?;
+    Some(document.median.point_estimate)
         .filter(|median| median.is_finite())
-        .ok_or_else(|| "no numeric median.point_estimate".to_string())
+        .ok_or_else(|| "median.point_estimate is not finite".to_string())
 }
 
 /// Reads every `<id>/new/estimates.json` under `criterion_dir`.
@@ -129,7 +139,9 @@ mod tests {
     fn rejects_documents_without_a_median() {
         assert!(median_ns(r#"{"mean": {"point_estimate": 1.0}}"#).is_err());
         assert!(median_ns(r#"{"median": {"point_estimate": "fast"}}"#).is_err());
+        assert!(median_ns(r#"{"median": {"point_estimate": null}}"#).is_err());
         assert!(median_ns("{").is_err());
+        assert!(median_ns(r#"{"median": {"point_estimate": 1.0}} trailing"#).is_err());
     }
 
     /// A scratch directory under the target directory, removed when dropped.

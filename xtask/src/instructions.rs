@@ -10,8 +10,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::json;
 use crate::table::{ns, or_na, Table};
+use serde::Deserialize;
 
 const EXAMPLE: &str = "poll_instructions";
 const FEWER_POLLS: u64 = 100_000;
@@ -70,24 +70,32 @@ fn build_example(root: &Path, cargo: &str) -> io::Result<PathBuf> {
         .ok_or_else(|| io::Error::other(format!("cargo reported no executable for {EXAMPLE}")))
 }
 
+/// The fields of one cargo JSON message xtask reads; other fields are ignored.
+#[derive(Debug, Deserialize)]
+struct CargoMessage {
+    reason: String,
+    target: Option<Target>,
+    executable: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Target {
+    name: String,
+}
+
 /// The `executable` of the `compiler-artifact` message for target `name`.
 pub(crate) fn executable_from_messages(messages: &str, name: &str) -> Option<PathBuf> {
     messages
         .lines()
-        .filter_map(|line| json::parse(line).ok())
+        .filter_map(|line| serde_json::from_str::<CargoMessage>(line).ok())
         .filter(|message| {
-            message.get("reason").and_then(json::Json::as_str) == Some("compiler-artifact")
+            message.reason == "compiler-artifact"
                 && message
-                    .path(&["target", "name"])
-                    .and_then(json::Json::as_str)
-                    == Some(name)
+                    .target
+                    .as_ref()
+                    .is_some_and(|target| target.name == name)
         })
-        .find_map(|message| {
-            message
-                .get("executable")
-                .and_then(json::Json::as_str)
-                .map(PathBuf::from)
-        })
+        .find_map(|message| message.executable)
 }
 
 /// Instructions callgrind collected inside `poll_loop` for `polls` polls of `variant`.
@@ -153,6 +161,7 @@ mod tests {
     fn finds_the_example_in_cargo_messages() {
         let messages = r#"{"reason":"compiler-artifact","target":{"name":"vigil_monitor"},"executable":null}
 {"reason":"compiler-artifact","target":{"name":"poll_instructions","kind":["example"]},"executable":"/t/release/examples/poll_instructions"}
+not a JSON line
 {"reason":"build-finished","success":true}"#;
         assert_eq!(
             executable_from_messages(messages, "poll_instructions"),

@@ -1,12 +1,12 @@
 //! Project automation for vigil, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
-//! Kept free of dependencies: everything here is a few hundred lines of std.
+//! Few dependencies, each doing real work: `serde_json` reads criterion's and cargo's JSON;
+//! the rest is std.
 
 mod bench;
 mod docs;
 mod estimates;
 mod instructions;
-mod json;
 mod machine;
 mod reading;
 mod report;

@@ -48,6 +48,45 @@
 //! assert!(registry.metrics().is_empty());
 //! ```
 //!
+//! A service process is usually run by a [`Supervisor`]: it starts every incarnation through
+//! its registry (so each one is measured and gets a fresh id), restarts failures with
+//! backoff, and on shutdown reports how every incarnation ended:
+//!
+//! ```
+//! use std::time::Duration;
+//! use vigil::prelude::*;
+//!
+//! let runtime = tokio::runtime::Builder::new_current_thread()
+//!     .enable_time()
+//!     .start_paused(true) // deterministic time for this example
+//!     .build()
+//!     .unwrap();
+//! let supervisor = Supervisor::builder().build(runtime.handle());
+//!
+//! // Panics on its first run, then serves until asked to stop.
+//! supervisor.start(
+//!     ChildSpec::new("consumer", |ctx: Context| async move {
+//!         if ctx.restarts() == 0 {
+//!             panic!("lost the broker");
+//!         }
+//!         ctx.shutdown_requested().await;
+//!     })
+//!     .backoff(Backoff::exponential(Duration::from_millis(100), Duration::from_secs(5))),
+//! );
+//!
+//! let report = runtime.block_on(async {
+//!     tokio::time::sleep(Duration::from_secs(1)).await;
+//!     // consumer#0 panicked, consumer#1 replaced it after 100 ms and is measured live.
+//!     let snapshot = supervisor.registry().metrics();
+//!     let consumer = snapshot.group("consumer").unwrap();
+//!     assert_eq!((consumer.instances, consumer.restarts, consumer.endings.panicked), (1, 1, 1));
+//!     supervisor.stop().await
+//! });
+//! let endings: Vec<String> =
+//!     report.endings().iter().map(|(id, exit)| format!("{id}: {exit}")).collect();
+//! assert_eq!(endings, ["consumer#0: panicked: lost the broker", "consumer#1: completed"]);
+//! ```
+//!
 //! # What lives where
 //!
 //! The facade holds glue only; every type comes from a crate that can be depended on alone:
@@ -57,9 +96,10 @@
 //! | [`vigil_monitor`] | [`ServiceMonitor`], [`PollMonitor`], [`RawMetrics`], clocks | any executor |
 //! | [`vigil_status`] | [`split`](status::split), [`ServiceJoinHandle`], [`ServiceStatusJoinHandle`] | tokio |
 //! | [`vigil_registry`] | [`Registry`], [`ServiceObj`], [`ServiceId`], [`ServicesMetrics`] | tokio |
+//! | [`vigil_supervisor`] | [`Supervisor`], [`ChildSpec`], [`Restart`], [`Backoff`], [`ShutdownReport`] | tokio |
 //!
-//! The modules [`monitor`], [`status`] and [`registry`] re-export each crate whole; the
-//! most used items are also at the root and in the [`prelude`].
+//! The modules [`monitor`], [`status`], [`registry`] and [`supervisor`] re-export each crate
+//! whole; the most used items are also at the root and in the [`prelude`].
 //!
 //! # Feature flags
 //!
@@ -72,17 +112,27 @@
 //! - `metrics`: `vigil::export::metrics` publishes snapshots through the
 //!   [`metrics`](https://docs.rs/metrics) facade crate (adds the `metrics` dependency).
 //! - `prometheus`: `vigil::export::prometheus` encodes snapshots as Prometheus / OpenMetrics text
-//!   with [`prometheus-client`](https://docs.rs/prometheus-client) and serves `/metrics`
-//!   over HTTP on tokio (adds `prometheus-client`, and tokio's `net`, `io-util` and `time`).
+//!   with [`prometheus-client`](https://docs.rs/prometheus-client) (adds `prometheus-client`).
+//! - `http` (implies `prometheus` and `serde`): `vigil::http::Endpoint` serves `/metrics`,
+//!   `/health` and `/snapshot.json` (of a registry, and optionally a supervisor) over
+//!   HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`, `hyper-util`,
+//!   `http-body-util`, `serde_json`, and tokio's `net` and `time`). No authentication, no
+//!   TLS: bind loopback unless the metrics may be public.
+//! - `demo`: `vigil::demo` starts synthetic supervised services that exercise every figure
+//!   (a crash loop, a given-up service, a stuck poll, a service that ignores shutdown).
 //!
 //! # Examples
 //!
 //! `cargo run --release -p vigil --example top` shows a live table of services and their
-//! metrics; with `--features prometheus` and `-- --prometheus 127.0.0.1:9898` it also serves
-//! them at `http://127.0.0.1:9898/metrics`.
+//! metrics; with `--features http` and `-- --serve 127.0.0.1:9898` it also serves them at
+//! `http://127.0.0.1:9898/metrics`.
 
+#[cfg(feature = "demo")]
+pub mod demo;
 #[cfg(any(feature = "metrics", feature = "prometheus"))]
 pub mod export;
+#[cfg(feature = "http")]
+pub mod http;
 
 /// The poll-timing monitor: everything in [`vigil_monitor`].
 pub mod monitor {
@@ -102,6 +152,12 @@ pub mod registry {
     pub use vigil_registry::*;
 }
 
+/// Restarts, backoff, mailboxes and graceful shutdown: everything in [`vigil_supervisor`].
+pub mod supervisor {
+    #[doc(inline)]
+    pub use vigil_supervisor::*;
+}
+
 #[doc(inline)]
 pub use vigil_monitor::{
     Clock, DefaultClock, PollMonitor, PollOutcome, RawMetrics, ServiceMonitor,
@@ -115,13 +171,19 @@ pub use vigil_registry::{
 pub use vigil_status::{
     ServiceError, ServiceJoinHandle, ServiceStatusError, ServiceStatusJoinHandle,
 };
+#[doc(inline)]
+pub use vigil_supervisor::{
+    Addr, Backoff, ChildSpec, Context, Escalation, Exit, Jitter, Mailbox, Restart, ServiceState,
+    ShutdownReport, Supervisor,
+};
 
 /// The names most programs need: `use vigil::prelude::*;`.
 pub mod prelude {
     #[doc(no_inline)]
     pub use crate::{
-        PollMonitor, Registry, Service, ServiceError, ServiceId, ServiceJoinHandle, ServiceObj,
-        ServiceStatusJoinHandle, ServicesMetrics,
+        Addr, Backoff, ChildSpec, Context, Exit, Mailbox, PollMonitor, Registry, Restart, Service,
+        ServiceError, ServiceId, ServiceJoinHandle, ServiceObj, ServiceStatusJoinHandle,
+        ServicesMetrics, ShutdownReport, Supervisor,
     };
 }
 

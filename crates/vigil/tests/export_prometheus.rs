@@ -1,25 +1,18 @@
-//! `vigil::export::prometheus`: the text parsed back by a grammar, and `/metrics` scraped
-//! over real HTTP.
+//! `vigil::export::prometheus`: the text parsed back by a grammar (served over HTTP:
+//! `export_http.rs`).
 
 mod export_fixture;
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use vigil::export::prometheus::{encode, encode_with, serve, Format, RegistryCollector};
+use vigil::export::prometheus::{encode, encode_with, Format, RegistryCollector};
 use vigil::export::Granularity;
 use vigil::monitor::{MockClock, PollHistogram, HISTOGRAM_BUCKETS};
 use vigil::{Registry, ServiceObj};
 
 use export_fixture::exposition::{parse, Parsed};
 use export_fixture::{expected, expected_groups, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
-
-/// Bound on every network exchange of these tests.
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Per-name samples per name: starts, restarts, 4 endings, polls, busy, instances, in poll,
 /// utilization max and mean, longest poll in flight; slow-poll share and threshold; three
@@ -540,158 +533,5 @@ fn label_values_are_escaped() {
             parsed.value("vigil_service_instances", &[("service", NAME)]),
             1.0
         );
-    }
-}
-
-/// An HTTP response, split.
-#[derive(Debug)]
-struct HttpResponse {
-    status_line: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-/// Sends `request` on a new connection and reads the response until the server closes.
-async fn exchange(address: SocketAddr, request: &[u8]) -> HttpResponse {
-    let raw = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-        let mut stream = TcpStream::connect(address).await.expect("connect");
-        stream.write_all(request).await.expect("send the request");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .expect("read the response");
-        raw
-    })
-    .await
-    .expect("the server answers in time");
-    let raw = String::from_utf8(raw).expect("a UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap().to_owned();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(": ").expect("name: value");
-            (name.to_ascii_lowercase(), value.to_owned())
-        })
-        .collect();
-    HttpResponse {
-        status_line,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// Binds a loopback listener, serves the fixture's registry on the fixture's runtime, runs
-/// `scrapes` against it, and stops the server.
-fn with_server<T>(fixture: &Fixture, scrapes: impl AsyncFnOnce(SocketAddr) -> T) -> T {
-    fixture.runtime.block_on(async {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind loopback");
-        let address = listener.local_addr().unwrap();
-        let server = tokio::spawn(serve(listener, Arc::clone(&fixture.registry)));
-        let result = scrapes(address).await;
-        server.abort();
-        result
-    })
-}
-
-#[test]
-fn serve_answers_a_scrape_over_http() {
-    let fixture = Fixture::new();
-    let response = with_server(&fixture, async |address| {
-        exchange(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await
-    });
-    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
-    assert_eq!(
-        response.headers["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
-    );
-    assert_eq!(
-        response.headers["content-length"],
-        response.body.len().to_string()
-    );
-    assert_eq!(response.headers["connection"], "close");
-    let parsed = parse(&response.body);
-    let worker = [("service", "worker")];
-    assert_eq!(parsed.value("vigil_service_polls_total", &worker), 3.0);
-    assert_per_name_figures(&parsed);
-}
-
-#[test]
-fn serve_negotiates_openmetrics_with_a_prometheus_server() {
-    let fixture = Fixture::new();
-    let request = b"GET /metrics?debug=1 HTTP/1.1\r\nHost: x\r\n\
-        Accept: application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2\r\n\
-        User-Agent: Prometheus/3.0\r\n\r\n";
-    let response = with_server(&fixture, async |address| exchange(address, request).await);
-    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
-    assert_eq!(
-        response.headers["content-type"],
-        "application/openmetrics-text; version=1.0.0; charset=utf-8"
-    );
-    assert!(response.body.ends_with("# EOF\n"));
-    let parsed = parse(&response.body);
-    let stuck = [("service", "stuck")];
-    assert_eq!(
-        parsed.value("vigil_service_longest_poll_in_flight_seconds", &stuck),
-        0.02
-    );
-}
-
-#[test]
-fn serve_answers_errors_and_keeps_serving() {
-    let fixture = Fixture::new();
-    // Exactly one byte over the limit, and no end of head: the server reads all of it.
-    let mut oversized = b"GET /metrics HTTP/1.1\r\nX-Filler: ".to_vec();
-    oversized.resize(8 * 1024 + 1, b'a');
-    let responses = with_server(&fixture, async |address| {
-        let not_found = exchange(address, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        let wrong_method = exchange(
-            address,
-            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
-        )
-        .await;
-        let malformed = exchange(address, b"hello\r\n\r\n").await;
-        let too_large = exchange(address, &oversized).await;
-        // A client that connects and leaves without a word does not disturb the server.
-        drop(TcpStream::connect(address).await.expect("connect"));
-        let head = exchange(address, b"HEAD /metrics HTTP/1.0\r\n\r\n").await;
-        let fine = exchange(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
-        [not_found, wrong_method, malformed, too_large, head, fine]
-    });
-    let [not_found, wrong_method, malformed, too_large, head, fine] = responses;
-    assert_eq!(not_found.status_line, "HTTP/1.1 404 Not Found");
-    assert_eq!(wrong_method.status_line, "HTTP/1.1 405 Method Not Allowed");
-    assert_eq!(wrong_method.headers["allow"], "GET, HEAD");
-    assert_eq!(malformed.status_line, "HTTP/1.1 400 Bad Request");
-    assert_eq!(
-        too_large.status_line,
-        "HTTP/1.1 431 Request Header Fields Too Large"
-    );
-    assert_eq!(head.status_line, "HTTP/1.1 200 OK");
-    assert_eq!(head.body, "");
-    assert_eq!(head.headers["content-length"], fine.body.len().to_string());
-    assert_eq!(fine.status_line, "HTTP/1.1 200 OK");
-    assert_per_name_figures(&parse(&fine.body));
-}
-
-#[test]
-fn serve_answers_concurrent_scrapes() {
-    let fixture = Fixture::new();
-    let bodies = with_server(&fixture, async |address| {
-        let mut scrapes = tokio::task::JoinSet::new();
-        for _ in 0..16 {
-            scrapes.spawn(async move {
-                exchange(address, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await
-            });
-        }
-        scrapes.join_all().await
-    });
-    assert_eq!(bodies.len(), 16);
-    for response in bodies {
-        assert_eq!(response.status_line, "HTTP/1.1 200 OK");
-        assert_per_name_figures(&parse(&response.body));
     }
 }

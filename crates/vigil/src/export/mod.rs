@@ -6,8 +6,8 @@
 //! - `export::metrics` (feature `metrics`): through the `metrics` facade crate, to whatever
 //!   recorder the program installed. Call `export::metrics::publish` periodically.
 //! - `export::prometheus` (feature `prometheus`): Prometheus / OpenMetrics text encoded by
-//!   `prometheus-client`, from a snapshot or on every scrape, and a minimal `/metrics` HTTP
-//!   endpoint on tokio.
+//!   `prometheus-client`, from a snapshot or on every scrape; feature `http` serves it at
+//!   `/metrics` (`vigil::http`).
 //!
 //! # Series that stay true when instances come and go
 //!

@@ -1,4 +1,4 @@
-//! Prometheus / OpenMetrics text of snapshots, and a `/metrics` endpoint (feature `prometheus`).
+//! Prometheus / OpenMetrics text of snapshots (feature `prometheus`).
 //!
 //! The text is encoded by [`prometheus_client`], in either of the two text formats it
 //! writes ([`Format`]); nothing here formats exposition text by hand.
@@ -9,8 +9,9 @@
 //! - [`RegistryCollector`]: a [`prometheus_client::collector::Collector`] that snapshots a
 //!   vigil [`Registry`](crate::Registry) at every scrape, to add vigil's metrics to a
 //!   `prometheus_client` registry you already serve.
-//! - [`serve`]: a minimal HTTP/1.1 server for `GET /metrics` on a tokio
-//!   [`TcpListener`](tokio::net::TcpListener), negotiating the format from `Accept`.
+//!
+//! To serve `/metrics` over HTTP, use the endpoint of feature `http` (`vigil::http`), which
+//! negotiates the format from `Accept` with [`Format::negotiate`].
 //!
 //! ```
 //! use vigil::export::prometheus::{encode, Format};
@@ -106,12 +107,10 @@
 
 mod encode;
 mod families;
-mod serve;
 
 pub use encode::{encode, encode_with, RegistryCollector};
-pub use serve::serve;
 
-/// The text formats [`encode`] and [`serve`] can produce, both written by `prometheus_client`.
+/// The text formats [`encode`] can produce, both written by `prometheus_client`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Format {

@@ -1,0 +1,106 @@
+//! `/snapshot.json`: the registry's snapshot document, with the supervisor's section.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use vigil_supervisor::{Ending, Exit, ServiceState, Supervisor};
+
+use crate::ServicesMetrics;
+
+/// The document `/snapshot.json` serves: the snapshot's own serde form (schema version
+/// [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION)) with a `supervisor` member added.
+#[derive(Serialize)]
+pub(super) struct Document<'a> {
+    #[serde(flatten)]
+    pub(super) snapshot: &'a ServicesMetrics,
+    /// `null` unless the endpoint was given a supervisor.
+    pub(super) supervisor: Option<SupervisorSection>,
+}
+
+/// `supervisor`: what every started spec is doing, and the last endings.
+#[derive(Serialize)]
+pub(super) struct SupervisorSection {
+    services: Vec<SpecState>,
+    recent_endings: Vec<EndingEntry>,
+}
+
+/// One entry of `supervisor.services`.
+#[derive(Serialize)]
+struct SpecState {
+    name: &'static str,
+    /// [`ServiceState::kind`]: `running`, `backing_off`, `stopping`, `stopped`, `gave_up`.
+    state: &'static str,
+    /// The number of the pending restart; `backing_off` only.
+    restarts: Option<u32>,
+    /// Time until that restart; `backing_off` only.
+    retry_in_ns: Option<u64>,
+}
+
+/// One entry of `supervisor.recent_endings`.
+#[derive(Serialize)]
+struct EndingEntry {
+    seq: u64,
+    name: &'static str,
+    instance_id: u64,
+    /// [`Exit::kind`]: `completed`, `failed`, `panicked`, `cancelled`, `aborted`, `abandoned`.
+    exit: &'static str,
+    /// The failure text or panic message.
+    message: Option<String>,
+    /// `abandoned` only: how long it had been inside one poll.
+    in_poll_ns: Option<u64>,
+}
+
+impl SupervisorSection {
+    /// The supervisor's states and recent endings now.
+    pub(super) fn of(supervisor: &Supervisor) -> Self {
+        let now = tokio::time::Instant::now();
+        let services = supervisor
+            .states()
+            .into_iter()
+            .map(|(name, state)| {
+                let (restarts, retry_in_ns) = match state {
+                    ServiceState::BackingOff { until, restarts } => (
+                        Some(restarts),
+                        Some(nanos(until.saturating_duration_since(now))),
+                    ),
+                    _ => (None, None),
+                };
+                SpecState {
+                    name,
+                    state: state.kind(),
+                    restarts,
+                    retry_in_ns,
+                }
+            })
+            .collect();
+        let recent_endings = supervisor
+            .recent_endings()
+            .into_iter()
+            .map(|Ending { seq, id, exit, .. }| EndingEntry {
+                seq,
+                name: id.name(),
+                instance_id: id.instance_id(),
+                exit: exit.kind(),
+                message: exit.message().map(str::to_owned),
+                in_poll_ns: match exit {
+                    Exit::Abandoned { in_poll } => Some(nanos(in_poll)),
+                    _ => None,
+                },
+            })
+            .collect();
+        Self {
+            services,
+            recent_endings,
+        }
+    }
+}
+
+/// Whole nanoseconds, saturating at `u64::MAX` (584 years).
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The JSON text of `document`.
+pub(super) fn to_json(document: &Document<'_>) -> serde_json::Result<String> {
+    serde_json::to_string(document)
+}
