@@ -1,31 +1,30 @@
-//! A live terminal table of services and their metrics: vigil doing its main job.
+//! A live terminal table of supervised services and their metrics: vigil doing its main job.
 //!
-//! Starts a handful of synthetic services on a multi-thread runtime and prints a snapshot
-//! of the registry every second:
+//! Runs the synthetic services of [`vigil::demo`] under a supervisor on a multi-thread
+//! runtime and prints a snapshot of the registry every second: a CPU-heavy service, a bursty
+//! one, an idle one, a dispatcher of short-lived jobs, a crash loop restarted with backoff
+//! (new instance ids, restart counts, `backing off`), a service that fails until it is given
+//! up, one that blocks its thread inside a poll, and one that ignores shutdown. At the end it
+//! shuts the supervisor down gracefully and prints its report: who completed, who was
+//! aborted at the deadline, who was abandoned inside a poll (and for how long).
 //!
-//! - `cpu_heavy`: computes in 5 ms slices, yielding between them (about 100 % busy);
-//! - `bursty`: sleeps, then works hard for a while (utilization rises and falls);
-//! - `idle`: waits for a message that never comes (0 %);
-//! - `stuck`: after 1 s, blocks inside a single poll for 2 s (shows the in-poll time);
-//! - `panicker`: panics after 1.5 s (reported with its payload, then gone);
-//! - `short_lived`: a new instance every 250 ms, each living 600 ms (ids keep growing).
+//! Usage: `cargo run --release -p vigil --features demo --example top -- [--duration SECS]
+//! [--once] [--serve ADDR]` (`--once` prints a single table after one second, then shuts
+//! down).
 //!
-//! Usage: `cargo run --release -p vigil --example top -- [--duration SECS] [--once]
-//! [--serve ADDR]` (`--once` prints a single table after one second and exits).
-//!
-//! `--serve 127.0.0.1:9898` also serves the registry at `http://127.0.0.1:9898/metrics` and
-//! `/health` while the table runs (`curl` it, or point a Prometheus server at it);
+//! `--serve 127.0.0.1:9898` also serves the endpoint while the table runs: `/metrics`,
+//! `/snapshot.json` (what `vigil-top http://127.0.0.1:9898` shows) and `/health`;
 //! `--prometheus ADDR` is an older name for it. It needs the `http` feature:
-//! `cargo run --release -p vigil --features http --example top -- --serve 127.0.0.1:9898 --duration 60`.
+//! `cargo run --release -p vigil --features demo,http --example top -- --serve 127.0.0.1:9898 --duration 60`.
 //! The endpoint has no authentication: keep it on a loopback address.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use vigil::prelude::*;
-use vigil::ServiceMetrics;
+use vigil::supervisor::Ending;
+use vigil::{ServiceMetrics, ServiceState};
 
 const REFRESH: Duration = Duration::from_secs(1);
 const BAR_WIDTH: usize = 20;
@@ -74,128 +73,6 @@ fn parse_options() -> Result<Options, String> {
     Ok(options)
 }
 
-/// Burns CPU for `duration` without yielding: one long poll.
-fn spin(duration: Duration) {
-    let start = Instant::now();
-    while start.elapsed() < duration {
-        std::hint::spin_loop();
-    }
-}
-
-/// How each instance that ended went, in the order they ended.
-type Endings = Arc<Mutex<Vec<(ServiceId, String)>>>;
-
-/// Records how `handle` ends, without blocking anyone.
-fn watch_ending(
-    runtime: &tokio::runtime::Handle,
-    endings: &Endings,
-    id: ServiceId,
-    handle: ServiceJoinHandle,
-) {
-    let endings = Arc::clone(endings);
-    runtime.spawn(async move {
-        let ending = match handle.await {
-            Ok(()) => "completed".to_owned(),
-            Err(error) => error.to_string(),
-        };
-        endings
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push((id, ending));
-    });
-}
-
-fn start(
-    registry: &Registry,
-    runtime: &tokio::runtime::Handle,
-    endings: &Endings,
-    service: ServiceObj,
-) {
-    let (id, handle) = registry
-        .try_start_in(runtime, service)
-        .expect("instance ids of a fresh registry are not exhausted");
-    watch_ending(runtime, endings, id, handle);
-}
-
-fn start_services(registry: &Arc<Registry>, runtime: &tokio::runtime::Handle, endings: &Endings) {
-    start(
-        registry,
-        runtime,
-        endings,
-        ServiceObj::new("cpu_heavy", async {
-            loop {
-                spin(Duration::from_millis(5));
-                tokio::task::yield_now().await;
-            }
-        }),
-    );
-    start(
-        registry,
-        runtime,
-        endings,
-        ServiceObj::new("bursty", async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(1_500)).await;
-                for _ in 0..100 {
-                    spin(Duration::from_millis(5));
-                    tokio::task::yield_now().await;
-                }
-            }
-        }),
-    );
-    let (_never_sent, never) = tokio::sync::oneshot::channel::<()>();
-    // Keep the sender alive for the whole run so `idle` really waits forever.
-    std::mem::forget(_never_sent);
-    start(
-        registry,
-        runtime,
-        endings,
-        ServiceObj::new("idle", async move {
-            let _ = never.await;
-        }),
-    );
-    start(
-        registry,
-        runtime,
-        endings,
-        ServiceObj::new("stuck", async {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            // A blocking call inside async code: the bug vigil makes visible.
-            std::thread::sleep(Duration::from_secs(2));
-            std::future::pending::<()>().await;
-        }),
-    );
-    start(
-        registry,
-        runtime,
-        endings,
-        ServiceObj::new("panicker", async {
-            tokio::time::sleep(Duration::from_millis(1_500)).await;
-            panic!("simulated failure");
-        }),
-    );
-    let spawner_registry = Arc::clone(registry);
-    let spawner_runtime = runtime.clone();
-    let spawner_endings = Arc::clone(endings);
-    runtime.spawn(async move {
-        let mut every = tokio::time::interval(Duration::from_millis(250));
-        loop {
-            every.tick().await;
-            start(
-                &spawner_registry,
-                &spawner_runtime,
-                &spawner_endings,
-                ServiceObj::new("short_lived", async {
-                    for _ in 0..6 {
-                        spin(Duration::from_millis(2));
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }),
-            );
-        }
-    });
-}
-
 fn utilization_bar(percent: u8) -> String {
     let filled = (usize::from(percent) * BAR_WIDTH + 50) / 100;
     format!("{}{}", "#".repeat(filled), ".".repeat(BAR_WIDTH - filled))
@@ -217,7 +94,12 @@ fn format_duration(duration: Duration) -> String {
     }
 }
 
-fn print_table(elapsed: Duration, snapshot: &ServicesMetrics, ended: &[(ServiceId, String)]) {
+fn print_table(
+    elapsed: Duration,
+    snapshot: &ServicesMetrics,
+    states: &[(&'static str, ServiceState)],
+    ended: &[Ending],
+) {
     println!(
         "\nvigil top  t={:.1}s  live instances: {}",
         elapsed.as_secs_f64(),
@@ -248,39 +130,57 @@ fn print_table(elapsed: Duration, snapshot: &ServicesMetrics, ended: &[(ServiceI
             state(&metrics)
         );
     }
-    for group in snapshot.groups().filter(|group| group.instances > 1) {
+    for group in snapshot.groups().filter(|group| group.starts > 1) {
+        let endings = group.endings;
         println!(
-            "  {} x{}: {} polls, {} busy, mean {:.0}%, max {}%",
+            "  {} x{} live, {} started ({} restarts): {} completed, {} failed, {} panicked, \
+             {} cancelled; {} polls, {} busy in all",
             group.name,
             group.instances,
+            group.starts,
+            group.restarts,
+            endings.completed,
+            endings.failed,
+            endings.panicked,
+            endings.cancelled,
             group.poll_count,
             format_duration(group.total_busy_duration),
-            group.mean_utilization,
-            group.max_utilization
         );
+    }
+    let unusual: Vec<String> = states
+        .iter()
+        .filter(|(_, state)| *state != ServiceState::Running)
+        .map(|(name, state)| format!("{name}: {state}"))
+        .collect();
+    if !unusual.is_empty() {
+        println!("supervisor: {}", unusual.join(", "));
     }
     if !ended.is_empty() {
         let shown: Vec<String> = ended
             .iter()
-            .map(|(id, ending)| format!("{id}: {ending}"))
+            .map(|ending| format!("{}: {}", ending.id, ending.exit))
             .collect();
         println!("ended since last refresh: {}", shown.join(", "));
     }
 }
 
-/// Serves the registry's endpoint (`/metrics`, `/health`) on `runtime`; dropping the
-/// returned handle stops it.
+/// Serves the supervisor's endpoint (`/metrics`, `/snapshot.json`, `/health`) on `runtime`;
+/// dropping the returned handle stops it.
 #[cfg(feature = "http")]
 fn serve(
     runtime: &tokio::runtime::Runtime,
-    registry: &Arc<Registry>,
+    supervisor: &Supervisor,
     address: SocketAddr,
 ) -> Result<vigil::http::ServeHandle, String> {
-    let server = vigil::http::Endpoint::new(Arc::clone(registry))
+    let server = vigil::http::Endpoint::new(std::sync::Arc::clone(supervisor.registry()))
+        .supervisor(supervisor.clone())
         .spawn(runtime.handle(), address)
         .map_err(|error| format!("--serve: cannot listen on {address}: {error}"))?;
     let address = server.local_addr();
-    println!("serving http://{address}/metrics and http://{address}/health");
+    println!(
+        "serving http://{address}/metrics, /snapshot.json and /health \
+         (watch it live: cargo run --release -p vigil-top -- http://{address})"
+    );
     Ok(server)
 }
 
@@ -288,11 +188,11 @@ fn serve(
 #[cfg(not(feature = "http"))]
 fn serve(
     _runtime: &tokio::runtime::Runtime,
-    _registry: &Arc<Registry>,
+    _supervisor: &Supervisor,
     _address: SocketAddr,
 ) -> Result<std::convert::Infallible, String> {
     Err("--serve needs the `http` feature: \
-         cargo run --release -p vigil --features http --example top -- --serve ADDR"
+         cargo run --release -p vigil --features demo,http --example top -- --serve ADDR"
         .to_owned())
 }
 
@@ -304,19 +204,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The panicking service is expected; keep its message out of the table.
+    // The crash loop's panics are expected and reported by the supervisor with their
+    // messages; keep the default hook's backtrace noise out of the table.
     std::panic::set_hook(Box::new(|_| {}));
 
     let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // `stuck` blocks one worker at a time on purpose; the others keep everything else going.
     builder.worker_threads(4).enable_time();
     #[cfg(feature = "http")]
     builder.enable_io(); // For the endpoint's listener.
     let runtime = builder.build().expect("a tokio runtime");
-    let registry = Arc::new(Registry::new());
+    let supervisor = vigil::demo::supervisor(runtime.handle());
     // Kept until the end of `main`: dropping it stops the server.
     let _server = match options
         .serve
-        .map(|address| serve(&runtime, &registry, address))
+        .map(|address| serve(&runtime, &supervisor, address))
     {
         None => None,
         Some(Ok(server)) => Some(server),
@@ -325,28 +227,33 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let endings: Endings = Arc::default();
-    start_services(&registry, runtime.handle(), &endings);
+    vigil::demo::start(&supervisor);
 
     let started = Instant::now();
-    let mut reported = 0;
+    let mut next_seq = 0;
     loop {
         std::thread::sleep(REFRESH);
-        let snapshot = registry.metrics();
-        let ended: Vec<(ServiceId, String)> = {
-            let endings = endings
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let new = endings[reported..].to_vec();
-            reported = endings.len();
-            new
-        };
-        print_table(started.elapsed(), &snapshot, &ended);
+        let snapshot = supervisor.registry().metrics();
+        let ended: Vec<Ending> = supervisor
+            .recent_endings()
+            .into_iter()
+            .filter(|ending| ending.seq >= next_seq)
+            .collect();
+        next_seq = ended.last().map_or(next_seq, |ending| ending.seq + 1);
+        print_table(started.elapsed(), &snapshot, &supervisor.states(), &ended);
         if options.once || started.elapsed() >= options.duration {
             break;
         }
     }
-    // Services never end by themselves; shutting the runtime down cancels them.
+
+    println!(
+        "\nshutting down (deadline {:?}, then {:?} for aborted services to leave their poll)",
+        vigil::demo::SHUTDOWN_TIMEOUT,
+        vigil::demo::ABORT_GRACE
+    );
+    let report = runtime.block_on(supervisor.stop());
+    println!("{report}");
+    // The abandoned service still blocks a worker thread; do not wait for it.
     runtime.shutdown_background();
     ExitCode::SUCCESS
 }

@@ -118,6 +118,8 @@
 //!   HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`, `hyper-util`,
 //!   `http-body-util`, `serde_json`, and tokio's `net` and `time`). No authentication, no
 //!   TLS: bind loopback unless the metrics may be public.
+//! - `demo`: `vigil::demo` starts synthetic supervised services that exercise every figure
+//!   (a crash loop, a given-up service, a stuck poll, a service that ignores shutdown).
 //!
 //! # Examples
 //!
@@ -125,6 +127,8 @@
 //! metrics; with `--features http` and `-- --serve 127.0.0.1:9898` it also serves them at
 //! `http://127.0.0.1:9898/metrics`.
 
+#[cfg(feature = "demo")]
+pub mod demo;
 #[cfg(any(feature = "metrics", feature = "prometheus"))]
 pub mod export;
 #[cfg(feature = "http")]

@@ -1,0 +1,181 @@
+//! Synthetic supervised services that exercise every figure vigil reports (feature `demo`).
+//!
+//! The `top` example and `vigil-top --demo` run these to show vigil at work without a real
+//! workload. Each service stands for something a production process meets:
+//!
+//! | service | behaviour | what it shows |
+//! |---|---|---|
+//! | `ingest` | computes in 5 ms slices, yielding between them | ~100 % busy, many polls |
+//! | `bursty` | sleeps 1.5 s, then works hard for 1.5 s | utilization rising and falling |
+//! | `idle` | waits for the shutdown | 0 % busy, completes on shutdown |
+//! | `dispatcher` | starts a short-lived `job` instance every 250 ms (each lives 600 ms) | instance ids that keep growing, endings counted per name |
+//! | `crasher` | panics 1.5 s after each start | restarts with exponential backoff, new ids, panic messages |
+//! | `flaky_config` | fails at once (`Err`) | failures, then given up after 3 restarts in 30 s |
+//! | `stuck` | every 4 s blocks its thread inside one poll for 1.5 s; on shutdown, blocks for good | STUCK while in that poll; reported `abandoned` with its in-poll time |
+//! | `deaf` | ignores the shutdown request | aborted at the shutdown deadline |
+//!
+//! The demo's supervisor ([`supervisor`]) keeps the others running when one gives up
+//! ([`Escalation::Continue`]) and has a short shutdown: [`SHUTDOWN_TIMEOUT`], then
+//! [`ABORT_GRACE`].
+//!
+//! `stuck` blocks a runtime worker thread on purpose: run the demo on a multi-thread runtime
+//! with a few workers, and shut the runtime down with a timeout (or in the background)
+//! afterwards, since the abandoned service still holds its thread.
+//!
+//! ```
+//! use std::time::Duration;
+//! use vigil::Exit;
+//!
+//! let runtime = tokio::runtime::Builder::new_multi_thread()
+//!     .worker_threads(4)
+//!     .enable_time()
+//!     .build()
+//!     .unwrap();
+//! let supervisor = vigil::demo::supervisor(runtime.handle());
+//! vigil::demo::start(&supervisor);
+//! let report = runtime.block_on(async {
+//!     tokio::time::sleep(Duration::from_millis(300)).await;
+//!     supervisor.stop().await
+//! });
+//! // `deaf` never listens: aborted at the deadline.
+//! assert!(report.endings().iter().any(|(id, exit)| id.name() == "deaf" && *exit == Exit::Aborted));
+//! runtime.shutdown_timeout(Duration::from_secs(5));
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+
+use crate::{Backoff, ChildSpec, Context, Escalation, Registry, Restart, ServiceObj, Supervisor};
+
+/// How long the demo's supervisor waits for its services to stop before aborting them.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long after an abort a service still inside a poll is reported abandoned.
+pub const ABORT_GRACE: Duration = Duration::from_millis(500);
+
+/// One slice of `ingest`'s work: one poll.
+const WORK_SLICE: Duration = Duration::from_millis(5);
+
+/// A supervisor with the demo's settings: a 1 s shutdown deadline, a 0.5 s abort grace, and
+/// [`Escalation::Continue`] so that `flaky_config` giving up leaves the others running.
+pub fn supervisor(handle: &Handle) -> Supervisor {
+    Supervisor::builder()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT)
+        .abort_grace(ABORT_GRACE)
+        .escalation(Escalation::Continue)
+        .build(handle)
+}
+
+/// Starts every demo service under `supervisor` (see the module docs for the list).
+pub fn start(supervisor: &Supervisor) {
+    supervisor.start(ChildSpec::new("ingest", ingest));
+    supervisor.start(ChildSpec::new("bursty", bursty));
+    supervisor.start(ChildSpec::new("idle", |ctx: Context| async move {
+        ctx.shutdown_requested().await;
+    }));
+    let registry = Arc::clone(supervisor.registry());
+    supervisor.start(ChildSpec::new("dispatcher", move |ctx| {
+        dispatcher(ctx, Arc::clone(&registry))
+    }));
+    supervisor.start(
+        ChildSpec::new("crasher", crasher).backoff(Backoff::exponential(
+            Duration::from_millis(200),
+            Duration::from_secs(3),
+        )),
+    );
+    supervisor.start(
+        ChildSpec::new("flaky_config", |_ctx: Context| async {
+            Err::<(), _>("config file /etc/flaky.toml not found")
+        })
+        .backoff(Backoff::exponential(
+            Duration::from_millis(300),
+            Duration::from_secs(2),
+        ))
+        .intensity(3, Duration::from_secs(30)),
+    );
+    supervisor.start(ChildSpec::new("stuck", stuck).restart(Restart::Permanent));
+    supervisor.start(ChildSpec::new("deaf", deaf));
+}
+
+/// Burns CPU for `duration` without yielding: one long poll.
+fn spin(duration: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        std::hint::spin_loop();
+    }
+}
+
+async fn ingest(ctx: Context) {
+    while !ctx.is_shutdown_requested() {
+        spin(WORK_SLICE);
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn bursty(ctx: Context) {
+    const PHASE: Duration = Duration::from_millis(1_500);
+    loop {
+        tokio::select! {
+            () = ctx.shutdown_requested() => return,
+            () = tokio::time::sleep(PHASE) => {}
+        }
+        let burst = Instant::now();
+        while burst.elapsed() < PHASE {
+            if ctx.is_shutdown_requested() {
+                return;
+            }
+            spin(Duration::from_millis(2));
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+async fn dispatcher(ctx: Context, registry: Arc<Registry>) {
+    let handle = Handle::current();
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            () = ctx.shutdown_requested() => return,
+            _ = every.tick() => {}
+        }
+        // A job is measured like any service but not supervised: it ends by itself.
+        registry.start_in(
+            &handle,
+            ServiceObj::new("job", async {
+                spin(Duration::from_micros(300));
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }),
+        );
+    }
+}
+
+async fn crasher(ctx: Context) {
+    tokio::select! {
+        () = ctx.shutdown_requested() => {}
+        () = tokio::time::sleep(Duration::from_millis(1_500)) => {
+            panic!("lost connection to the broker (run {})", ctx.restarts());
+        }
+    }
+}
+
+async fn deaf(_ctx: Context) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn stuck(ctx: Context) {
+    loop {
+        tokio::select! {
+            () = ctx.shutdown_requested() => break,
+            () = tokio::time::sleep(Duration::from_secs(4)) => {}
+        }
+        // A synchronous call that hangs now and then.
+        spin(Duration::from_millis(1_500));
+    }
+    // Its "flush on shutdown" hangs past the deadline and the abort grace: an abort cannot
+    // interrupt a poll, so the supervisor reports it abandoned, with the time in this poll.
+    spin(SHUTDOWN_TIMEOUT + ABORT_GRACE + Duration::from_secs(1));
+}

@@ -1,0 +1,85 @@
+//! `vigil::demo`: every demo service ends the way its documentation says, and every incarnation is reported.
+
+use std::time::Duration;
+
+use vigil::{Exit, ShutdownReport};
+
+fn exits_of<'a>(report: &'a ShutdownReport, name: &str) -> Vec<&'a Exit> {
+    report
+        .endings()
+        .iter()
+        .filter(|(id, _)| id.name() == name)
+        .map(|(_, exit)| exit)
+        .collect()
+}
+
+/// Keeps the demo crasher's panics out of the test output.
+fn quiet_demo_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info.payload().downcast_ref::<String>();
+        if !message.is_some_and(|text| text.starts_with("lost connection to the broker")) {
+            default(info);
+        }
+    }));
+}
+
+#[test]
+fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
+    quiet_demo_panics();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let supervisor = vigil::demo::supervisor(runtime.handle());
+    vigil::demo::start(&supervisor);
+    let (report, snapshot) = runtime.block_on(async {
+        // Long enough for one crash and for flaky_config to use up its 3 restarts
+        // (backoff 0.3 + 0.6 + 1.2 s).
+        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        let report = supervisor.stop().await;
+        (report, supervisor.registry().metrics())
+    });
+    runtime.shutdown_timeout(Duration::from_secs(10));
+
+    // The crash loop: panicked with its message, restarted under a new id.
+    let crasher = exits_of(&report, "crasher");
+    assert!(matches!(crasher[0], Exit::Panicked(text) if text.starts_with("lost connection")));
+    assert!(crasher.len() >= 2, "{report}");
+    // flaky_config failed four times (the first run and 3 restarts), then was given up.
+    let flaky = exits_of(&report, "flaky_config");
+    assert_eq!(flaky.len(), 4, "{report}");
+    assert!(flaky
+        .iter()
+        .all(|exit| matches!(exit, Exit::Failed(text) if text.contains("not found"))));
+    assert_eq!(report.gave_up(), ["flaky_config"]);
+    // The ones that listen complete; `deaf` is aborted; `stuck` is abandoned inside its poll.
+    for name in ["ingest", "bursty", "idle", "dispatcher"] {
+        assert_eq!(
+            exits_of(&report, name),
+            [&Exit::Completed],
+            "{name}: {report}"
+        );
+    }
+    assert_eq!(exits_of(&report, "deaf"), [&Exit::Aborted], "{report}");
+    match exits_of(&report, "stuck")[..] {
+        [Exit::Abandoned { in_poll }] => assert!(*in_poll >= vigil::demo::ABORT_GRACE),
+        ref other => panic!("stuck ended {other:?}: {report}"),
+    }
+    assert!(!report.is_clean());
+
+    // Counters agree with the report: every incarnation started was reported once.
+    let starts: u64 = snapshot
+        .groups()
+        .filter(|group| group.name != "job")
+        .map(|group| group.starts)
+        .sum();
+    assert_eq!(starts, report.endings().len() as u64, "{report}");
+    let crasher = snapshot.group("crasher").unwrap();
+    assert_eq!(crasher.restarts, crasher.starts - 1);
+    assert!(crasher.endings.panicked >= 1);
+    assert_eq!(snapshot.group("flaky_config").unwrap().endings.failed, 4);
+    // The dispatcher's unsupervised jobs are counted by name too.
+    assert!(snapshot.group("job").unwrap().starts >= 8);
+}
