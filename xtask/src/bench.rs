@@ -15,14 +15,18 @@ use crate::summary::Summary;
 pub(crate) const USAGE: &str = "\
 cargo xtask bench [--quick] [--filter PATTERN] [--instructions] [--write-docs] [--no-run]
 
-Runs the criterion benches of `vigil-benches` and prints the poll-path, contended, clock and
-registry tables with the issue's targets (pass/fail).
+Runs the criterion benches of `vigil-benches` and prints the poll-path, contended, clock,
+registry and supervisor tables with the issues' targets (pass/fail).
 
     --quick           pass --quick to criterion (whole run ~30 s instead of ~3 min)
-    --filter PATTERN  pass PATTERN to criterion (a regex over ids like poll_path/classic)
+    --filter PATTERN  pass PATTERN to criterion (a regex over ids like poll_path/classic,
+                      registry_start/1000 or supervisor_start/supervised)
     --instructions    also count instructions per poll under valgrind's callgrind
     --write-docs      rewrite docs/benchmarks.md from this run
     --no-run          do not run the benches; report the results already on disk";
+
+/// The `[[bench]]` targets of `vigil-benches` that `cargo xtask bench` runs.
+const BENCHES: [&str; 3] = ["poll_path", "registry", "supervisor"];
 
 /// The options of `cargo xtask bench`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -85,15 +89,8 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let clock = Instant::now();
         let status = Command::new(&cargo)
             .current_dir(root)
-            .args([
-                "bench",
-                "-p",
-                "vigil-benches",
-                "--bench",
-                "poll_path",
-                "--bench",
-                "registry",
-            ])
+            .args(["bench", "-p", "vigil-benches"])
+            .args(BENCHES.iter().flat_map(|bench| ["--bench", bench]))
             .arg("--")
             .args(options.criterion_args())
             .status()
@@ -229,6 +226,25 @@ mod tests {
     fn rejects_unknown_or_incomplete_options() {
         assert!(Options::parse(&args(&["--fast"])).is_err());
         assert!(Options::parse(&args(&["--filter"])).is_err());
+    }
+
+    #[test]
+    fn runs_every_bench_of_vigil_benches() {
+        let manifest = crate::project_root().join("benches").join("Cargo.toml");
+        let manifest = fs::read_to_string(&manifest).unwrap();
+        let mut declared = Vec::new();
+        let mut in_bench = false;
+        for line in manifest.lines().map(str::trim) {
+            if line.starts_with('[') {
+                in_bench = line == "[[bench]]";
+            } else if let Some(name) = line.strip_prefix("name = ").filter(|_| in_bench) {
+                declared.push(name.trim_matches('"').to_string());
+            }
+        }
+        assert_eq!(
+            declared, BENCHES,
+            "benches/Cargo.toml declares {declared:?}"
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! A short reading of the numbers, in sentences computed from the figures of one run.
 
 use crate::instructions::Counts;
-use crate::summary::{Summary, Target, SNAPSHOT_SERVICES};
+use crate::summary::{Summary, Target, SNAPSHOT_SERVICES, SUPERVISOR_STARTS};
 use crate::table::{ns, ratio};
 
 /// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
@@ -271,6 +271,32 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
             ratio(same / alone),
         ));
     }
+
+    let mut supervisor = Vec::new();
+    if let (Some(start_in), Some(supervised)) =
+        (summary.unsupervised_start_ns, summary.supervised_start_ns)
+    {
+        supervisor.push(format!(
+            "A supervised start (`Supervisor::start` of a `ChildSpec`, {SUPERVISOR_STARTS} from \
+             one thread outside the runtime) costs {} ns per start against {} ns for \
+             `Registry::start_in`, {} ({}).",
+            ns(supervised),
+            ns(start_in),
+            ratio(supervised / start_in),
+            target(&targets, "supervised start").map_or_else(String::new, short_verdict),
+        ));
+    }
+    if let Some(restart) = summary.restart_ns {
+        supervisor.push(format!(
+            "After a panic with `Backoff::none()`, the next incarnation is first polled {} µs \
+             after the `panic!` (the unwind, the supervisor seeing the ending, the restart \
+             through the registry).",
+            ns(restart / 1_000.0),
+        ));
+    }
+    if !supervisor.is_empty() {
+        out.push(supervisor.join(" "));
+    }
     out
 }
 
@@ -301,6 +327,36 @@ mod tests {
         assert!(
             reading.contains("Meeting it needs 4.10 ns less per poll."),
             "{reading}"
+        );
+    }
+
+    #[test]
+    fn reads_the_supervisor_figures() {
+        let mut estimates = sample_estimates();
+        estimates.insert("supervisor_start/supervised", 1_000.0 * 1_300.0);
+        let text = reading(&Summary::from_estimates(&estimates), None).join("\n");
+        assert!(
+            text.contains(
+                "costs 1300 ns per start against 800.0 ns for `Registry::start_in`, 1.62x \
+                 (target <= 1.50x: **missed**)."
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("the next incarnation is first polled 24.5 µs after the `panic!`"),
+            "{text}"
+        );
+        // The restart alone still gets its sentence.
+        let mut estimates = crate::estimates::Estimates::default();
+        estimates.insert("supervisor_restart/panic_to_next_poll", 31_000.0);
+        let alone = reading(&Summary::from_estimates(&estimates), None);
+        assert_eq!(alone.len(), 1);
+        assert!(
+            alone[0].starts_with(
+                "After a panic with `Backoff::none()`, the next incarnation is first polled \
+                 31.0 µs"
+            ),
+            "{alone:?}"
         );
     }
 

@@ -1,6 +1,8 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SNAPSHOT_SERVICES};
+use crate::summary::{
+    divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SNAPSHOT_SERVICES, SUPERVISOR_STARTS,
+};
 use crate::table::{ns, or_na, ratio, Table};
 
 /// The target table.
@@ -185,6 +187,37 @@ pub(crate) fn registry_misc_table(summary: &Summary) -> Table {
     table
 }
 
+/// A supervised start against `Registry::start_in`, and the restart latency; empty when
+/// none of them was measured.
+pub(crate) fn supervisor_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["measurement", "figure", "x start_in"]);
+    if summary.unsupervised_start_ns.is_none()
+        && summary.supervised_start_ns.is_none()
+        && summary.restart_ns.is_none()
+    {
+        return table;
+    }
+    let per_start = |value: f64| format!("{} ns/start", ns(value));
+    for (case, start_ns) in [
+        ("Registry::start_in", summary.unsupervised_start_ns),
+        ("Supervisor::start", summary.supervised_start_ns),
+    ] {
+        table.push(vec![
+            format!("{case} ({SUPERVISOR_STARTS} from one thread)"),
+            or_na(start_ns, per_start),
+            or_na(divide(start_ns, summary.unsupervised_start_ns), ratio),
+        ]);
+    }
+    table.push(vec![
+        "restart: panic to next first poll (Backoff::none())".to_string(),
+        or_na(summary.restart_ns, |value| {
+            format!("{} µs", ns(value / 1_000.0))
+        }),
+        "-".to_string(),
+    ]);
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +253,15 @@ mod tests {
             row(&rendered, "start_in / bare spawn (spawn only)")[3],
             "FAIL"
         );
+        assert_eq!(
+            row(&rendered, "supervised start / Registry::start_in"),
+            [
+                "supervised start / Registry::start_in",
+                "1.38x",
+                "<= 1.50x",
+                "pass"
+            ]
+        );
     }
 
     #[test]
@@ -231,6 +273,8 @@ mod tests {
         // The registry tables keep their rows, marked n/a.
         assert!(start_table(&summary).render().contains("| 100000 "));
         assert!(spawn_table(&summary).render().contains("n/a"));
+        // The supervisor table only when its bench ran.
+        assert!(supervisor_table(&summary).is_empty());
     }
 
     #[test]
@@ -305,5 +349,48 @@ mod tests {
         let misc = registry_misc_table(&summary).render();
         assert!(misc.contains("15.0 ns/service"), "{misc}");
         assert!(misc.contains("3.00x one thread"), "{misc}");
+    }
+
+    #[test]
+    fn renders_the_supervisor_table() {
+        let summary = Summary::from_estimates(&sample_estimates());
+        let rendered = supervisor_table(&summary).render();
+        // supervisor_start times 1,000 starts per iteration: 800 and 1,100 ns per start.
+        assert_eq!(
+            row(&rendered, "Registry::start_in (1000 from one thread)"),
+            [
+                "Registry::start_in (1000 from one thread)",
+                "800.0 ns/start",
+                "1.00x"
+            ]
+        );
+        assert_eq!(
+            row(&rendered, "Supervisor::start (1000 from one thread)"),
+            [
+                "Supervisor::start (1000 from one thread)",
+                "1100 ns/start",
+                "1.38x"
+            ]
+        );
+        assert_eq!(
+            row(
+                &rendered,
+                "restart: panic to next first poll (Backoff::none())"
+            ),
+            [
+                "restart: panic to next first poll (Backoff::none())",
+                "24.5 µs",
+                "-"
+            ]
+        );
+        // A run of the restart bench alone keeps the start rows, marked n/a.
+        let mut estimates = Estimates::default();
+        estimates.insert("supervisor_restart/panic_to_next_poll", 31_000.0);
+        let rendered = supervisor_table(&Summary::from_estimates(&estimates)).render();
+        assert_eq!(
+            row(&rendered, "Supervisor::start (1000 from one thread)")[1..],
+            ["n/a", "n/a"]
+        );
+        assert!(rendered.contains("| 31.0 µs |"), "{rendered}");
     }
 }

@@ -2,7 +2,8 @@
 //! criterion's medians.
 //!
 //! Benchmark ids are the ones `benches/` registers; see the module docs of
-//! `benches/benches/poll_path.rs` and `benches/benches/registry.rs`.
+//! `benches/benches/poll_path.rs`, `benches/benches/registry.rs` and
+//! `benches/benches/supervisor.rs`.
 
 use crate::estimates::Estimates;
 use crate::table::{ns, ratio};
@@ -25,6 +26,8 @@ pub(crate) const START_COUNTS: [u64; 3] = [1_000, 10_000, 100_000];
 /// Live services during `registry_snapshot/N`.
 pub(crate) const SNAPSHOT_SERVICES: u64 = 10_000;
 const TWO_THREAD_CASES: [&str; 3] = ["one_thread", "different_names", "same_name"];
+/// Services started per iteration in `supervisor_start/{start_in,supervised}`.
+pub(crate) const SUPERVISOR_STARTS: u64 = 1_000;
 
 /// The issue's targets.
 const MAX_OVERHEAD_VS_CLASSIC: f64 = 0.35;
@@ -34,6 +37,8 @@ const MAX_START_SCALING: f64 = 1.5;
 const MAX_START_VS_SPAWN: f64 = 3.0;
 const MAX_START_AWAIT_VS_SPAWN_AWAIT: f64 = 1.5;
 const MAX_SNAPSHOT_NS_PER_SERVICE: f64 = 20.0;
+/// Issue #7 (supervision), section Measure.
+const MAX_SUPERVISED_VS_START_IN: f64 = 1.5;
 
 /// The figures the tables, the targets and the prose are built from.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -57,11 +62,21 @@ pub(crate) struct Summary {
     pub(crate) snapshot_ns: Option<f64>,
     /// `(case, ns per start per thread)`.
     pub(crate) two_threads: Vec<(String, Option<f64>)>,
+    /// Per-start ns of `Registry::start_in` from the bench thread (`supervisor_start`).
+    pub(crate) unsupervised_start_ns: Option<f64>,
+    /// Per-start ns of `Supervisor::start` from the bench thread (`supervisor_start`).
+    pub(crate) supervised_start_ns: Option<f64>,
+    /// ns from a `panic!` to the next incarnation's first poll, with `Backoff::none()`.
+    pub(crate) restart_ns: Option<f64>,
 }
 
 impl Summary {
     pub(crate) fn from_estimates(estimates: &Estimates) -> Self {
         let spawn = |case: &str| estimates.get(&format!("registry_spawn/{case}"));
+        let supervisor_start = |case: &str| {
+            let batch = estimates.get(&format!("supervisor_start/{case}"));
+            batch.map(|batch| batch / SUPERVISOR_STARTS as f64)
+        };
         Self {
             poll: ordered(estimates.group("poll_path"), &POLL_VARIANTS),
             bare_ns: estimates.get("poll_path/bare"),
@@ -84,6 +99,9 @@ impl Summary {
                     (case.to_string(), estimates.get(&id))
                 })
                 .collect(),
+            unsupervised_start_ns: supervisor_start("start_in"),
+            supervised_start_ns: supervisor_start("supervised"),
+            restart_ns: estimates.get("supervisor_restart/panic_to_next_poll"),
         }
     }
 
@@ -154,7 +172,12 @@ impl Summary {
             .and_then(|(_, ns)| *ns)
     }
 
-    /// Every target of the issue, measured or not.
+    /// `Supervisor::start` over `Registry::start_in`, per start.
+    pub(crate) fn supervised_vs_start_in(&self) -> Option<f64> {
+        divide(self.supervised_start_ns, self.unsupervised_start_ns)
+    }
+
+    /// Every target of the issues, measured or not.
     pub(crate) fn targets(&self) -> Vec<Target> {
         vec![
             Target::new(
@@ -195,6 +218,11 @@ impl Summary {
                     MAX_SNAPSHOT_NS_PER_SERVICE,
                 )
             },
+            Target::new(
+                "supervised start / Registry::start_in",
+                self.supervised_vs_start_in(),
+                MAX_SUPERVISED_VS_START_IN,
+            ),
         ]
     }
 }
@@ -324,10 +352,39 @@ pub(crate) mod tests {
             ("registry_two_threads/one_thread", 700.0),
             ("registry_two_threads/different_names", 1_400.0),
             ("registry_two_threads/same_name", 2_100.0),
+            ("supervisor_start/start_in", 1_000.0 * 800.0),
+            ("supervisor_start/supervised", 1_000.0 * 1_100.0),
+            ("supervisor_restart/panic_to_next_poll", 24_500.0),
         ] {
             estimates.insert(id, ns);
         }
         estimates
+    }
+
+    /// The ids and the batch size read here are the ones `benches/benches/supervisor.rs`
+    /// registers.
+    #[test]
+    fn matches_the_supervisor_bench() {
+        let path = crate::project_root().join("benches/benches/supervisor.rs");
+        let source = std::fs::read_to_string(path).unwrap();
+        for id in [
+            "supervisor_start",
+            "start_in",
+            "supervised",
+            "supervisor_restart",
+            "panic_to_next_poll",
+        ] {
+            assert!(
+                source.contains(&format!("\"{id}\"")),
+                "no {id:?} in the bench"
+            );
+        }
+        let starts = source
+            .lines()
+            .find_map(|line| line.strip_prefix("const STARTS: u64 = "))
+            .and_then(|value| value.trim_end_matches(';').replace('_', "").parse().ok());
+        assert_eq!(starts, Some(SUPERVISOR_STARTS));
+        assert!(source.contains("Throughput::Elements(STARTS)"));
     }
 
     fn close(a: Option<f64>, b: f64) -> bool {
@@ -348,6 +405,11 @@ pub(crate) mod tests {
         assert!(close(summary.start_await_vs_spawn_await(), 1.4));
         assert!(close(summary.snapshot_ns_per_service(), 15.0));
         assert!(close(summary.two_thread_ns("same_name"), 2_100.0));
+        // supervisor_start times 1,000 starts per iteration.
+        assert!(close(summary.unsupervised_start_ns, 800.0));
+        assert!(close(summary.supervised_start_ns, 1_100.0));
+        assert!(close(summary.supervised_vs_start_in(), 1.375));
+        assert!(close(summary.restart_ns, 24_500.0));
     }
 
     #[test]
@@ -364,7 +426,15 @@ pub(crate) mod tests {
                 ("start_in / bare spawn (spawn only)", "FAIL"),
                 ("start_in + await / bare spawn + await", "pass"),
                 ("snapshot ns per live service (10k live)", "pass"),
+                ("supervised start / Registry::start_in", "pass"),
             ]
         );
+        // Past 1.5x, the supervisor's target fails.
+        let mut estimates = sample_estimates();
+        estimates.insert("supervisor_start/supervised", 1_000.0 * 1_201.0);
+        let targets = Summary::from_estimates(&estimates).targets();
+        let supervised = targets.last().unwrap();
+        assert_eq!(supervised.status(), "FAIL");
+        assert_eq!(supervised.format(supervised.limit), "1.50x");
     }
 }

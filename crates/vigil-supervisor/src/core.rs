@@ -99,6 +99,10 @@ pub(crate) struct Core {
     restarts_due: BinaryHeap<Reverse<(Instant, usize)>>,
     phase: Phase,
     finish_when_idle: bool,
+    /// Children with a live incarnation (not abandoned).
+    live_count: usize,
+    /// Children in `ServiceState::BackingOff`.
+    backing_off_count: usize,
     endings: Vec<(ServiceId, Exit)>,
     gave_up: Vec<&'static str>,
 }
@@ -122,6 +126,8 @@ impl Core {
             restarts_due: BinaryHeap::new(),
             phase: Phase::Running,
             finish_when_idle: false,
+            live_count: 0,
+            backing_off_count: 0,
             endings: Vec::new(),
             gave_up: Vec::new(),
         }
@@ -229,6 +235,7 @@ impl Core {
             last_completed: false,
             starter,
         });
+        self.live_count += 1;
         self.watchers.push(Watch { index, id, join });
     }
 
@@ -238,6 +245,7 @@ impl Core {
         let Some(live) = child.live.take_if(|live| live.id == id) else {
             return;
         };
+        self.live_count -= 1;
         let exit = match result {
             // A live incarnation's spec still has its factory.
             Ok(()) => match child.factory.as_ref().and_then(|f| f.failure().take()) {
@@ -328,6 +336,7 @@ impl Core {
                     aborted_at: None,
                 });
                 event!(info, service = %id, restarts = child.restarts, "service restarted");
+                self.live_count += 1;
                 self.watchers.push(Watch { index, id, join });
                 self.set_state(index, ServiceState::Running);
             }
@@ -455,6 +464,7 @@ impl Core {
         let Some(live) = self.children[index].live.take() else {
             return;
         };
+        self.live_count -= 1;
         let in_poll = self
             .registry
             .instance_metrics(live.id)
@@ -483,14 +493,35 @@ impl Core {
         }
     }
 
+    /// O(1): checked after every event.
     fn is_finished(&self) -> bool {
-        (self.finish_when_idle || matches!(self.phase, Phase::Stopping { .. }))
-            && self.children.iter().all(|child| {
-                child.live.is_none() && !matches!(child.state, ServiceState::BackingOff { .. })
-            })
+        if !self.finish_when_idle && matches!(self.phase, Phase::Running) {
+            return false;
+        }
+        debug_assert_eq!(
+            (self.live_count, self.backing_off_count),
+            (
+                self.children.iter().filter(|c| c.live.is_some()).count(),
+                self.children
+                    .iter()
+                    .filter(|c| matches!(c.state, ServiceState::BackingOff { .. }))
+                    .count()
+            ),
+            "counters out of step"
+        );
+        self.live_count == 0 && self.backing_off_count == 0
     }
 
     fn set_state(&mut self, index: usize, state: ServiceState) {
+        let backing_off = |state: &ServiceState| matches!(state, ServiceState::BackingOff { .. });
+        match (
+            backing_off(&self.children[index].state),
+            backing_off(&state),
+        ) {
+            (false, true) => self.backing_off_count += 1,
+            (true, false) => self.backing_off_count -= 1,
+            _ => {}
+        }
         self.children[index].state = state;
         self.board.lock().states[index].1 = state;
     }

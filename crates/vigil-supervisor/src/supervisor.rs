@@ -339,8 +339,12 @@ impl SupervisorBuilder {
     }
 }
 
-#[allow(dead_code)] // Compile-time assertion only.
-fn assert_supervisor_is_send_sync() {
+#[allow(dead_code)] // Compile-time assertions only.
+fn assert_supervisor_and_its_futures_are_send(supervisor: &Supervisor) {
     fn is_send_sync<T: Send + Sync>() {}
+    fn is_send<T: Send>(_: &T) {}
     is_send_sync::<Supervisor>();
+    is_send(&supervisor.wait());
+    is_send(&supervisor.stop());
+    is_send(&supervisor.run_until_signal());
 }

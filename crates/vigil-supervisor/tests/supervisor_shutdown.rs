@@ -295,3 +295,33 @@ fn a_service_blocking_its_thread_is_abandoned_with_its_time_in_poll() {
     assert!(metrics.current_poll_duration.unwrap() >= *in_poll);
     release.send(()).unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stubborn_stage_holds_the_next_one_only_until_its_stop_timeout() {
+    let supervisor = Supervisor::builder()
+        .shutdown_timeout(Duration::from_secs(10))
+        .build(&Handle::current());
+    let asked = Log::new();
+    let origin = Instant::now();
+    supervisor.start(stubborn("front").stage(1).stop_timeout(100 * MS));
+    let log = asked.clone();
+    supervisor.start(ChildSpec::new("back", move |ctx| {
+        let log = log.clone();
+        async move {
+            ctx.shutdown_requested().await;
+            log.push(origin.elapsed());
+        }
+    }));
+    let report = supervisor.stop().await;
+    assert_eq!(asked.items(), [100 * MS]);
+    assert_eq!(endings(&report), ["front#0 aborted", "back#0 completed"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_zero_stop_timeout_aborts_as_soon_as_the_stage_is_asked() {
+    let supervisor = supervisor();
+    supervisor.start(stubborn("impatient").stop_timeout(Duration::ZERO));
+    let report = supervisor.stop().await;
+    assert_eq!(exits(&report), [Exit::Aborted]);
+    assert_eq!(report.elapsed(), Duration::ZERO);
+}
