@@ -9,6 +9,7 @@
 //! terminal), `--interval SECS` (refresh, default 1), `--stuck-after SECS` (default 1),
 //! `--no-color` (also `NO_COLOR`). See docs/top.md for the columns and keys.
 
+mod demo;
 mod figures;
 mod keys;
 mod model;
@@ -110,12 +111,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let target = match (&options.target, options.demo) {
-        (Some(target), _) => target.clone(),
-        (None, _) => {
-            eprintln!("vigil-top: --demo is not available in this build yet");
-            return ExitCode::from(2);
-        }
+    install_panic_hook();
+    // The demo's services run until it is dropped, at the end of `main`.
+    let (target, _demo) = match &options.target {
+        Some(target) => (target.clone(), None),
+        None => match demo::Demo::start() {
+            Ok(demo) => (demo.url(), Some(demo)),
+            Err(error) => {
+                eprintln!("vigil-top: cannot start the demo: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
     };
     let url = source::document_url(&target);
     // A request may take most of an interval, never much longer.
@@ -164,17 +170,23 @@ fn restore_terminal() {
     }
 }
 
-/// Restores the terminal on a panic of the UI thread only. A panic elsewhere (a demo
+/// Restores the terminal on a panic of the UI (main) thread only. A panic elsewhere (a demo
 /// service, caught by tokio and shown in the events pane) leaves the screen alone, and
-/// is not printed over it while the dashboard is up.
+/// is not printed over it while the dashboard is up; the demo's own panics, expected and
+/// reported in the table, are never printed.
 fn install_panic_hook() {
     let ui_thread = std::thread::current().id();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().id() == ui_thread {
+        let thread = std::thread::current();
+        if thread.id() == ui_thread {
             restore_terminal();
             previous(info);
-        } else if !TERMINAL_ACTIVE.load(Ordering::SeqCst) {
+        } else if !TERMINAL_ACTIVE.load(Ordering::SeqCst)
+            && !thread
+                .name()
+                .is_some_and(|name| name.starts_with(demo::THREAD_NAME))
+        {
             previous(info);
         }
     }));
@@ -182,7 +194,6 @@ fn install_panic_hook() {
 
 /// The interactive dashboard, until `q` or Ctrl-C.
 fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<()> {
-    install_panic_hook();
     let (poller, results) = Poller::spawn(client, options.interval);
     let mut app = App::new(target, options.interval, Instant::now());
     app.stuck_after = options.stuck_after;
