@@ -1,0 +1,109 @@
+//! End to end: `vigil-top --once` attached over HTTP to a process serving vigil's endpoint.
+//!
+//! The test process is the target: it runs services on a registry and serves them with
+//! `vigil::http::Endpoint`; `vigil-top` runs as a child process and reads them over HTTP.
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use vigil::http::{Endpoint, ServeHandle};
+use vigil::prelude::*;
+
+/// A runtime with an `ingest` service and two `flusher` instances, served on a free port.
+fn target() -> (tokio::runtime::Runtime, ServeHandle) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let registry = Arc::new(Registry::new());
+    let ticking = |name| {
+        ServiceObj::new(name, async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    drop(registry.start_in(runtime.handle(), ticking("ingest")));
+    drop(registry.start_in(runtime.handle(), ticking("flusher")));
+    drop(registry.start_in(runtime.handle(), ticking("flusher")));
+    let serving = Endpoint::new(registry)
+        .spawn(runtime.handle(), "127.0.0.1:0".parse().expect("address"))
+        .expect("serve the endpoint");
+    (runtime, serving)
+}
+
+fn vigil_top_once(url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigil-top"))
+        .args(["--once", "--interval", "0.3", url])
+        .output()
+        .expect("run vigil-top")
+}
+
+#[test]
+fn once_lists_the_targets_services_then_reports_its_disconnection() {
+    let (runtime, serving) = target();
+    let url = format!("http://{}", serving.local_addr());
+
+    let output = vigil_top_once(&url);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no `{name}` row in\n{stdout}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let ingest = row("ingest");
+    assert_eq!(ingest[1..3], ["1", "running"], "{stdout}");
+    let polls_per_second: f64 = ingest[3].parse().expect("polls/s from two documents");
+    assert!(polls_per_second > 0.0, "{stdout}");
+    assert_eq!(row("flusher")[1..3], ["2", "running"], "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("vigil-top {url}  live instances 3")),
+        "{stdout}"
+    );
+
+    // The target stops serving: vigil-top says so instead of failing.
+    drop(serving);
+    runtime.shutdown_background();
+    let output = vigil_top_once(&url);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("disconnected"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn demo_once_prints_the_demo_services() {
+    let output = Command::new(env!("CARGO_BIN_EXE_vigil-top"))
+        .args(["--demo", "--once", "--interval", "0.5"])
+        .output()
+        .expect("run vigil-top");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with("vigil-top http://127.0.0.1:"),
+        "{stdout}"
+    );
+    for name in [
+        "cpu_heavy",
+        "bursty",
+        "idle",
+        "stuck",
+        "crasher",
+        "flaky",
+        "worker",
+    ] {
+        assert!(
+            stdout.lines().any(|line| line.starts_with(name)),
+            "no `{name}` row in\n{stdout}"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The dashboard in a real terminal: `vigil-top` inside tmux, read back with `capture-pane`.
+//!
+//! Each test skips, saying why, when `tmux` is not installed (CI installs it).
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vigil::http::{Endpoint, ServeHandle};
+use vigil::prelude::*;
+
+/// A tmux server of our own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a detached 140×40 session, or `None` without tmux.
+    fn start(test: &str, command: &str) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("skipping {test}: tmux is not installed (apt-get install tmux)");
+            return None;
+        }
+        let tmux = Self {
+            socket: format!("vigil-top-{test}-{}", std::process::id()),
+        };
+        let status = tmux
+            .command()
+            .args(["new-session", "-d", "-x", "140", "-y", "40", command])
+            .status()
+            .expect("run tmux");
+        assert!(status.success(), "tmux new-session failed");
+        Some(tmux)
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.socket]);
+        command
+    }
+
+    fn screen(&self) -> String {
+        let output = self
+            .command()
+            .args(["capture-pane", "-p"])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `check` (up to 20 s), returning it.
+    fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let screen = self.screen();
+            if check(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "no {what} on screen:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn send(&self, keys: &str) {
+        let status = self
+            .command()
+            .args(["send-keys", keys])
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.command().arg("kill-server").status();
+    }
+}
+
+/// The shell line run in tmux: vigil-top, then its exit status, kept on screen.
+fn shell(arguments: &str) -> String {
+    format!(
+        "{} {arguments}; echo \"vigil-top exited $?\"; sleep 60",
+        env!("CARGO_BIN_EXE_vigil-top")
+    )
+}
+
+#[test]
+fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
+    let Some(tmux) = Tmux::start("demo", &shell("--demo")) else {
+        return;
+    };
+    let screen = tmux.wait_for("demo services", |screen| {
+        screen.contains("cpu_heavy") && screen.contains("crasher") && screen.contains("● live")
+    });
+    let header = screen.lines().next().unwrap_or_default();
+    assert!(
+        header.starts_with("vigil-top http://127.0.0.1:"),
+        "{screen}"
+    );
+    assert!(screen.contains("polls/s"), "{screen}");
+    // The crasher's panic shows as an event, without tearing down the screen.
+    let screen = tmux.wait_for("the crasher's panic", |screen| {
+        screen.contains("crasher#0 panicked: simulated failure")
+    });
+    assert!(screen.contains("busy% history"), "{screen}");
+    // The panic hook did not print the caught panic over the dashboard.
+    assert!(!screen.contains("panicked at"), "{screen}");
+    tmux.send("q");
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("vigil-top exited")
+    });
+    assert!(screen.contains("vigil-top exited 0"), "{screen}");
+    // The terminal is restored: the dashboard's alternate screen is gone.
+    assert!(!screen.contains("busy% history"), "{screen}");
+}
+
+fn serve(
+    runtime: &tokio::runtime::Runtime,
+    registry: &Arc<Registry>,
+    address: &str,
+) -> ServeHandle {
+    Endpoint::new(Arc::clone(registry))
+        .spawn(runtime.handle(), address.parse().expect("address"))
+        .expect("serve the endpoint")
+}
+
+#[test]
+fn attached_dashboard_survives_the_target_going_away_and_coming_back() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let registry = Arc::new(Registry::new());
+    drop(registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("ingest", async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }),
+    ));
+    let serving = serve(&runtime, &registry, "127.0.0.1:0");
+    let address = serving.local_addr();
+    let Some(tmux) = Tmux::start(
+        "attach",
+        &shell(&format!("--interval 0.25 http://{address}")),
+    ) else {
+        return;
+    };
+    tmux.wait_for("the ingest row", |screen| {
+        screen.contains("ingest") && screen.contains("● live")
+    });
+    drop(serving);
+    let screen = tmux.wait_for("the disconnection", |screen| {
+        screen.contains("disconnected, retrying")
+    });
+    assert!(screen.contains("ingest"), "the last figures stay: {screen}");
+    let _serving = serve(&runtime, &registry, &address.to_string());
+    tmux.wait_for("the recovery", |screen| {
+        screen.contains("● live") && screen.contains("reconnected")
+    });
+    tmux.send("C-c");
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("vigil-top exited")
+    });
+    assert!(screen.contains("vigil-top exited 0"), "{screen}");
+    runtime.shutdown_background();
+}
