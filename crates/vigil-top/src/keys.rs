@@ -268,6 +268,29 @@ mod tests {
     }
 
     #[test]
+    fn the_first_row_is_selected_until_a_key_selects_another() {
+        let mut app = app();
+        assert_eq!(app.selected, None);
+        assert_eq!(
+            app.selected_row(),
+            Some(RowKey::Service("stuck".to_owned()))
+        );
+        app.on_key(press(KeyCode::Char('j')));
+        let consumer = Some(RowKey::Service("consumer".to_owned()));
+        assert_eq!(app.selected, consumer);
+        // A selected row stays selected when the order changes.
+        app.on_key(press(KeyCode::Char('r')));
+        assert_eq!(app.selected_row(), consumer);
+        // A filter that hides it falls back to the first row shown.
+        app.filter = "stu".to_owned();
+        app.keep_selection_valid();
+        assert_eq!(
+            app.selected_row(),
+            Some(RowKey::Service("stuck".to_owned()))
+        );
+    }
+
+    #[test]
     fn plus_and_minus_step_the_interval_within_bounds() {
         let mut app = app();
         app.on_key(press(KeyCode::Char('+')));

@@ -255,6 +255,7 @@ pub(crate) struct App {
     pub(crate) paused: bool,
     pub(crate) show_help: bool,
     pub(crate) expanded: BTreeSet<String>,
+    /// The row the keys selected; `None` means the first row, whichever it is.
     pub(crate) selected: Option<RowKey>,
     previous: HashMap<String, Previous>,
     previous_taken_at_ns: Option<u64>,
@@ -658,7 +659,8 @@ impl App {
         }
     }
 
-    /// Points the selection at a row that still exists (its service, else the first row).
+    /// Points the selection at a row that still exists: its service, else none (the first
+    /// row, whichever it is, until a key selects one).
     pub(crate) fn keep_selection_valid(&mut self) {
         let rows = self.rows();
         if let Some(selected) = &self.selected {
@@ -666,12 +668,8 @@ impl App {
                 return;
             }
             let parent = RowKey::Service(selected.name().to_owned());
-            if rows.contains(&parent) {
-                self.selected = Some(parent);
-                return;
-            }
+            self.selected = rows.contains(&parent).then_some(parent);
         }
-        self.selected = rows.into_iter().next();
     }
 }
 

@@ -93,10 +93,15 @@ fn columns() -> [Column; 12] {
 
 /// Draws the whole screen.
 pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, theme: Theme) {
+    // The table takes the rows it has (titles included); the panes take the rest, at least
+    // 12 lines while the terminal has them.
+    let table_lines = u16::try_from(app.rows().len() + 1)
+        .unwrap_or(u16::MAX)
+        .max(4);
     let [header, table, panes] = Layout::vertical([
         Constraint::Length(2),
-        Constraint::Min(4),
-        Constraint::Length(12),
+        Constraint::Length(table_lines),
+        Constraint::Min(12),
     ])
     .areas(frame.area());
     draw_header(frame, header, app, theme);
