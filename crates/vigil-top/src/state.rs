@@ -139,8 +139,9 @@ pub(crate) enum Severity {
 /// One line of the events pane.
 #[derive(Debug, Clone)]
 pub(crate) struct Event {
-    /// Since vigil-top started.
-    pub(crate) at: Duration,
+    /// Since vigil-top started; `None` for endings that happened before it attached (the
+    /// supervisor's backlog in the first document).
+    pub(crate) at: Option<Duration>,
     pub(crate) severity: Severity,
     pub(crate) text: String,
 }
@@ -337,6 +338,8 @@ impl App {
             self.services.clear();
             self.last_seq = None;
         }
+        // The supervisor's endings in the first document happened before we looked.
+        let first_document = self.previous_taken_at_ns.is_none();
         let elapsed_ns = self
             .previous_taken_at_ns
             .map(|previous| document.taken_at_ns.saturating_sub(previous))
@@ -457,11 +460,17 @@ impl App {
                 elapsed_ns.map(|elapsed| total_busy_ns as f64 * 100.0 / elapsed as f64);
         }
 
-        if let Some(supervisor) = &document.supervisor {
-            new_events.extend(self.ending_events(&supervisor.recent_endings));
-        }
         for (severity, text) in new_events {
             self.push_event(now, severity, text);
+        }
+        if let Some(supervisor) = &document.supervisor {
+            for (severity, text) in self.ending_events(&supervisor.recent_endings) {
+                if first_document {
+                    self.push_event_at(None, severity, text);
+                } else {
+                    self.push_event(now, severity, text);
+                }
+            }
         }
         self.update_instances(&document, now);
         self.keep_selection_valid();
@@ -589,16 +598,17 @@ impl App {
         self.keep_selection_valid();
     }
 
-    /// Adds an event, dropping the oldest past [`MAX_EVENTS`].
+    /// Adds an event that happened `now`, dropping the oldest past [`MAX_EVENTS`].
     pub(crate) fn push_event(&mut self, now: Instant, severity: Severity, text: String) {
+        let at = now.saturating_duration_since(self.started);
+        self.push_event_at(Some(at), severity, text);
+    }
+
+    fn push_event_at(&mut self, at: Option<Duration>, severity: Severity, text: String) {
         if self.events.len() == MAX_EVENTS {
             self.events.pop_front();
         }
-        self.events.push_back(Event {
-            at: now.saturating_duration_since(self.started),
-            severity,
-            text,
-        });
+        self.events.push_back(Event { at, severity, text });
     }
 
     /// Service names passing the filter, in display order: stuck first, then by the sort

@@ -138,6 +138,7 @@ fn supervisor_endings_are_shown_once_by_seq() {
         );
         parse(text.as_bytes()).expect("document")
     };
+    app.ingest(with_endings(&[]), now);
     app.ingest(with_endings(&[1, 2]), now);
     app.ingest(with_endings(&[1, 2, 3]), now);
     app.ingest(with_endings(&[7, 8]), now);
@@ -153,6 +154,13 @@ fn supervisor_endings_are_shown_once_by_seq() {
             "a#8 abandoned (in a poll for 2.00s)",
         ]
     );
+    assert!(app.events.iter().all(|event| event.at.is_some()));
+    // Attaching to a process that already had endings: those are marked as prior.
+    let mut late = App::new("t".to_owned(), Duration::from_secs(1), now);
+    late.ingest(with_endings(&[4, 5]), now);
+    late.ingest(with_endings(&[4, 5, 6]), now);
+    let stamped: Vec<bool> = late.events.iter().map(|event| event.at.is_some()).collect();
+    assert_eq!(stamped, [false, false, true]);
 }
 
 #[test]

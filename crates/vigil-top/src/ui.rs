@@ -107,7 +107,7 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, theme: Theme) {
     draw_header(frame, header, app, theme);
     draw_table(frame, table, app, theme);
     let [events, detail] =
-        Layout::horizontal([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(panes);
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(panes);
     draw_events(frame, events, app, theme);
     draw_detail(frame, detail, app, theme);
     if app.show_help {
@@ -357,12 +357,12 @@ fn draw_events(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         .rev()
         .take(usize::from(area.height))
         .map(|event| {
-            let seconds = event.at.as_secs();
+            let at = event.at.map_or_else(
+                || "prior ".to_owned(),
+                |at| format!("{:02}:{:02} ", at.as_secs() / 60, at.as_secs() % 60),
+            );
             ListItem::new(Line::from(vec![
-                Span::styled(
-                    format!("{:02}:{:02} ", seconds / 60, seconds % 60),
-                    theme.fg(Color::DarkGray),
-                ),
+                Span::styled(at, theme.fg(Color::DarkGray)),
                 Span::styled(event.text.clone(), theme.severity(event.severity)),
             ]))
         })
