@@ -7,7 +7,8 @@
 //! - `cpu_heavy`: computes in 3 ms slices with short sleeps between them (about 60 % busy);
 //! - `bursty`: sleeps, then works hard for a second (busy % rises and falls);
 //! - `idle`: waits for the shutdown request (0 %);
-//! - `stuck`: every 8 s blocks its worker thread inside one poll for 2.5 s (STUCK);
+//! - `stuck`: sleeps 3 s, then blocks its worker thread inside one poll for 2.5 s, and
+//!   again (STUCK from 1 s into each block);
 //! - `crasher`: panics after 3 s; restarted after an exponential backoff (backing off);
 //! - `flaky`: fails with an error after 1 s; gives up after 4 restarts in a minute (the
 //!   others go on: the demo's supervisor escalates nothing);
@@ -117,14 +118,10 @@ fn start_services(supervisor: &Supervisor) {
         loop {
             tokio::select! {
                 () = ctx.shutdown_requested() => return,
-                () = tokio::time::sleep(Duration::from_secs(4)) => {}
+                () = tokio::time::sleep(Duration::from_secs(3)) => {}
             }
             // A blocking call inside async code: the bug vigil makes visible.
             std::thread::sleep(Duration::from_millis(2_500));
-            tokio::select! {
-                () = ctx.shutdown_requested() => return,
-                () = tokio::time::sleep(Duration::from_millis(1_500)) => {}
-            }
         }
     }));
     supervisor.start(
