@@ -93,13 +93,15 @@ fn demo_once_prints_the_demo_services() {
         "{stdout}"
     );
     for name in [
-        "cpu_heavy",
+        "ingest",
         "bursty",
         "idle",
-        "stuck",
+        "dispatcher",
+        "job",
         "crasher",
-        "flaky",
-        "worker",
+        "flaky_config",
+        "stuck",
+        "deaf",
     ] {
         assert!(
             stdout.lines().any(|line| line.starts_with(name)),

@@ -91,7 +91,7 @@ fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
         return;
     };
     let screen = tmux.wait_for("demo services", |screen| {
-        screen.contains("cpu_heavy") && screen.contains("crasher") && screen.contains("● live")
+        screen.contains("ingest") && screen.contains("crasher") && screen.contains("● live")
     });
     let header = screen.lines().next().unwrap_or_default();
     assert!(
@@ -101,7 +101,7 @@ fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
     assert!(screen.contains("polls/s"), "{screen}");
     // The crasher's panic shows as an event, without tearing down the screen.
     let screen = tmux.wait_for("the crasher's panic", |screen| {
-        screen.contains("crasher#0 panicked: simulated failure")
+        screen.contains("crasher#0 panicked: lost connection to the broker")
     });
     assert!(screen.contains("busy% history"), "{screen}");
     // The panic hook did not print the caught panic over the dashboard.
