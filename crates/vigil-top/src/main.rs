@@ -17,6 +17,7 @@ mod plain;
 mod source;
 mod state;
 mod ui;
+mod view;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
