@@ -70,8 +70,18 @@ fn once_lists_the_targets_services_then_reports_its_disconnection() {
     );
 
     // The target stops serving: vigil-top says so instead of failing.
+    let address = serving.local_addr();
     drop(serving);
     runtime.shutdown_background();
+    // The listener closes on the runtime's threads: wait until it refuses connections.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(address).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the endpoint kept listening"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let output = vigil_top_once(&url);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

@@ -115,14 +115,25 @@ fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
     assert!(!screen.contains("busy% history"), "{screen}");
 }
 
+/// Serves `registry` on `address`, retrying for a while if the port is not free yet.
 fn serve(
     runtime: &tokio::runtime::Runtime,
     registry: &Arc<Registry>,
     address: &str,
 ) -> ServeHandle {
-    Endpoint::new(Arc::clone(registry))
-        .spawn(runtime.handle(), address.parse().expect("address"))
-        .expect("serve the endpoint")
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match Endpoint::new(Arc::clone(registry))
+            .spawn(runtime.handle(), address.parse().expect("address"))
+        {
+            Ok(serving) => return serving,
+            Err(error) if Instant::now() < deadline => {
+                eprintln!("{address} not free yet ({error}), retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(error) => panic!("cannot serve on {address}: {error}"),
+        }
+    }
 }
 
 #[test]
