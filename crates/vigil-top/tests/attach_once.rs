@@ -9,25 +9,44 @@ use std::time::Duration;
 
 use vigil::http::{Endpoint, ServeHandle};
 use vigil::prelude::*;
+use vigil::registry::{PollHistograms, SlowPolls};
 
-/// A runtime with an `ingest` service and two `flusher` instances, served on a free port.
+/// A runtime with an `ingest` service whose polls each spin 2 ms and two `flusher`
+/// instances that only sleep, on a registry with the slow-poll (1 ms) and histogram
+/// monitors, served on a free port.
 fn target() -> (tokio::runtime::Runtime, ServeHandle) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let registry = Arc::new(Registry::new());
-    let ticking = |name| {
-        ServiceObj::new(name, async {
+    let registry = Arc::new(
+        Registry::builder()
+            .monitor((
+                SlowPolls::with_threshold(Duration::from_millis(1)),
+                PollHistograms,
+            ))
+            .build(),
+    );
+    let ingest = ServiceObj::new("ingest", async {
+        loop {
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_millis(2) {
+                std::hint::spin_loop();
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    });
+    let flusher = || {
+        ServiceObj::new("flusher", async {
             loop {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
     };
-    drop(registry.start_in(runtime.handle(), ticking("ingest")));
-    drop(registry.start_in(runtime.handle(), ticking("flusher")));
-    drop(registry.start_in(runtime.handle(), ticking("flusher")));
+    drop(registry.start_in(runtime.handle(), ingest));
+    drop(registry.start_in(runtime.handle(), flusher()));
+    drop(registry.start_in(runtime.handle(), flusher()));
     let serving = Endpoint::new(registry)
         .spawn(runtime.handle(), "127.0.0.1:0".parse().expect("address"))
         .expect("serve the endpoint");
@@ -64,6 +83,12 @@ fn once_lists_the_targets_services_then_reports_its_disconnection() {
     let polls_per_second: f64 = ingest[3].parse().expect("polls/s from two documents");
     assert!(polls_per_second > 0.0, "{stdout}");
     assert_eq!(row("flusher")[1..3], ["2", "running"], "{stdout}");
+    // The monitors' figures: every `ingest` poll is slow (2 ms > 1 ms), and its p99 comes
+    // from the histogram's bucket holding 2 ms; `flusher` polls are fast.
+    let slow: u64 = ingest[7].parse().expect("a slow-poll count");
+    assert!(slow > 0, "{stdout}");
+    assert!(ingest[8].ends_with("ms"), "p99 of 2 ms polls: {stdout}");
+    assert_eq!(row("flusher")[7], "0", "{stdout}");
     assert!(
         stdout.starts_with(&format!("vigil-top {url}  live instances 3")),
         "{stdout}"
