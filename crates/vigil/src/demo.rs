@@ -195,10 +195,20 @@ async fn stuck(ctx: Context) {
             () = ctx.shutdown_requested() => break,
             () = tokio::time::sleep(Duration::from_secs(4)) => {}
         }
+        leave_worker().await;
         // A synchronous call that hangs now and then.
         spin(Duration::from_millis(1_500));
     }
+    leave_worker().await;
     // Its "flush on shutdown" hangs past the deadline and the abort grace: an abort cannot
     // interrupt a poll, so the supervisor reports it abandoned, with the time in this poll.
     spin(SHUTDOWN_TIMEOUT + ABORT_GRACE + Duration::from_secs(1));
+}
+
+/// Yields once before `stuck` blocks its thread, so that it blocks the thread of a fresh
+/// poll rather than that of whichever task woke it: woken into that worker's LIFO slot, it
+/// would block the worker while it still holds the other tasks it deferred (`ingest`'s
+/// `yield_now`), which no other worker can take, and `ingest` would miss the shutdown.
+async fn leave_worker() {
+    tokio::task::yield_now().await;
 }
