@@ -11,11 +11,11 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::CancellationToken;
-use vigil_registry::{Registry, ServiceId, TaskId};
+use vigil_registry::{ServiceId, TaskId};
 use vigil_status::{ServiceError, ServiceStatusJoinHandle};
 
 use crate::backoff::BackoffState;
-use crate::incarnation::{self, panic_message, Spawned, Watch};
+use crate::incarnation::{self, panic_message, Host, Spawned, Watch};
 use crate::intensity::IntensityWindow;
 use crate::report::{Ending, Exit, ServiceState, ShutdownReport};
 use crate::spec::{Factory, Options, Restart};
@@ -88,7 +88,8 @@ struct Live {
 
 pub(crate) struct Core {
     handle: Handle,
-    registry: Arc<Registry>,
+    /// The supervisor's registry, whatever its type: the state machine is compiled once.
+    registry: Arc<dyn Host>,
     config: Config,
     board: Arc<Board>,
     report: watch::Sender<Option<Arc<ShutdownReport>>>,
@@ -110,7 +111,7 @@ pub(crate) struct Core {
 impl Core {
     pub(crate) fn new(
         handle: Handle,
-        registry: Arc<Registry>,
+        registry: Arc<dyn Host>,
         config: Config,
         board: Arc<Board>,
         report: watch::Sender<Option<Arc<ShutdownReport>>>,
@@ -321,7 +322,7 @@ impl Core {
             &self.registry,
             child.task,
             factory,
-            child.token.clone(),
+            &child.token,
             child.restarts,
             &child.starter,
         );

@@ -42,6 +42,17 @@
 //! print!("{report}");
 //! ```
 //!
+//! # Any registry
+//!
+//! Every incarnation is started through the supervisor's registry, and any registry works:
+//! [`SupervisorBuilder::registry`] takes an `Arc<Registry<F, C>>` of any monitor factory and
+//! clock (e.g. `Registry::builder().monitor((SlowPolls::default(), PollHistograms))`), giving
+//! a `Supervisor<F, C>`. The monitors attached to it measure every incarnation, restarts
+//! included: each one's figures (`slow_polls`, `poll_histogram`, ...) are in the registry's
+//! snapshots under its own id. The default, `Supervisor` (= `Supervisor<(), DefaultClock>`),
+//! runs on a plain registry. The supervisor's own task is compiled once whatever the
+//! registry's type.
+//!
 //! # What lives here
 //!
 //! - [`Supervisor`] (built by [`SupervisorBuilder`]): [`start`](Supervisor::start),
@@ -59,8 +70,8 @@
 //!
 //! # Feature flags
 //!
-//! - `quanta` (default): forwarded to `vigil-registry`; the default clock reads the CPU
-//!   timestamp counter.
+//! - `quanta` (default): forwarded to `vigil-registry` and `vigil-monitor`; the default
+//!   clock reads the CPU timestamp counter.
 //! - `tracing`: each incarnation runs in a `service` span (fields `name` and `instance`)
 //!   created with no parent and following from the span that started the spec; restarts,
 //!   give-ups, aborts and the shutdown are logged as events.

@@ -5,13 +5,15 @@ use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use vigil_monitor::Clock;
+use vigil_registry::MonitorFactory;
 
 use crate::incarnation::panic_message;
 use crate::report::ShutdownReport;
-use crate::supervisor::Supervisor;
+use crate::supervisor::{Control, Supervisor};
 use crate::trace::event;
 
-impl Supervisor {
+impl<F: MonitorFactory<C>, C: Clock> Supervisor<F, C> {
     /// Runs until every service has ended (see [`wait`](Self::wait)) and stops on SIGINT or
     /// SIGTERM: the first signal begins a graceful [`shutdown`](Self::shutdown), a second one
     /// [`shutdown_now`](Self::shutdown_now). Returns the report.
@@ -31,6 +33,12 @@ impl Supervisor {
     ///
     /// Dropping the future stops listening for signals; nothing else is affected.
     pub fn run_until_signal(&self) -> impl Future<Output = io::Result<ShutdownReport>> + '_ {
+        self.control().run_until_signal()
+    }
+}
+
+impl Control {
+    fn run_until_signal(&self) -> impl Future<Output = io::Result<ShutdownReport>> + '_ {
         let signals = self.register_signals();
         async move {
             let (mut interrupt, mut terminate) = signals?;

@@ -2,16 +2,18 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use vigil_registry::{Registry, ServiceId, TaskId};
+use vigil_monitor::{Clock, DefaultClock};
+use vigil_registry::{MonitorFactory, Registry, ServiceId, TaskId};
 
 use crate::core::{Adopt, Command, Config, Core};
-use crate::incarnation;
+use crate::incarnation::{self, Host};
 use crate::mailbox::{Addr, Slot};
 use crate::report::{Ending, ServiceState, ShutdownReport};
 use crate::spec::{ChildSpec, Factory, Options, WithMailbox};
@@ -45,6 +47,11 @@ pub enum Escalation {
 /// [`build`](SupervisorBuilder::build); every method works from any thread, inside or outside
 /// that runtime.
 ///
+/// Any registry works: `F` and `C` are the registry's monitor factory and clock (by default
+/// a plain [`Registry`]). Give one with monitors attached to
+/// [`SupervisorBuilder::registry`], and they measure every incarnation; see
+/// [`registry`](SupervisorBuilder::registry) for an example.
+///
 /// # Examples
 ///
 /// ```
@@ -64,14 +71,25 @@ pub enum Escalation {
 /// assert_eq!(report.endings()[0].1, Exit::Completed);
 /// assert!(report.is_clean());
 /// ```
-#[derive(Clone)]
-pub struct Supervisor {
-    shared: Arc<Shared>,
+pub struct Supervisor<F = (), C = DefaultClock>
+where
+    F: MonitorFactory<C>,
+    C: Clock,
+{
+    shared: Arc<Shared<F, C>>,
 }
 
-struct Shared {
+struct Shared<F: MonitorFactory<C>, C: Clock> {
+    control: Control,
+    /// The same registry as `control.host`, with its type.
+    registry: Arc<Registry<F, C>>,
+}
+
+/// Everything a supervisor handle does, independent of the registry's type: the methods of
+/// [`Supervisor<F, C>`] delegate here, so they are compiled once.
+pub(crate) struct Control {
     handle: Handle,
-    registry: Arc<Registry>,
+    host: Arc<dyn Host>,
     commands: mpsc::UnboundedSender<Command>,
     board: Arc<Board>,
     report: watch::Receiver<Option<Arc<ShutdownReport>>>,
@@ -99,10 +117,11 @@ impl Board {
 }
 
 impl Supervisor {
-    /// Configures a supervisor.
+    /// Configures a supervisor (on a new plain registry unless
+    /// [`registry`](SupervisorBuilder::registry) gives one).
     pub fn builder() -> SupervisorBuilder {
         SupervisorBuilder {
-            registry: None,
+            registry: Source::New(new_registry),
             config: Config {
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
                 abort_grace: DEFAULT_ABORT_GRACE,
@@ -110,9 +129,15 @@ impl Supervisor {
             },
         }
     }
+}
 
+fn new_registry() -> Arc<Registry> {
+    Arc::default()
+}
+
+impl<F: MonitorFactory<C>, C: Clock> Supervisor<F, C> {
     /// The registry every incarnation is started through.
-    pub fn registry(&self) -> &Arc<Registry> {
+    pub fn registry(&self) -> &Arc<Registry<F, C>> {
         &self.shared.registry
     }
 
@@ -128,7 +153,7 @@ impl Supervisor {
     /// If every instance id of the name has been used (after 2^64 starts).
     #[track_caller]
     pub fn start(&self, spec: ChildSpec) -> ServiceId {
-        self.adopt(spec.task, spec.options, spec.kind.factory)
+        self.control().start(spec)
     }
 
     /// Starts a spec built by [`ChildSpec::with_mailbox`] with a mailbox of `capacity`
@@ -146,65 +171,20 @@ impl Supervisor {
         spec: ChildSpec<WithMailbox<M>>,
         capacity: usize,
     ) -> Addr<M> {
-        assert!(capacity > 0, "a mailbox needs a capacity of at least 1");
-        let (addr, slot) = Slot::channel(capacity);
-        let factory = (spec.kind.bind)(slot);
-        self.adopt(spec.task, spec.options, factory);
-        addr
-    }
-
-    #[track_caller]
-    fn adopt(&self, task: TaskId, options: Options, factory: Arc<dyn Factory>) -> ServiceId {
-        let shared = &*self.shared;
-        let token = CancellationToken::new();
-        let starter = Starter::current();
-        let first = incarnation::spawn(
-            &shared.handle,
-            &shared.registry,
-            task,
-            &factory,
-            token.clone(),
-            0,
-            &starter,
-        )
-        .unwrap_or_else(|error| panic!("{error}"));
-        let id = first.id;
-        // The index is taken and the command sent under one lock, so the supervisor's task
-        // receives specs in index order.
-        let mut view = shared.board.lock();
-        let index = view.states.len();
-        view.states.push((task.name(), ServiceState::Running));
-        let adopt = Adopt {
-            index,
-            task,
-            options,
-            factory,
-            token,
-            first,
-            starter,
-        };
-        if let Err(mpsc::error::SendError(Command::Adopt(adopt))) =
-            shared.commands.send(Command::Adopt(adopt))
-        {
-            // The supervisor has finished: nothing would watch this incarnation.
-            adopt.first.join.abort();
-            view.states[index].1 = ServiceState::Stopped;
-        }
-        id
+        self.control().start_with_mailbox(spec, capacity)
     }
 
     /// Begins a graceful shutdown (if none has begun): no more restarts, pending backoffs
     /// are cancelled, and every service is asked to stop, higher stages first. Returns at
     /// once; [`wait`](Self::wait) for the report.
     pub fn shutdown(&self) {
-        // Fails only once the supervisor has finished, when there is nothing to shut down.
-        let _ = self.shared.commands.send(Command::Shutdown);
+        self.control().shutdown();
     }
 
     /// Begins a shutdown if none has begun, and aborts every service still running now,
     /// without waiting for any deadline (what a second signal does).
     pub fn shutdown_now(&self) {
-        let _ = self.shared.commands.send(Command::ShutdownNow);
+        self.control().shutdown_now();
     }
 
     /// Waits until every service has ended and no restart is pending, and returns the
@@ -221,10 +201,105 @@ impl Supervisor {
     /// # Panics
     ///
     /// If the supervisor's runtime shut down before the supervisor finished.
-    pub async fn wait(&self) -> ShutdownReport {
+    pub fn wait(&self) -> impl Future<Output = ShutdownReport> + Send + '_ {
+        self.control().wait()
+    }
+
+    /// [`shutdown`](Self::shutdown), then [`wait`](Self::wait).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the shutdown goes on if the future is dropped.
+    pub fn stop(&self) -> impl Future<Output = ShutdownReport> + Send + '_ {
+        self.control().stop()
+    }
+
+    /// One entry per started spec, in start order: its name and what it is doing now.
+    pub fn states(&self) -> Vec<(&'static str, ServiceState)> {
+        self.control().states()
+    }
+
+    /// The last (up to [`RECENT_ENDINGS`]) endings, oldest first.
+    pub fn recent_endings(&self) -> Vec<Ending> {
+        self.control().recent_endings()
+    }
+
+    pub(crate) fn control(&self) -> &Control {
+        &self.shared.control
+    }
+}
+
+impl Control {
+    #[track_caller]
+    fn start(&self, spec: ChildSpec) -> ServiceId {
+        self.adopt(spec.task, spec.options, spec.kind.factory)
+    }
+
+    #[track_caller]
+    fn start_with_mailbox<M: Send + 'static>(
+        &self,
+        spec: ChildSpec<WithMailbox<M>>,
+        capacity: usize,
+    ) -> Addr<M> {
+        assert!(capacity > 0, "a mailbox needs a capacity of at least 1");
+        let (addr, slot) = Slot::channel(capacity);
+        let factory = (spec.kind.bind)(slot);
+        self.adopt(spec.task, spec.options, factory);
+        addr
+    }
+
+    #[track_caller]
+    fn adopt(&self, task: TaskId, options: Options, factory: Arc<dyn Factory>) -> ServiceId {
+        let token = CancellationToken::new();
+        let starter = Starter::current();
+        let first = incarnation::spawn(
+            &self.handle,
+            &self.host,
+            task,
+            &factory,
+            &token,
+            0,
+            &starter,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        let id = first.id;
+        // The index is taken and the command sent under one lock, so the supervisor's task
+        // receives specs in index order.
+        let mut view = self.board.lock();
+        let index = view.states.len();
+        view.states.push((task.name(), ServiceState::Running));
+        let adopt = Adopt {
+            index,
+            task,
+            options,
+            factory,
+            token,
+            first,
+            starter,
+        };
+        if let Err(mpsc::error::SendError(Command::Adopt(adopt))) =
+            self.commands.send(Command::Adopt(adopt))
+        {
+            // The supervisor has finished: nothing would watch this incarnation.
+            adopt.first.join.abort();
+            view.states[index].1 = ServiceState::Stopped;
+        }
+        id
+    }
+
+    pub(crate) fn shutdown(&self) {
+        // Fails only once the supervisor has finished, when there is nothing to shut down.
+        let _ = self.commands.send(Command::Shutdown);
+    }
+
+    pub(crate) fn shutdown_now(&self) {
+        let _ = self.commands.send(Command::ShutdownNow);
+    }
+
+    pub(crate) async fn wait(&self) -> ShutdownReport {
         // Fails only once the supervisor has finished; its report is then stored.
-        let _ = self.shared.commands.send(Command::Wait);
-        let mut report = self.shared.report.clone();
+        let _ = self.commands.send(Command::Wait);
+        let mut report = self.report.clone();
         let report = report
             .wait_for(Option::is_some)
             .await
@@ -233,52 +308,92 @@ impl Supervisor {
         report.clone()
     }
 
-    /// [`shutdown`](Self::shutdown), then [`wait`](Self::wait).
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: the shutdown goes on if the future is dropped.
-    pub async fn stop(&self) -> ShutdownReport {
+    async fn stop(&self) -> ShutdownReport {
         self.shutdown();
         self.wait().await
     }
 
-    /// One entry per started spec, in start order: its name and what it is doing now.
-    pub fn states(&self) -> Vec<(&'static str, ServiceState)> {
-        self.shared.board.lock().states.clone()
+    fn states(&self) -> Vec<(&'static str, ServiceState)> {
+        self.board.lock().states.clone()
     }
 
-    /// The last (up to [`RECENT_ENDINGS`]) endings, oldest first.
-    pub fn recent_endings(&self) -> Vec<Ending> {
-        self.shared.board.lock().recent.iter().cloned().collect()
+    fn recent_endings(&self) -> Vec<Ending> {
+        self.board.lock().recent.iter().cloned().collect()
     }
 
     pub(crate) fn handle(&self) -> &Handle {
-        &self.shared.handle
+        &self.handle
     }
 }
 
-impl fmt::Debug for Supervisor {
+impl<F: MonitorFactory<C>, C: Clock> Clone for Supervisor<F, C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Supervisor<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let control = self.control();
         f.debug_struct("Supervisor")
-            .field("services", &self.shared.board.lock().states.len())
-            .field("finished", &self.shared.report.borrow().is_some())
+            .field("services", &control.board.lock().states.len())
+            .field("finished", &control.report.borrow().is_some())
             .finish_non_exhaustive()
     }
 }
 
 /// Builds a [`Supervisor`]; see [`Supervisor::builder`].
-#[derive(Debug)]
-pub struct SupervisorBuilder {
-    registry: Option<Arc<Registry>>,
+pub struct SupervisorBuilder<F = (), C = DefaultClock>
+where
+    F: MonitorFactory<C>,
+    C: Clock,
+{
+    registry: Source<F, C>,
     config: Config,
 }
 
-impl SupervisorBuilder {
-    /// Starts services through `registry` (default: a new one).
-    pub fn registry(mut self, registry: Arc<Registry>) -> Self {
-        self.registry = Some(registry);
-        self
+/// Where a builder's registry comes from.
+enum Source<F: MonitorFactory<C>, C: Clock> {
+    /// Made by `build` (a plain registry, unless the builder was given one).
+    New(fn() -> Arc<Registry<F, C>>),
+    Given(Arc<Registry<F, C>>),
+}
+
+impl<F: MonitorFactory<C>, C: Clock> SupervisorBuilder<F, C> {
+    /// Starts services through `registry` (default: a new plain [`Registry`]), whose monitor
+    /// factory and clock may be any: the monitors attached to it measure every incarnation.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigil_registry::{PollHistograms, Registry, SlowPolls};
+    /// use vigil_supervisor::Supervisor;
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread()
+    ///     .enable_time()
+    ///     .build()
+    ///     .unwrap();
+    /// let registry = Arc::new(
+    ///     Registry::builder()
+    ///         .monitor((SlowPolls::default(), PollHistograms))
+    ///         .build(),
+    /// );
+    /// let supervisor: Supervisor<(SlowPolls, PollHistograms)> = Supervisor::builder()
+    ///     .registry(registry)
+    ///     .build(runtime.handle());
+    /// // Every incarnation's figures carry `slow_polls` and `poll_histogram`.
+    /// # let _ = supervisor;
+    /// ```
+    pub fn registry<F2, C2>(self, registry: Arc<Registry<F2, C2>>) -> SupervisorBuilder<F2, C2>
+    where
+        F2: MonitorFactory<C2>,
+        C2: Clock,
+    {
+        SupervisorBuilder {
+            registry: Source::Given(registry),
+            config: self.config,
+        }
     }
 
     /// How long a graceful shutdown may take before the services still running are aborted
@@ -308,15 +423,31 @@ impl SupervisorBuilder {
     /// # Panics
     ///
     /// If the runtime's time driver is not enabled (`enable_time`/`enable_all`).
-    pub fn build(self, handle: &Handle) -> Supervisor {
-        let registry = self.registry.unwrap_or_default();
+    pub fn build(self, handle: &Handle) -> Supervisor<F, C> {
+        let registry = match self.registry {
+            Source::New(new) => new(),
+            Source::Given(registry) => registry,
+        };
+        let host: Arc<dyn Host> = registry.clone();
+        Supervisor {
+            shared: Arc::new(Shared {
+                control: Control::spawn(handle, host, self.config),
+                registry,
+            }),
+        }
+    }
+}
+
+impl Control {
+    /// Spawns the supervisor's task on `handle`'s runtime; the handle side of it.
+    fn spawn(handle: &Handle, host: Arc<dyn Host>, config: Config) -> Self {
         let (commands, receiver) = mpsc::unbounded_channel();
         let (report_tx, report) = watch::channel(None);
         let board = Arc::new(Board::default());
         let core = Core::new(
             handle.clone(),
-            registry.clone(),
-            self.config,
+            host.clone(),
+            config,
             board.clone(),
             report_tx,
         );
@@ -327,23 +458,37 @@ impl SupervisorBuilder {
             crate::core::idle_timer()
         };
         handle.spawn(core.run(receiver, timer));
-        Supervisor {
-            shared: Arc::new(Shared {
-                handle: handle.clone(),
-                registry,
-                commands,
-                board,
-                report,
-            }),
+        Self {
+            handle: handle.clone(),
+            host,
+            commands,
+            board,
+            report,
         }
     }
 }
 
+impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for SupervisorBuilder<F, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let registry: &dyn fmt::Debug = match &self.registry {
+            Source::New(_) => &"new",
+            Source::Given(registry) => registry,
+        };
+        f.debug_struct("SupervisorBuilder")
+            .field("registry", registry)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
 #[allow(dead_code)] // Compile-time assertions only.
-fn assert_supervisor_and_its_futures_are_send(supervisor: &Supervisor) {
+fn assert_supervisor_and_its_futures_are_send<F: MonitorFactory<C>, C: Clock>(
+    supervisor: &Supervisor<F, C>,
+) {
     fn is_send_sync<T: Send + Sync>() {}
     fn is_send<T: Send>(_: &T) {}
-    is_send_sync::<Supervisor>();
+    is_send_sync::<Supervisor<F, C>>();
+    is_send_sync::<SupervisorBuilder<F, C>>();
     is_send(&supervisor.wait());
     is_send(&supervisor.stop());
     is_send(&supervisor.run_until_signal());

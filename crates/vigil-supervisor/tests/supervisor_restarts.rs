@@ -4,9 +4,12 @@
 mod supervisor_fixture;
 
 use std::future::pending;
+use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::runtime::Handle;
 use tokio::time::sleep;
+use vigil_registry::{PollHistograms, Registry, SlowPolls};
 use vigil_supervisor::{Backoff, ChildSpec, Exit, Restart, ServiceState, Supervisor};
 
 use supervisor_fixture::{endings, exits, supervisor, Log, MS};
@@ -248,4 +251,58 @@ fn a_runtime_without_time_is_refused_when_building() {
         .build()
         .unwrap();
     let _ = Supervisor::builder().build(runtime.handle());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_monitors_of_any_registry_measure_every_incarnation() {
+    let registry = Arc::new(
+        Registry::builder()
+            .monitor((SlowPolls::default(), PollHistograms))
+            .build(),
+    );
+    let supervisor: Supervisor<(SlowPolls, PollHistograms)> = Supervisor::builder()
+        .registry(Arc::clone(&registry))
+        .build(&Handle::current());
+    assert!(Arc::ptr_eq(supervisor.registry(), &registry));
+    supervisor.start(
+        ChildSpec::new("consumer", |ctx| async move {
+            // One poll far above the 50 µs slow-poll threshold, in every incarnation.
+            std::thread::sleep(2 * MS);
+            tokio::task::yield_now().await;
+            if ctx.restarts() == 0 {
+                return Err("bad".to_owned());
+            }
+            ctx.shutdown_requested().await;
+            Ok(())
+        })
+        .backoff(Backoff::none()),
+    );
+    sleep(MS).await;
+
+    let snapshot = registry.metrics();
+    let group = snapshot.group("consumer").unwrap();
+    assert_eq!((group.starts, group.restarts, group.instances), (2, 1, 1));
+    assert_eq!(group.endings.failed, 1);
+    let (id, metrics) = snapshot.iter().next().unwrap();
+    assert_eq!(id.to_string(), "consumer#1");
+    let slow = metrics
+        .slow_polls
+        .expect("the registry's SlowPolls monitor");
+    assert!(slow.slow_poll_count >= 1, "{slow:?}");
+    assert!(slow.total_slow_poll_duration >= 2 * MS, "{slow:?}");
+    let histogram = metrics
+        .poll_histogram
+        .expect("the registry's PollHistograms");
+    assert!(histogram.count() >= 2, "{histogram:?}");
+    assert!(histogram.max >= 2 * MS, "{histogram:?}");
+    // The same figures through the supervisor's handle on the registry.
+    let live = supervisor.registry().instance_metrics(id).unwrap();
+    assert!(live.slow_polls.is_some() && live.poll_histogram.is_some());
+
+    let report = supervisor.stop().await;
+    assert_eq!(
+        endings(&report),
+        ["consumer#0 failed", "consumer#1 completed"]
+    );
+    assert!(registry.metrics().is_empty());
 }

@@ -22,6 +22,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use vigil::demo::DemoSupervisor;
 use vigil::prelude::*;
 use vigil::supervisor::Ending;
 use vigil::{ServiceMetrics, ServiceState};
@@ -169,7 +170,7 @@ fn print_table(
 #[cfg(feature = "http")]
 fn serve(
     runtime: &tokio::runtime::Runtime,
-    supervisor: &Supervisor,
+    supervisor: &DemoSupervisor,
     address: SocketAddr,
 ) -> Result<vigil::http::ServeHandle, String> {
     let server = vigil::http::Endpoint::new(std::sync::Arc::clone(supervisor.registry()))
@@ -188,7 +189,7 @@ fn serve(
 #[cfg(not(feature = "http"))]
 fn serve(
     _runtime: &tokio::runtime::Runtime,
-    _supervisor: &Supervisor,
+    _supervisor: &DemoSupervisor,
     _address: SocketAddr,
 ) -> Result<std::convert::Infallible, String> {
     Err("--serve needs the `http` feature: \

@@ -14,9 +14,12 @@
 //! | `stuck` | every 4 s blocks its thread inside one poll for 1.5 s; on shutdown, blocks for good | STUCK while in that poll; reported `abandoned` with its in-poll time |
 //! | `deaf` | ignores the shutdown request | aborted at the shutdown deadline |
 //!
-//! The demo's supervisor ([`supervisor`]) keeps the others running when one gives up
-//! ([`Escalation::Continue`]) and has a short shutdown: [`SHUTDOWN_TIMEOUT`], then
-//! [`ABORT_GRACE`].
+//! The demo's supervisor ([`supervisor`], a [`DemoSupervisor`]) runs on a registry with
+//! [`SlowPolls`] (default 50 µs threshold) and [`PollHistograms`] attached, so every
+//! incarnation's figures carry `slow_polls` and `poll_histogram` (poll-duration quantiles):
+//! `ingest`'s 5 ms slices and `stuck`'s 1.5 s poll show up there. It keeps the others running
+//! when one gives up ([`Escalation::Continue`]) and has a short shutdown:
+//! [`SHUTDOWN_TIMEOUT`], then [`ABORT_GRACE`].
 //!
 //! `stuck` blocks a runtime worker thread on purpose: run the demo on a multi-thread runtime
 //! with a few workers, and shut the runtime down with a timeout (or in the background)
@@ -33,10 +36,14 @@
 //!     .unwrap();
 //! let supervisor = vigil::demo::supervisor(runtime.handle());
 //! vigil::demo::start(&supervisor);
-//! let report = runtime.block_on(async {
+//! let (snapshot, report) = runtime.block_on(async {
 //!     tokio::time::sleep(Duration::from_millis(300)).await;
-//!     supervisor.stop().await
+//!     (supervisor.registry().metrics(), supervisor.stop().await)
 //! });
+//! // `ingest` computes in 5 ms polls: slow polls, and poll-duration quantiles.
+//! let ingest = snapshot.group("ingest").unwrap();
+//! assert!(ingest.slow_polls.unwrap().slow_poll_count > 0);
+//! assert!(ingest.poll_histogram.unwrap().quantile(0.99) >= Duration::from_millis(1));
 //! // `deaf` never listens: aborted at the deadline.
 //! assert!(report.endings().iter().any(|(id, exit)| id.name() == "deaf" && *exit == Exit::Aborted));
 //! runtime.shutdown_timeout(Duration::from_secs(5));
@@ -47,7 +54,15 @@ use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
-use crate::{Backoff, ChildSpec, Context, Escalation, Registry, Restart, ServiceObj, Supervisor};
+use crate::registry::{PollHistograms, SlowPolls};
+use crate::{
+    Backoff, ChildSpec, Clock, Context, Escalation, MonitorFactory, Registry, Restart, ServiceObj,
+    Supervisor,
+};
+
+/// The demo's supervisor type: on a registry with [`SlowPolls`] and [`PollHistograms`]
+/// attached (and the default clock).
+pub type DemoSupervisor = Supervisor<(SlowPolls, PollHistograms)>;
 
 /// How long the demo's supervisor waits for its services to stop before aborting them.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -58,18 +73,26 @@ pub const ABORT_GRACE: Duration = Duration::from_millis(500);
 /// One slice of `ingest`'s work: one poll.
 const WORK_SLICE: Duration = Duration::from_millis(5);
 
-/// A supervisor with the demo's settings: a 1 s shutdown deadline, a 0.5 s abort grace, and
-/// [`Escalation::Continue`] so that `flaky_config` giving up leaves the others running.
-pub fn supervisor(handle: &Handle) -> Supervisor {
+/// A supervisor with the demo's settings: a new registry with [`SlowPolls::default`] and
+/// [`PollHistograms`] attached (every incarnation's slow polls and poll-duration histogram),
+/// a 1 s shutdown deadline, a 0.5 s abort grace, and [`Escalation::Continue`] so that
+/// `flaky_config` giving up leaves the others running.
+pub fn supervisor(handle: &Handle) -> DemoSupervisor {
+    let registry = Registry::builder()
+        .monitor((SlowPolls::default(), PollHistograms))
+        .build();
     Supervisor::builder()
+        .registry(Arc::new(registry))
         .shutdown_timeout(SHUTDOWN_TIMEOUT)
         .abort_grace(ABORT_GRACE)
         .escalation(Escalation::Continue)
         .build(handle)
 }
 
-/// Starts every demo service under `supervisor` (see the module docs for the list).
-pub fn start(supervisor: &Supervisor) {
+/// Starts every demo service under `supervisor` (see the module docs for the list): usually
+/// the one [`supervisor`] builds, but any supervisor works (its registry's monitors then
+/// decide which figures the services carry).
+pub fn start<F: MonitorFactory<C>, C: Clock>(supervisor: &Supervisor<F, C>) {
     supervisor.start(ChildSpec::new("ingest", ingest));
     supervisor.start(ChildSpec::new("bursty", bursty));
     supervisor.start(ChildSpec::new("idle", |ctx: Context| async move {
@@ -132,7 +155,7 @@ async fn bursty(ctx: Context) {
     }
 }
 
-async fn dispatcher(ctx: Context, registry: Arc<Registry>) {
+async fn dispatcher<F: MonitorFactory<C>, C: Clock>(ctx: Context, registry: Arc<Registry<F, C>>) {
     let handle = Handle::current();
     let mut every = tokio::time::interval(Duration::from_millis(250));
     loop {
@@ -172,10 +195,20 @@ async fn stuck(ctx: Context) {
             () = ctx.shutdown_requested() => break,
             () = tokio::time::sleep(Duration::from_secs(4)) => {}
         }
+        leave_worker().await;
         // A synchronous call that hangs now and then.
         spin(Duration::from_millis(1_500));
     }
+    leave_worker().await;
     // Its "flush on shutdown" hangs past the deadline and the abort grace: an abort cannot
     // interrupt a poll, so the supervisor reports it abandoned, with the time in this poll.
     spin(SHUTDOWN_TIMEOUT + ABORT_GRACE + Duration::from_secs(1));
+}
+
+/// Yields once before `stuck` blocks its thread, so that it blocks the thread of a fresh
+/// poll rather than that of whichever task woke it: woken into that worker's LIFO slot, it
+/// would block the worker while it still holds the other tasks it deferred (`ingest`'s
+/// `yield_now`), which no other worker can take, and `ingest` would miss the shutdown.
+async fn leave_worker() {
+    tokio::task::yield_now().await;
 }

@@ -34,12 +34,13 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
         .unwrap();
     let supervisor = vigil::demo::supervisor(runtime.handle());
     vigil::demo::start(&supervisor);
-    let (report, snapshot) = runtime.block_on(async {
+    let (live, report, snapshot) = runtime.block_on(async {
         // Long enough for one crash and for flaky_config to use up its 3 restarts
         // (backoff 0.3 + 0.6 + 1.2 s).
         tokio::time::sleep(Duration::from_millis(3_000)).await;
+        let live = supervisor.registry().metrics();
         let report = supervisor.stop().await;
-        (report, supervisor.registry().metrics())
+        (live, report, supervisor.registry().metrics())
     });
     runtime.shutdown_timeout(Duration::from_secs(10));
 
@@ -80,6 +81,20 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     assert_eq!(crasher.restarts, crasher.starts - 1);
     assert!(crasher.endings.panicked >= 1);
     assert_eq!(snapshot.group("flaky_config").unwrap().endings.failed, 4);
+    // The demo's registry measures slow polls and poll durations of every instance, restarted
+    // incarnations included; `ingest` polls in 5 ms slices.
+    assert!(!live.is_empty());
+    for (id, metrics) in &live {
+        assert!(metrics.slow_polls.is_some(), "{id}");
+        assert!(metrics.poll_histogram.is_some(), "{id}");
+    }
+    let ingest = live.group("ingest").unwrap();
+    assert!(ingest.slow_polls.unwrap().slow_poll_count > 0);
+    let histogram = ingest.poll_histogram.unwrap();
+    assert!(
+        histogram.quantile(0.5) >= Duration::from_millis(1),
+        "{histogram:?}"
+    );
     // The dispatcher's unsupervised jobs are counted by name too.
     assert!(snapshot.group("job").unwrap().starts >= 8);
 }

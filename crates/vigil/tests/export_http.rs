@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use vigil::export::prometheus::{encode, Format};
 use vigil::http::{Endpoint, ServeHandle};
-use vigil::registry::SCHEMA_VERSION;
+use vigil::registry::{PollHistograms, SlowPolls, SCHEMA_VERSION};
 use vigil::{Registry, ServiceObj, ServicesMetrics};
 use vigil_supervisor::{Backoff, ChildSpec, Escalation, Restart, ServiceState, Supervisor};
 
@@ -524,6 +524,63 @@ fn a_supervisor_adds_its_states_and_endings_and_given_up_services_fail_health() 
             serde_json::json!({"name": "retrier", "instance_id": 0, "exit": "failed", "message": "not yet", "in_poll_ns": null}),
         ]
     );
+
+    drop(server);
+    runtime.block_on(supervisor.stop());
+}
+
+#[test]
+fn a_supervisor_on_a_registry_with_monitors_serves_their_figures() {
+    let runtime = multi_thread();
+    let registry = Arc::new(
+        Registry::builder()
+            .monitor((SlowPolls::default(), PollHistograms))
+            .build(),
+    );
+    let supervisor = Supervisor::builder()
+        .registry(Arc::clone(&registry))
+        .build(runtime.handle());
+    // Fails once after a slow poll, then waits for the shutdown.
+    supervisor.start(
+        ChildSpec::new("worker", |ctx| async move {
+            std::thread::sleep(Duration::from_millis(2));
+            if ctx.restarts() == 0 {
+                return Err("once");
+            }
+            ctx.shutdown_requested().await;
+            Ok(())
+        })
+        .backoff(Backoff::none()),
+    );
+    let start = Instant::now();
+    while registry
+        .metrics()
+        .group("worker")
+        .map(|group| group.restarts)
+        != Some(1)
+    {
+        assert!(start.elapsed() < EXCHANGE_TIMEOUT);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    // The endpoint's registry and the supervisor's are the same, monitors attached.
+    let server = Endpoint::new(Arc::clone(supervisor.registry()))
+        .supervisor(supervisor.clone())
+        .spawn(runtime.handle(), loopback())
+        .unwrap();
+    let snapshot = runtime.block_on(get(server.local_addr(), "/snapshot.json", ""));
+    assert_eq!(snapshot.status_line, "HTTP/1.1 200 OK");
+    let document: serde_json::Value = serde_json::from_str(&snapshot.body).unwrap();
+    let instance = &document["instances"][0];
+    assert_eq!(instance["name"], "worker", "{}", snapshot.body);
+    assert_eq!(instance["instance_id"], 1);
+    assert!(
+        instance["slow_polls"]["slow_poll_count"].as_u64() >= Some(1),
+        "{instance}"
+    );
+    assert!(instance["poll_histogram"].is_object(), "{instance}");
+    assert_eq!(document["groups"][0]["restarts"], 1);
+    assert_eq!(document["supervisor"]["services"][0]["state"], "running");
 
     drop(server);
     runtime.block_on(supervisor.stop());

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use vigil_supervisor::{Ending, Exit, ServiceState, Supervisor};
+use vigil_supervisor::{Ending, Exit, ServiceState};
 
+use super::SupervisorView;
 use crate::ServicesMetrics;
 
 /// The document `/snapshot.json` serves: the snapshot's own serde form (schema version
@@ -52,7 +53,7 @@ struct EndingEntry {
 
 impl SupervisorSection {
     /// The supervisor's states and recent endings now.
-    pub(super) fn of(supervisor: &Supervisor) -> Self {
+    pub(super) fn of(supervisor: &dyn SupervisorView) -> Self {
         let now = tokio::time::Instant::now();
         let services = supervisor
             .states()

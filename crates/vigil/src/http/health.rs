@@ -3,8 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use vigil_supervisor::{ServiceState, Supervisor};
+use vigil_supervisor::ServiceState;
 
+use super::SupervisorView;
 use crate::{ServiceId, ServicesMetrics};
 
 /// What `/health` found: healthy when the lists are empty.
@@ -23,7 +24,7 @@ pub(super) struct Report {
 pub(super) fn check(
     snapshot: &ServicesMetrics,
     stuck_after: Duration,
-    supervisor: Option<&Supervisor>,
+    supervisor: Option<&dyn SupervisorView>,
 ) -> Report {
     let stuck = snapshot
         .iter()
@@ -33,7 +34,7 @@ pub(super) fn check(
         })
         .collect();
     let gave_up = supervisor
-        .map(Supervisor::states)
+        .map(SupervisorView::states)
         .unwrap_or_default()
         .into_iter()
         .filter(|(_, state)| *state == ServiceState::GaveUp)

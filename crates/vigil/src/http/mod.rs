@@ -80,7 +80,7 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 use vigil_monitor::{Clock, DefaultClock};
-use vigil_supervisor::Supervisor;
+use vigil_supervisor::{Ending, ServiceState, Supervisor};
 
 use crate::{MonitorFactory, Registry};
 
@@ -102,7 +102,26 @@ where
 {
     registry: Arc<Registry<F, C>>,
     stuck_after: Duration,
-    supervisor: Option<Supervisor>,
+    supervisor: Option<Box<dyn SupervisorView>>,
+}
+
+/// What the endpoint reads of a supervisor, whatever its registry's type: the endpoint
+/// takes any supervisor, and its routes are not compiled again per supervisor type.
+trait SupervisorView: fmt::Debug + Send + Sync + 'static {
+    /// [`Supervisor::states`].
+    fn states(&self) -> Vec<(&'static str, ServiceState)>;
+    /// [`Supervisor::recent_endings`].
+    fn recent_endings(&self) -> Vec<Ending>;
+}
+
+impl<F: MonitorFactory<C>, C: Clock> SupervisorView for Supervisor<F, C> {
+    fn states(&self) -> Vec<(&'static str, ServiceState)> {
+        Supervisor::states(self)
+    }
+
+    fn recent_endings(&self) -> Vec<Ending> {
+        Supervisor::recent_endings(self)
+    }
 }
 
 impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
@@ -138,7 +157,8 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
     /// and recent endings in the `supervisor` member.
     ///
     /// The endpoint's registry is the one `/metrics` and the snapshot read; usually the
-    /// supervisor's own, [`Supervisor::registry`].
+    /// supervisor's own, [`Supervisor::registry`]. The supervisor may run on a registry of
+    /// any type (with monitors attached, say), not necessarily the endpoint's.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -152,8 +172,12 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
     ///     .spawn(runtime.handle(), "127.0.0.1:0".parse().unwrap())
     ///     .unwrap();
     /// ```
-    pub fn supervisor(mut self, supervisor: Supervisor) -> Self {
-        self.supervisor = Some(supervisor);
+    pub fn supervisor<F2, C2>(mut self, supervisor: Supervisor<F2, C2>) -> Self
+    where
+        F2: MonitorFactory<C2>,
+        C2: Clock,
+    {
+        self.supervisor = Some(Box::new(supervisor));
         self
     }
 

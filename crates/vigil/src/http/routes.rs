@@ -3,16 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::{document, health, SupervisorView};
+use crate::export::prometheus::{encode, Format};
+use crate::{MonitorFactory, Registry};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use vigil_monitor::Clock;
-use vigil_supervisor::Supervisor;
-
-use super::{document, health};
-use crate::export::prometheus::{encode, Format};
-use crate::{MonitorFactory, Registry};
 
 /// The response body: the whole text, built before the response starts.
 pub(super) type Body = Full<Bytes>;
@@ -21,7 +19,7 @@ pub(super) type Body = Full<Bytes>;
 pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
     pub(super) registry: Arc<Registry<F, C>>,
     pub(super) stuck_after: Duration,
-    pub(super) supervisor: Option<Supervisor>,
+    pub(super) supervisor: Option<Box<dyn SupervisorView>>,
 }
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -64,7 +62,7 @@ where
             let report = health::check(
                 &shared.registry.metrics(),
                 shared.stuck_after,
-                shared.supervisor.as_ref(),
+                shared.supervisor.as_deref(),
             );
             let status = if report.is_healthy() {
                 StatusCode::OK
@@ -79,7 +77,7 @@ where
                 snapshot: &snapshot,
                 supervisor: shared
                     .supervisor
-                    .as_ref()
+                    .as_deref()
                     .map(document::SupervisorSection::of),
             };
             match document::to_json(&document) {
