@@ -10,8 +10,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use vigil::demo::DemoSupervisor;
 use vigil::http::{Endpoint, ServeHandle};
-use vigil::Supervisor;
 
 /// The name of the demo runtime's threads (the panic hook keeps their panics quiet).
 pub(crate) const THREAD_NAME: &str = "vigil-top-demo";
@@ -21,7 +21,7 @@ pub(crate) const THREAD_NAME: &str = "vigil-top-demo";
 pub(crate) struct Demo {
     address: SocketAddr,
     serving: Option<ServeHandle>,
-    supervisor: Supervisor,
+    supervisor: DemoSupervisor,
     runtime: Option<tokio::runtime::Runtime>,
 }
 

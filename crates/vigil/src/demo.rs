@@ -11,13 +11,13 @@
 //! | `dispatcher` | starts a short-lived `job` instance every 250 ms (each lives 600 ms) | instance ids that keep growing, endings counted per name |
 //! | `crasher` | panics 1.5 s after each start | restarts with exponential backoff, new ids, panic messages |
 //! | `flaky_config` | fails at once (`Err`) | failures, then given up after 3 restarts in 30 s |
-//! | `stuck` | every 4 s blocks its thread inside one poll for 1.5 s; on shutdown, blocks for good | STUCK while in that poll; reported `abandoned` with its in-poll time |
+//! | `stuck` | 3 s after each block, blocks its thread inside one poll for 2.5 s; on shutdown, blocks for good | STUCK while in that poll; reported `abandoned` with its in-poll time |
 //! | `deaf` | ignores the shutdown request | aborted at the shutdown deadline |
 //!
 //! The demo's supervisor ([`supervisor`], a [`DemoSupervisor`]) runs on a registry with
 //! [`SlowPolls`] (default 50 µs threshold) and [`PollHistograms`] attached, so every
 //! incarnation's figures carry `slow_polls` and `poll_histogram` (poll-duration quantiles):
-//! `ingest`'s 5 ms slices and `stuck`'s 1.5 s poll show up there. It keeps the others running
+//! `ingest`'s 5 ms slices and `stuck`'s 2.5 s polls show up there. It keeps the others running
 //! when one gives up ([`Escalation::Continue`]) and has a short shutdown:
 //! [`SHUTDOWN_TIMEOUT`], then [`ABORT_GRACE`].
 //!
@@ -193,11 +193,12 @@ async fn stuck(ctx: Context) {
     loop {
         tokio::select! {
             () = ctx.shutdown_requested() => break,
-            () = tokio::time::sleep(Duration::from_secs(4)) => {}
+            () = tokio::time::sleep(Duration::from_secs(3)) => {}
         }
         leave_worker().await;
-        // A synchronous call that hangs now and then.
-        spin(Duration::from_millis(1_500));
+        // A synchronous call that hangs now and then: past the usual 1 s stuck threshold
+        // for 1.5 s of every 5.5 s, so a dashboard refreshing every second sees it.
+        spin(Duration::from_millis(2_500));
     }
     leave_worker().await;
     // Its "flush on shutdown" hangs past the deadline and the abort grace: an abort cannot
