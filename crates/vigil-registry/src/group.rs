@@ -136,11 +136,20 @@ impl<R> ServiceGroup<R> {
 
     /// The stored instance `instance_id`, if any.
     pub(crate) fn instance_mut(&mut self, instance_id: InstanceId) -> Option<&mut Instance<R>> {
-        let index = self
-            .instances
-            .binary_search_by_key(&instance_id, |instance| instance.id.instance_id())
-            .ok()?;
+        let index = self.position(instance_id)?;
         Some(&mut self.instances[index])
+    }
+
+    /// The stored instance `instance_id`, if any.
+    pub(crate) fn instance(&self, instance_id: InstanceId) -> Option<&Instance<R>> {
+        Some(&self.instances[self.position(instance_id)?])
+    }
+
+    /// Where instance `instance_id` is stored: `O(log n)`, the instances being sorted by id.
+    fn position(&self, instance_id: InstanceId) -> Option<usize> {
+        self.instances
+            .binary_search_by_key(&instance_id, |instance| instance.id.instance_id())
+            .ok()
     }
 
     /// Counts one restart of this name.

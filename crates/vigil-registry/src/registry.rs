@@ -244,11 +244,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     pub fn instance_metrics(&self, id: ServiceId) -> Option<ServiceMetrics> {
         let groups = read(&self.groups);
         let group = lock(groups.get(id.name())?);
-        let instances = group.instances();
-        let index = instances
-            .binary_search_by_key(&id.instance_id(), |instance| instance.id.instance_id())
-            .ok()?;
-        let instance = &instances[index];
+        let instance = group.instance(id.instance_id())?;
         let sample = instance.metrics.sample(self.clock.now());
         if sample.lifecycle.is_finished() {
             return None;
@@ -322,11 +318,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     pub fn status_handle(&self, id: ServiceId) -> Option<ServiceStatusJoinHandle> {
         let groups = read(&self.groups);
         let group = lock(groups.get(id.name())?);
-        let instances = group.instances();
-        let index = instances
-            .binary_search_by_key(&id.instance_id(), |instance| instance.id.instance_id())
-            .ok()?;
-        Some(instances[index].status.clone())
+        Some(group.instance(id.instance_id())?.status.clone())
     }
 
     /// The clock the registry's monitors read.

@@ -1,11 +1,13 @@
 //! Per-name lifetime counters: monotonic across snapshots and equal to a model's sums over every instance ever started.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::panic;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use proptest::prelude::*;
@@ -13,6 +15,8 @@ use tokio::runtime::{Builder, Runtime};
 use tokio::sync::mpsc;
 use vigil_registry::{Endings, Registry, ServiceGroupMetrics, ServiceId, TaskId};
 use vigil_status::ServiceJoinHandle;
+
+use common::{quiet_model_panics, ModelPanic};
 
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 
@@ -57,22 +61,6 @@ enum Command {
     Complete,
     Fail,
     Panic,
-}
-
-/// The payload of the panics this test provokes; the panic hook keeps them quiet.
-#[derive(Debug)]
-struct ModelPanic;
-
-fn quiet_model_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<ModelPanic>().is_none() {
-                previous(info);
-            }
-        }));
-    });
 }
 
 pin_project_lite::pin_project! {

@@ -1,14 +1,17 @@
 //! Model-based property test: random starts, endings, detaches and snapshots agree with a simple per-name model.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::panic;
-use std::sync::Once;
 
 use proptest::prelude::*;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::oneshot;
 use vigil_registry::{Registry, ServiceId, ServiceObj, TaskId};
 use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
+
+use common::{quiet_model_panics, ModelPanic};
 
 const NAMES: [&str; 3] = ["alpha", "beta", "gamma"];
 
@@ -40,22 +43,6 @@ fn op() -> impl Strategy<Value = Op> {
 enum Command {
     Finish,
     Panic,
-}
-
-/// The payload of the panics this test provokes; the panic hook keeps them quiet.
-#[derive(Debug)]
-struct ModelPanic;
-
-fn quiet_model_panics() {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<ModelPanic>().is_none() {
-                previous(info);
-            }
-        }));
-    });
 }
 
 fn service(name: &'static str, commands: oneshot::Receiver<Command>) -> ServiceObj {
