@@ -34,7 +34,8 @@ struct SpecState {
     /// The number of the pending restart; `backing_off` only.
     restarts: Option<u32>,
     /// Time until that restart; `backing_off` only.
-    retry_in_ns: Option<u64>,
+    #[serde(rename = "retry_in_ns", with = "vigil_monitor::duration_ns::option")]
+    retry_in: Option<Duration>,
 }
 
 /// One entry of `supervisor.recent_endings`.
@@ -48,7 +49,8 @@ struct EndingEntry {
     /// The failure text or panic message.
     message: Option<String>,
     /// `abandoned` only: how long it had been inside one poll.
-    in_poll_ns: Option<u64>,
+    #[serde(rename = "in_poll_ns", with = "vigil_monitor::duration_ns::option")]
+    in_poll: Option<Duration>,
 }
 
 impl SupervisorSection {
@@ -59,18 +61,17 @@ impl SupervisorSection {
             .states()
             .into_iter()
             .map(|(name, state)| {
-                let (restarts, retry_in_ns) = match state {
-                    ServiceState::BackingOff { until, restarts } => (
-                        Some(restarts),
-                        Some(nanos(until.saturating_duration_since(now))),
-                    ),
+                let (restarts, retry_in) = match state {
+                    ServiceState::BackingOff { until, restarts } => {
+                        (Some(restarts), Some(until.saturating_duration_since(now)))
+                    }
                     _ => (None, None),
                 };
                 SpecState {
                     name,
                     state: state.kind(),
                     restarts,
-                    retry_in_ns,
+                    retry_in,
                 }
             })
             .collect();
@@ -83,8 +84,8 @@ impl SupervisorSection {
                 instance_id: id.instance_id(),
                 exit: exit.kind(),
                 message: exit.message().map(str::to_owned),
-                in_poll_ns: match exit {
-                    Exit::Abandoned { in_poll } => Some(nanos(in_poll)),
+                in_poll: match exit {
+                    Exit::Abandoned { in_poll } => Some(in_poll),
                     _ => None,
                 },
             })
@@ -94,11 +95,6 @@ impl SupervisorSection {
             recent_endings,
         }
     }
-}
-
-/// Whole nanoseconds, saturating at `u64::MAX` (584 years).
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// The JSON text of `document`.
