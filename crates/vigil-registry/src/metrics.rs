@@ -114,14 +114,6 @@ impl From<MonitorSnapshot> for CoreMetrics {
 }
 
 impl CoreMetrics {
-    pub(crate) fn poll_count(&self) -> u64 {
-        self.poll_count
-    }
-
-    pub(crate) fn total_busy_duration(&self) -> Duration {
-        self.total_busy_duration
-    }
-
     fn with_report(self, report: MonitorReport) -> ServiceMetrics {
         ServiceMetrics {
             poll_count: self.poll_count,

@@ -270,7 +270,8 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         for (&name, group) in groups.iter() {
             let mut group = lock(group);
             entries.reserve(group.instances().len());
-            let first_entry = entries.len();
+            let mut live_poll_count = 0;
+            let mut live_busy = Duration::ZERO;
             // An instance seen finished here is folded into the name's lifetime counters
             // and removed in the same pass, under the lock: counted exactly once, either as
             // ended or as live, never both and never neither.
@@ -285,23 +286,20 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                     reports.push(report);
                 }
                 let snapshot = sample.to_snapshot(&self.clock);
+                live_poll_count += snapshot.poll_count;
+                live_busy += snapshot.total_busy_duration;
                 entries.push((instance.id, CoreMetrics::from(snapshot)));
                 false
             });
             let lifetime = group.lifetime();
-            let mut name_totals = GroupTotals {
+            totals.push(GroupTotals {
                 name,
                 starts: lifetime.starts,
                 restarts: lifetime.restarts,
                 endings: lifetime.endings,
-                poll_count: lifetime.ended_poll_count,
-                total_busy_duration: lifetime.ended_busy,
-            };
-            for (_, live) in &entries[first_entry..] {
-                name_totals.poll_count += live.poll_count();
-                name_totals.total_busy_duration += live.total_busy_duration();
-            }
-            totals.push(name_totals);
+                poll_count: lifetime.ended_poll_count + live_poll_count,
+                total_busy_duration: lifetime.ended_busy + live_busy,
+            });
         }
         let taken_at = self
             .clock
