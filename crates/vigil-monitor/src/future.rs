@@ -2,8 +2,8 @@
 
 use std::future::Future;
 use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
@@ -70,9 +70,9 @@ impl<F: Future> ServiceMonitor<F> {
     }
 }
 
-impl<F, C: Clock> ServiceMonitor<F, BusyMonitor, C> {
+impl<F, C: Clock, S: Deref<Target = RawMetrics> + Send> ServiceMonitor<F, BusyMonitor<S>, C> {
     /// The default monitor's shared metrics.
-    pub fn metrics(&self) -> &Arc<RawMetrics> {
+    pub fn metrics(&self) -> &S {
         self.monitor.metrics()
     }
 }

@@ -1,6 +1,7 @@
 //! The default monitor: poll count, busy time, in-flight poll and lifecycle, published
 //! through a seqlock so readers always see one consistent poll edge.
 
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,14 +38,25 @@ const NOT_IN_POLL: Ticks = u64::MAX;
 /// - A poll that is still running is visible: [`MonitorSnapshot::current_poll_duration`]
 ///   and the busy total include it.
 ///
+/// # Storage
+///
+/// A monitor either owns its `RawMetrics` in an `Arc` ([`BusyMonitor::new`], [`at`]), or
+/// writes into one that lives elsewhere, e.g. a slot of a registry's contiguous slab
+/// ([`BusyMonitor::in_place`]), so that a snapshot of many instances reads memory
+/// sequentially. A slot is reused by resetting it in place once its previous monitor has
+/// finished; readers racing with a reset see either the old or the new figures, never a mix
+/// (the reset is one sequence-locked update).
+///
 /// # Layout
 ///
-/// 200 bytes, one allocation per instance, not cache-padded: a 128-byte-aligned allocation
-/// measured ~74 ns against ~11 ns here, paid on every start, while false sharing only costs
-/// when two hot instances land on one line *and* a reader is scanning; see
-/// `docs/benchmarks.md`. `repr(C)` keeps what every read needs in the first 72 bytes and
-/// each checkpoint's two halves side by side, so a snapshot of many instances touches as
-/// few cache lines as possible (it is bound by memory latency, not arithmetic).
+/// 200 bytes, not cache-padded: a 128-byte-aligned allocation measured ~74 ns against
+/// ~11 ns, paid on every start, while false sharing only costs when two hot instances land
+/// on one line *and* a reader is scanning; see `docs/benchmarks.md`. `repr(C)` keeps what
+/// every read needs in the first 72 bytes and each checkpoint's two halves side by side, so
+/// a snapshot of many instances touches as few cache lines as possible (it is bound by
+/// memory, not arithmetic).
+///
+/// [`at`]: BusyMonitor::at
 #[derive(Debug)]
 #[repr(C)]
 pub struct RawMetrics {
@@ -59,8 +71,10 @@ pub struct RawMetrics {
     last_poll_end: AtomicU64,
     /// Number of checkpoints ever written; the newest is at `(written - 1) % CHECKPOINTS`.
     checkpoints_written: AtomicU64,
-    created_at: Ticks,
-    window_ticks: Ticks,
+    /// Atomics, not plain fields, only so that a slot can be reset in place for its next
+    /// monitor: written once per reset, inside the sequence lock.
+    created_at: AtomicU64,
+    window_ticks: AtomicU64,
     lifecycle: AtomicU8,
     /// `(time, busy)` pairs, a ring.
     checkpoints: [Checkpoint; CHECKPOINTS],
@@ -75,32 +89,58 @@ struct Checkpoint {
 }
 
 impl RawMetrics {
-    fn new(created_at: Ticks, window_ticks: Ticks) -> Self {
-        let raw = Self {
+    /// Metrics that no monitor has written yet: a slot for [`BusyMonitor::in_place`].
+    /// Until then it reads as a finished instance created at tick 0, with no polls.
+    pub fn vacant() -> Self {
+        Self {
             lock: SeqLock::default(),
             poll_count: AtomicU64::new(0),
             busy_ticks: AtomicU64::new(0),
             in_poll_since: AtomicU64::new(NOT_IN_POLL),
-            last_poll_end: AtomicU64::new(created_at),
+            last_poll_end: AtomicU64::new(0),
             checkpoints_written: AtomicU64::new(1),
-            created_at,
-            window_ticks: window_ticks.max(1),
-            lifecycle: AtomicU8::new(Lifecycle::Running as u8),
+            created_at: AtomicU64::new(0),
+            window_ticks: AtomicU64::new(1),
+            lifecycle: AtomicU8::new(Lifecycle::Dropped as u8),
             checkpoints: Default::default(),
-        };
-        // Relaxed: not yet shared with any other thread.
-        raw.checkpoints[0].time.store(created_at, Ordering::Relaxed);
-        raw
+        }
+    }
+
+    /// Starts the figures over for a monitor created at `created_at`, as one update of the
+    /// sequence lock (continued from where the previous writer left it), and returns the
+    /// writer half for that monitor.
+    fn reset(&self, created_at: Ticks, window_ticks: Ticks) -> SeqWriter {
+        let mut writer = SeqWriter::resume(&self.lock);
+        writer.write(&self.lock, || {
+            // Relaxed data stores: published by the sequence lock's closing Release store.
+            self.poll_count.store(0, Ordering::Relaxed);
+            self.busy_ticks.store(0, Ordering::Relaxed);
+            self.in_poll_since.store(NOT_IN_POLL, Ordering::Relaxed);
+            self.last_poll_end.store(created_at, Ordering::Relaxed);
+            self.checkpoints_written.store(1, Ordering::Relaxed);
+            self.created_at.store(created_at, Ordering::Relaxed);
+            self.window_ticks
+                .store(window_ticks.max(1), Ordering::Relaxed);
+            self.checkpoints[0]
+                .time
+                .store(created_at, Ordering::Relaxed);
+            self.checkpoints[0].busy.store(0, Ordering::Relaxed);
+            self.lifecycle
+                .store(Lifecycle::Running as u8, Ordering::Relaxed);
+        });
+        writer
     }
 
     /// When the monitor was created, in ticks of its clock.
     pub fn created_at(&self) -> Ticks {
-        self.created_at
+        // Relaxed: set by the reset that happened before this monitor was handed out.
+        self.created_at.load(Ordering::Relaxed)
     }
 
     /// The utilization window, in ticks of the monitor's clock.
     pub fn window_ticks(&self) -> Ticks {
-        self.window_ticks
+        // Relaxed: as `created_at`.
+        self.window_ticks.load(Ordering::Relaxed)
     }
 
     /// How the monitored future has ended so far.
@@ -126,7 +166,9 @@ impl RawMetrics {
         // Relaxed loads throughout: validated by the sequence lock in `sample`.
         let in_poll_since = self.in_poll_since.load(Ordering::Relaxed);
         let written = self.checkpoints_written.load(Ordering::Relaxed);
-        let window_start = now.saturating_sub(self.window_ticks);
+        let window_ticks = self.window_ticks.load(Ordering::Relaxed);
+        let created_at = self.created_at.load(Ordering::Relaxed);
+        let window_start = now.saturating_sub(window_ticks);
         // Newest checkpoint at or before the window start; else the oldest one kept.
         let oldest = written.saturating_sub(CHECKPOINTS as u64);
         let mut index = written - 1;
@@ -148,8 +190,8 @@ impl RawMetrics {
         });
         UsageSample {
             now,
-            created_at: self.created_at,
-            window_ticks: self.window_ticks,
+            created_at,
+            window_ticks,
             poll_count: self.poll_count.load(Ordering::Relaxed),
             busy_ticks: self.busy_ticks.load(Ordering::Relaxed),
             in_poll_since: (in_poll_since != NOT_IN_POLL).then_some(in_poll_since),
@@ -191,9 +233,12 @@ impl RawMetrics {
 /// the end (three more per utilization checkpoint: one at the poll's end when a quarter window
 /// has passed since the last checkpoint, and one at its start when that much had passed before
 /// the poll began).
+///
+/// `M` is where the [`RawMetrics`] live: an `Arc` of its own by default, or any shared
+/// handle to one (see [`in_place`](BusyMonitor::in_place)).
 #[derive(Debug)]
-pub struct BusyMonitor {
-    metrics: Arc<RawMetrics>,
+pub struct BusyMonitor<M = Arc<RawMetrics>> {
+    metrics: M,
     writer: SeqWriter,
     poll_count: u64,
     busy_ticks: Ticks,
@@ -215,11 +260,24 @@ impl BusyMonitor {
 
     /// A monitor created at `created_at` with a window of `window_ticks` (raw ticks).
     pub fn at(created_at: Ticks, window_ticks: Ticks) -> Self {
-        let metrics = Arc::new(RawMetrics::new(created_at, window_ticks));
-        let checkpoint_interval = (metrics.window_ticks / CHECKPOINTS_PER_WINDOW).max(1);
+        Self::in_place(Arc::new(RawMetrics::vacant()), created_at, window_ticks)
+    }
+}
+
+impl<M: Deref<Target = RawMetrics>> BusyMonitor<M> {
+    /// A monitor created at `created_at` (window `window_ticks`, raw ticks) that writes into
+    /// the `RawMetrics` behind `metrics`, resetting them first.
+    ///
+    /// The previous monitor of those metrics, if any, must have finished (its
+    /// [`RawMetrics::is_finished`] is `true`, as for a [`vacant`](RawMetrics::vacant) slot)
+    /// and must never write again: two live monitors on one `RawMetrics` would mix their
+    /// figures (safely, but uselessly).
+    pub fn in_place(metrics: M, created_at: Ticks, window_ticks: Ticks) -> Self {
+        let writer = metrics.reset(created_at, window_ticks);
+        let checkpoint_interval = (metrics.window_ticks() / CHECKPOINTS_PER_WINDOW).max(1);
         Self {
             metrics,
-            writer: SeqWriter::default(),
+            writer,
             poll_count: 0,
             busy_ticks: 0,
             checkpoints_written: 1,
@@ -230,7 +288,7 @@ impl BusyMonitor {
 
     /// The shared metrics this monitor writes.
     #[inline]
-    pub fn metrics(&self) -> &Arc<RawMetrics> {
+    pub fn metrics(&self) -> &M {
         &self.metrics
     }
 
@@ -254,7 +312,7 @@ impl BusyMonitor {
     }
 }
 
-impl PollMonitor for BusyMonitor {
+impl<M: Deref<Target = RawMetrics> + Send> PollMonitor for BusyMonitor<M> {
     #[inline]
     fn on_poll_start(&mut self, start: Ticks) {
         // Release, outside the sequence lock: a single field changes on this edge, so any

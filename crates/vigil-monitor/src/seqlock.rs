@@ -19,6 +19,18 @@ pub(crate) struct SeqWriter {
 }
 
 impl SeqWriter {
+    /// The writer of `lock` after an earlier writer, which must never write again: continues
+    /// from its sequence number, so a reader that overlaps the hand-over still sees the
+    /// number change.
+    pub(crate) fn resume(lock: &SeqLock) -> Self {
+        // Relaxed: the previous writer's stores were published to this thread by whatever
+        // handed the lock over (its final Release store, Acquired by the new owner).
+        let seq = lock.seq.load(Ordering::Relaxed);
+        Self {
+            seq: seq + (seq & 1),
+        }
+    }
+
     /// Runs `write` (Relaxed stores to the fields `lock` protects) as one update.
     #[inline]
     pub(crate) fn write(&mut self, lock: &SeqLock, write: impl FnOnce()) {

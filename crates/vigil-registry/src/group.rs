@@ -1,30 +1,30 @@
-//! One service name's bookkeeping: instance ids, the live instances with amortized eviction
-//! of finished ones, and the name's lifetime counters.
+//! One service name's bookkeeping: instance ids, the live instances (their figures in the
+//! name's slab), amortized eviction of finished ones, and the name's lifetime counters.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use vigil_monitor::{Lifecycle, RawMetrics, Ticks};
+use vigil_monitor::{Lifecycle, Ticks, UsageSample};
 use vigil_status::ServiceStatusJoinHandle;
 
 use crate::id::{InstanceId, ServiceId};
 use crate::metrics::Endings;
+use crate::slab::{Slab, Slot, SlotAllocator, SlotIndex, SlotRef, SlotState};
 
 /// Below this many stored instances, finished ones are not worth a sweep.
 const MIN_SWEEP_LEN: usize = 16;
 
-/// A started instance as the registry keeps it.
+/// A started instance as the registry keeps it, besides its slot.
 #[derive(Debug)]
 pub(crate) struct Instance<R> {
     pub(crate) id: ServiceId,
-    pub(crate) metrics: Arc<RawMetrics>,
+    pub(crate) slot: SlotIndex,
     /// The read side of the factory's monitors.
     pub(crate) reader: R,
     /// Handed out by `Registry::status_handle`; not needed for eviction, which reads the
     /// monitor's lifecycle flag (one atomic load, no lock).
     pub(crate) status: ServiceStatusJoinHandle,
-    /// Set by `Registry::record_failure`: a completion counts as `failed`.
-    pub(crate) failed: bool,
 }
 
 /// The counters of one name that survive its instances: starts, restarts, endings, and the
@@ -42,91 +42,263 @@ pub(crate) struct Lifetime {
     pub(crate) ended_busy: Duration,
 }
 
+impl Lifetime {
+    /// Adds the ending and final figures of a finished instance, read as `sample`.
+    pub(crate) fn add_ended(
+        &mut self,
+        sample: &UsageSample,
+        failed: bool,
+        to_duration: impl Fn(Ticks) -> Duration,
+    ) {
+        self.ended_poll_count += sample.poll_count;
+        self.ended_busy += to_duration(sample.total_busy_ticks());
+        let endings = &mut self.endings;
+        match sample.lifecycle {
+            Lifecycle::Completed if failed => endings.failed += 1,
+            Lifecycle::Completed => endings.completed += 1,
+            Lifecycle::Panicked => endings.panicked += 1,
+            // `Running` cannot reach here (only finished instances are added).
+            Lifecycle::Dropped | Lifecycle::Running => endings.cancelled += 1,
+        }
+    }
+}
+
 /// The instances of one service name.
+///
+/// What every instance's monitor writes (and every snapshot reads) lives in the name's
+/// [`Slab`], readable without the lock; the rest (ids, status handles, readers, counters)
+/// is under the lock.
 ///
 /// # Guarantees
 ///
 /// - Instance ids start at 0 and increase by one per successful start; none is reused.
-/// - `instances` is sorted by id (ids are issued under the group's lock and pushed in order).
+/// - `instances` is sorted by id (ids are issued under the lock and pushed in order).
 /// - Eviction is amortized O(1) per start: a sweep runs only once the stored length has
 ///   doubled since the last sweep, and costs O(stored length).
-/// - An instance's ending is folded into `lifetime` exactly once: by whichever of a sweep or
-///   a snapshot first sees it finished, which also removes it, under the group's lock.
+/// - An instance's ending is folded into the lifetime counters exactly once, by the sweep
+///   that first sees it finished, under the lock; its slot is marked with the sweep's
+///   generation, and freed only once no snapshot that began before that sweep is still
+///   reading (see [`Registry::metrics`](crate::Registry::metrics)).
 #[derive(Debug)]
 pub(crate) struct ServiceGroup<R> {
+    slab: Slab,
+    inner: Mutex<Inner<R>>,
+}
+
+/// The part of a group under its lock.
+#[derive(Debug)]
+pub(crate) struct Inner<R> {
     /// The next id to hand out; `None` once `InstanceId::MAX` has been handed out.
     next_instance_id: Option<InstanceId>,
     instances: Vec<Instance<R>>,
+    slots: SlotAllocator,
     /// Sweep when `instances.len()` reaches this.
     sweep_at: usize,
     lifetime: Lifetime,
+    /// Sweeps that folded something; a slot folded by sweep `g` is marked `g`.
+    generation: u64,
+    /// Snapshots reading the slab without the lock, by the generation they began at.
+    readers: BTreeMap<u64, usize>,
+    /// Folded slots not yet free, with their generation: a reader that began before their
+    /// sweep may still count them.
+    pending: Vec<(SlotIndex, u64)>,
+}
+
+/// What a snapshot needs to read a group's slab without its lock: the state it began at.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadStart {
+    pub(crate) lifetime: Lifetime,
+    generation: u64,
+    /// Ids below this were issued before the read began.
+    next_instance_id: Option<InstanceId>,
+    used: SlotIndex,
 }
 
 impl<R> ServiceGroup<R> {
     pub(crate) fn new() -> Self {
         Self {
-            next_instance_id: Some(0),
-            instances: Vec::new(),
-            sweep_at: MIN_SWEEP_LEN,
-            lifetime: Lifetime::default(),
+            slab: Slab::new(),
+            inner: Mutex::new(Inner {
+                next_instance_id: Some(0),
+                instances: Vec::new(),
+                slots: SlotAllocator::default(),
+                sweep_at: MIN_SWEEP_LEN,
+                lifetime: Lifetime::default(),
+                generation: 0,
+                readers: BTreeMap::new(),
+                pending: Vec::new(),
+            }),
         }
     }
 
+    /// The name's lock. A poisoned lock is recovered: every update under it leaves a
+    /// consistent state (the user's closures run before anything is changed).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<R>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.inner.is_poisoned()
+    }
+
+    /// The slot of a stored instance.
+    pub(crate) fn slot(&self, index: SlotIndex) -> &Slot {
+        self.slab.slot(index)
+    }
+
+    /// Begins a read of the slab without the lock: takes the lifetime counters and registers
+    /// the reader, so that no slot it may still count is reused under it.
+    pub(crate) fn begin_read(&self) -> ReadStart {
+        let mut inner = self.lock();
+        let start = ReadStart {
+            lifetime: inner.lifetime,
+            generation: inner.generation,
+            next_instance_id: inner.next_instance_id,
+            used: inner.slots.used(),
+        };
+        *inner.readers.entry(start.generation).or_default() += 1;
+        start
+    }
+
+    /// Visits, in slot order and without the lock, every instance a read begun with
+    /// `start` must count besides its lifetime counters: those started before it began and
+    /// not folded into those counters by then. Each is either still live or has ended since
+    /// (its lifecycle tells which).
+    #[inline]
+    pub(crate) fn read(&self, start: &ReadStart, mut visit: impl FnMut(InstanceId, &Slot)) {
+        self.slab.for_each(start.used, |_, slot| {
+            if let Some(id) = counted(start, slot) {
+                visit(id, slot);
+            }
+        });
+    }
+
+    /// Ends a read begun by [`begin_read`](ServiceGroup::begin_read).
+    pub(crate) fn end_read(&self, start: &ReadStart) {
+        let mut inner = self.lock();
+        if let Some(count) = inner.readers.get_mut(&start.generation) {
+            *count -= 1;
+            if *count == 0 {
+                inner.readers.remove(&start.generation);
+            }
+        }
+        inner.release_pending(&self.slab);
+    }
+
+    /// A slot for a new instance, and a handle to it for the instance's monitor.
+    pub(crate) fn allocate(&self, inner: &mut Inner<R>) -> (SlotIndex, SlotRef) {
+        let index = inner.slots.allocate(&self.slab);
+        (index, self.slab.slot_ref(index))
+    }
+
+    /// Records a started instance (its slot already reset by its monitor): occupies the
+    /// slot, consumes the id (which must be the peeked one), counts the start, and evicts
+    /// finished instances when due.
+    pub(crate) fn insert(
+        &self,
+        inner: &mut Inner<R>,
+        instance: Instance<R>,
+        to_duration: impl Fn(Ticks) -> Duration,
+    ) {
+        let instance_id = instance.id.instance_id();
+        debug_assert_eq!(Some(instance_id), inner.next_instance_id);
+        self.slab
+            .slot(instance.slot)
+            .occupy(instance.id.task(), instance_id);
+        inner.next_instance_id = instance_id.checked_add(1);
+        inner.lifetime.starts += 1;
+        if inner.instances.len() >= inner.sweep_at {
+            self.evict_finished(inner, to_duration);
+        }
+        inner.instances.push(instance);
+    }
+
+    /// Folds finished instances into the lifetime counters, forgets them, and frees their
+    /// slots (at once, or once the snapshots that might still count them are done).
+    pub(crate) fn evict_finished(
+        &self,
+        inner: &mut Inner<R>,
+        to_duration: impl Fn(Ticks) -> Duration,
+    ) {
+        let generation = inner.generation + 1;
+        let Inner {
+            instances,
+            lifetime,
+            pending,
+            ..
+        } = inner;
+        let before = instances.len();
+        instances.retain(|instance| {
+            let slot = self.slab.slot(instance.slot);
+            if !slot.metrics().is_finished() {
+                return true;
+            }
+            // A finished instance is never inside a poll, so any `now` reads its final
+            // figures.
+            let sample = slot.metrics().sample(slot.metrics().created_at());
+            lifetime.add_ended(&sample, slot.failed(), &to_duration);
+            slot.mark_folded(generation);
+            pending.push((instance.slot, generation));
+            false
+        });
+        if instances.len() < before {
+            inner.generation = generation;
+        }
+        inner.release_pending(&self.slab);
+        let live = inner.instances.len();
+        inner.sweep_at = (live * 2).max(MIN_SWEEP_LEN);
+        if inner.instances.capacity() > 4 * inner.sweep_at {
+            inner.instances.shrink_to(2 * inner.sweep_at);
+        }
+    }
+}
+
+/// The instance in `slot`, if a read begun with `start` counts it.
+#[inline]
+fn counted(start: &ReadStart, slot: &Slot) -> Option<InstanceId> {
+    let (id, folded_at) = match slot.state() {
+        SlotState::Free => return None,
+        SlotState::Unfolded(id) => (id, None),
+        SlotState::Folded(id, generation) => (id, Some(generation)),
+    };
+    // Started after the read began: the counters it began with do not count it either (and
+    // a slot free then may have been reused since).
+    if start.next_instance_id.is_some_and(|next| id >= next) {
+        return None;
+    }
+    // Folded at or before the read began: already in its lifetime counters.
+    if folded_at.is_some_and(|generation| generation <= start.generation) {
+        return None;
+    }
+    Some(id)
+}
+
+impl<R> Inner<R> {
     /// The id the next start will get, if any is left.
     pub(crate) fn peek_instance_id(&self) -> Option<InstanceId> {
         self.next_instance_id
     }
 
-    /// Records a started instance: consumes its id (which must be the peeked one), counts
-    /// the start, and evicts finished instances when due.
-    pub(crate) fn insert(
-        &mut self,
-        instance: Instance<R>,
-        to_duration: impl Fn(Ticks) -> Duration,
-    ) {
-        debug_assert_eq!(Some(instance.id.instance_id()), self.next_instance_id);
-        self.next_instance_id = instance.id.instance_id().checked_add(1);
-        self.lifetime.starts += 1;
-        if self.instances.len() >= self.sweep_at {
-            self.evict_finished(to_duration);
+    /// Frees the pending slots no running read can still count: those folded at or before
+    /// the generation the oldest reader began at.
+    fn release_pending(&mut self, slab: &Slab) {
+        if self.pending.is_empty() {
+            return;
         }
-        self.instances.push(instance);
-    }
-
-    /// Folds finished instances into the lifetime counters, drops them, and releases memory
-    /// a burst left behind.
-    pub(crate) fn evict_finished(&mut self, to_duration: impl Fn(Ticks) -> Duration) {
-        let lifetime = &mut self.lifetime;
-        self.instances.retain(|instance| {
-            let finished = instance.metrics.is_finished();
-            if finished {
-                fold(lifetime, instance, &to_duration);
+        let oldest_reader = self.readers.keys().next().copied();
+        let mut freed = Vec::new();
+        self.pending.retain(|&(index, generation)| {
+            let free = oldest_reader.is_none_or(|oldest| generation <= oldest);
+            if free {
+                slab.slot(index).release();
+                freed.push(index);
             }
-            !finished
+            !free
         });
-        let live = self.instances.len();
-        self.sweep_at = (live * 2).max(MIN_SWEEP_LEN);
-        if self.instances.capacity() > 4 * self.sweep_at {
-            self.instances.shrink_to(2 * self.sweep_at);
+        if !freed.is_empty() {
+            self.slots.free(freed);
         }
-    }
-
-    /// Visits every stored instance with `visit(instance)` -> `true` if it has finished;
-    /// finished ones are folded into the lifetime counters and removed. One pass, in id order.
-    pub(crate) fn visit_and_fold(
-        &mut self,
-        to_duration: impl Fn(Ticks) -> Duration,
-        mut visit: impl FnMut(&Instance<R>) -> bool,
-    ) {
-        let lifetime = &mut self.lifetime;
-        self.instances.retain(|instance| {
-            if visit(instance) {
-                fold(lifetime, instance, &to_duration);
-                false
-            } else {
-                true
-            }
-        });
     }
 
     /// Stored instances, live or finished but not yet evicted, in id order.
@@ -134,22 +306,14 @@ impl<R> ServiceGroup<R> {
         &self.instances
     }
 
-    /// The stored instance `instance_id`, if any.
-    pub(crate) fn instance_mut(&mut self, instance_id: InstanceId) -> Option<&mut Instance<R>> {
-        let index = self.position(instance_id)?;
-        Some(&mut self.instances[index])
-    }
-
-    /// The stored instance `instance_id`, if any.
+    /// The stored instance `instance_id`, if any: `O(log n)`, the instances being sorted
+    /// by id.
     pub(crate) fn instance(&self, instance_id: InstanceId) -> Option<&Instance<R>> {
-        Some(&self.instances[self.position(instance_id)?])
-    }
-
-    /// Where instance `instance_id` is stored: `O(log n)`, the instances being sorted by id.
-    fn position(&self, instance_id: InstanceId) -> Option<usize> {
-        self.instances
+        let index = self
+            .instances
             .binary_search_by_key(&instance_id, |instance| instance.id.instance_id())
-            .ok()
+            .ok()?;
+        Some(&self.instances[index])
     }
 
     /// Counts one restart of this name.
@@ -162,33 +326,14 @@ impl<R> ServiceGroup<R> {
         self.lifetime
     }
 
+    /// `(stored instances, slots ever handed out)`.
     #[cfg(test)]
     pub(crate) fn storage(&self) -> (usize, usize) {
-        (self.instances.len(), self.instances.capacity())
+        (self.instances.len(), self.slots.used() as usize)
     }
 
     #[cfg(test)]
     pub(crate) fn set_next_instance_id(&mut self, next: Option<InstanceId>) {
         self.next_instance_id = next;
-    }
-}
-
-/// Adds a finished instance's ending and final figures to `lifetime`.
-fn fold<R>(
-    lifetime: &mut Lifetime,
-    instance: &Instance<R>,
-    to_duration: impl Fn(Ticks) -> Duration,
-) {
-    // A finished instance is never inside a poll, so any `now` reads its final figures.
-    let sample = instance.metrics.sample(instance.metrics.created_at());
-    lifetime.ended_poll_count += sample.poll_count;
-    lifetime.ended_busy += to_duration(sample.total_busy_ticks());
-    let endings = &mut lifetime.endings;
-    match sample.lifecycle {
-        Lifecycle::Completed if instance.failed => endings.failed += 1,
-        Lifecycle::Completed => endings.completed += 1,
-        Lifecycle::Panicked => endings.panicked += 1,
-        // `Running` cannot reach here (only finished instances are folded).
-        Lifecycle::Dropped | Lifecycle::Running => endings.cancelled += 1,
     }
 }

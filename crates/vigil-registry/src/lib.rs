@@ -59,6 +59,7 @@ mod intern;
 mod metrics;
 mod registry;
 mod service;
+mod slab;
 
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -14,10 +14,11 @@ use vigil_monitor::{
 use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 
 use crate::factory::MonitorFactory;
-use crate::group::{Instance, ServiceGroup};
+use crate::group::{Inner, Instance, Lifetime, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
 use crate::metrics::{CoreMetrics, GroupTotals, ServiceMetrics, ServicesMetrics};
 use crate::service::ServiceObj;
+use crate::slab::Slot;
 
 /// Why a service could not be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +117,9 @@ impl Default for Registry {
 /// The reader type a registry keeps per instance.
 type Reader<F, C> = <F as MonitorFactory<C>>::Reader;
 
-/// Service groups by name; name order is snapshot order.
-type Groups<R> = BTreeMap<&'static str, Mutex<ServiceGroup<R>>>;
+/// Service groups by name; name order is snapshot order. In an `Arc` so that a snapshot
+/// can read them without holding the map's lock, which a new name's first start needs.
+type Groups<R> = BTreeMap<&'static str, Arc<ServiceGroup<R>>>;
 
 impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Registry<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -181,17 +183,17 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     where
         Fut: Future<Output = ()> + Send + 'static,
     {
-        self.with_group(task.name(), |group| {
-            let instance_id = group
+        self.with_group(task.name(), |group, inner| {
+            let instance_id = inner
                 .peek_instance_id()
                 .ok_or(StartError::InstanceIdsExhausted { name: task.name() })?;
             let id = ServiceId::new(task, instance_id);
-            // Everything that can panic (the user's closures, spawning) happens before the
-            // group is touched, so a panic leaves it as it was.
+            // Everything that can panic (the user's closures) happens before the group is
+            // touched, so a panic leaves it as it was.
             let future = make(id);
             let (custom, reader) = self.factory.create(&id, &self.clock);
-            let busy = BusyMonitor::at(self.clock.now(), self.window_ticks);
-            let metrics = busy.metrics().clone();
+            let (slot, metrics) = group.allocate(inner);
+            let busy = BusyMonitor::in_place(metrics, self.clock.now(), self.window_ticks);
             let monitored = ServiceMonitor::with_monitor(
                 tokio::task::unconstrained(future),
                 (busy, custom),
@@ -199,12 +201,12 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
             );
             let (status, owned) = vigil_status::split(handle.spawn(monitored));
             group.insert(
+                inner,
                 Instance {
                     id,
-                    metrics,
+                    slot,
                     reader,
                     status,
-                    failed: false,
                 },
                 |ticks| self.clock.ticks_to_duration(ticks),
             );
@@ -218,14 +220,13 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     ///
     /// Returns `false` (and counts nothing) if `id` is not a stored instance of this registry.
     pub fn record_failure(&self, id: ServiceId) -> bool {
-        let groups = read(&self.groups);
-        let Some(group) = groups.get(id.name()) else {
+        let Some(group) = self.group(id.name()) else {
             return false;
         };
-        let mut group = lock(group);
-        match group.instance_mut(id.instance_id()) {
+        let inner = group.lock();
+        match inner.instance(id.instance_id()) {
             Some(instance) => {
-                instance.failed = true;
+                group.slot(instance.slot).mark_failed();
                 true
             }
             None => false,
@@ -236,16 +237,16 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     /// ([`ServiceGroupMetrics::restarts`](crate::ServiceGroupMetrics::restarts)); a
     /// supervisor calls it when it starts a replacement incarnation.
     pub fn record_restart(&self, name: &'static str) {
-        self.with_group(name, |group| group.record_restart());
+        self.with_group(name, |_, inner| inner.record_restart());
     }
 
     /// The figures of the live instance `id` now, without taking a whole snapshot; `None`
     /// if it is not live (never started here, or ended).
     pub fn instance_metrics(&self, id: ServiceId) -> Option<ServiceMetrics> {
-        let groups = read(&self.groups);
-        let group = lock(groups.get(id.name())?);
-        let instance = group.instance(id.instance_id())?;
-        let sample = instance.metrics.sample(self.clock.now());
+        let group = self.group(id.name())?;
+        let inner = group.lock();
+        let instance = inner.instance(id.instance_id())?;
+        let sample = group.slot(instance.slot).metrics().sample(self.clock.now());
         if sample.lifecycle.is_finished() {
             return None;
         }
@@ -256,49 +257,68 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         Some(ServiceMetrics::new(sample.to_snapshot(&self.clock), report))
     }
 
-    /// A point-in-time snapshot of every live instance, in id order.
+    /// A point-in-time snapshot of every live instance, in id order, and the lifetime
+    /// counters of every name.
     ///
-    /// Costs one short lock per service name and one consistent read per stored instance;
-    /// it never waits for a service to be polled.
+    /// It never waits for a service to be polled, and never makes a start wait for it:
+    /// each name's lock is taken twice, for a few instructions, around a sequential read of
+    /// the name's slab of figures. (With monitors attached that report into snapshots,
+    /// their readers are kept under the lock, which is then held for the read.)
+    ///
+    /// Lifetime counters stay exact under churn: a snapshot takes a name's counters as they
+    /// were when it began reading the name, plus every instance started before then that
+    /// they did not count yet, live (current figures) or ended since (final figures and
+    /// ending). The slot of such an instance is not reused until the snapshot is done.
     pub fn metrics(&self) -> ServicesMetrics {
         let now = self.clock.now();
-        let to_duration = |ticks| self.clock.ticks_to_duration(ticks);
-        let groups = read(&self.groups);
+        let groups: Vec<_> = read(&self.groups)
+            .iter()
+            .map(|(&name, group)| (name, Arc::clone(group)))
+            .collect();
         let mut entries = Vec::new();
         let mut reports = Vec::new();
         let mut totals = Vec::with_capacity(groups.len());
-        for (&name, group) in groups.iter() {
-            let mut group = lock(group);
-            entries.reserve(group.instances().len());
-            let mut live_poll_count = 0;
-            let mut live_busy = Duration::ZERO;
-            // An instance seen finished here is folded into the name's lifetime counters
-            // and removed in the same pass, under the lock: counted exactly once, either as
-            // ended or as live, never both and never neither.
-            group.visit_and_fold(to_duration, |instance| {
-                let sample = instance.metrics.sample(now);
-                if sample.lifecycle.is_finished() {
-                    return true;
+        for (name, group) in &groups {
+            let first = entries.len();
+            let mut tally = Tally::default();
+            if <Reader<F, C> as ReportMetrics>::REPORTS {
+                let inner = group.lock();
+                tally.lifetime = inner.lifetime();
+                for instance in inner.instances() {
+                    let slot = group.slot(instance.slot);
+                    if let Some(core) = tally.count(self, now, slot) {
+                        let mut report = MonitorReport::default();
+                        instance.reader.report(&self.clock, &mut report);
+                        reports.push(report);
+                        entries.push((instance.id, core));
+                    }
                 }
-                if <Reader<F, C> as ReportMetrics>::REPORTS {
-                    let mut report = MonitorReport::default();
-                    instance.reader.report(&self.clock, &mut report);
-                    reports.push(report);
+            } else {
+                let start = group.begin_read();
+                tally.lifetime = start.lifetime;
+                let mut sorted = true;
+                let mut last = None;
+                group.read(&start, |instance_id, slot| {
+                    if let Some(core) = tally.count(self, now, slot) {
+                        sorted &= last < Some(instance_id);
+                        last = Some(instance_id);
+                        entries.push((ServiceId::new(slot.task(name), instance_id), core));
+                    }
+                });
+                group.end_read(&start);
+                // A reused slot can hold a newer instance before an older one.
+                if !sorted {
+                    entries[first..].sort_by_key(|(id, _)| id.instance_id());
                 }
-                let snapshot = sample.to_snapshot(&self.clock);
-                live_poll_count += snapshot.poll_count;
-                live_busy += snapshot.total_busy_duration;
-                entries.push((instance.id, CoreMetrics::from(snapshot)));
-                false
-            });
-            let lifetime = group.lifetime();
+            }
+            let lifetime = tally.lifetime;
             totals.push(GroupTotals {
                 name,
                 starts: lifetime.starts,
                 restarts: lifetime.restarts,
                 endings: lifetime.endings,
-                poll_count: lifetime.ended_poll_count + live_poll_count,
-                total_busy_duration: lifetime.ended_busy + live_busy,
+                poll_count: lifetime.ended_poll_count + tally.live_poll_count,
+                total_busy_duration: lifetime.ended_busy + tally.live_busy,
             });
         }
         let taken_at = self
@@ -314,9 +334,9 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     /// instance that ended but is not yet evicted still gives a handle, which resolves at
     /// once). To learn the endings of every instance, keep the handles `start_in` returns.
     pub fn status_handle(&self, id: ServiceId) -> Option<ServiceStatusJoinHandle> {
-        let groups = read(&self.groups);
-        let group = lock(groups.get(id.name())?);
-        Some(group.instance(id.instance_id())?.status.clone())
+        let group = self.group(id.name())?;
+        let inner = group.lock();
+        Some(inner.instance(id.instance_id())?.status.clone())
     }
 
     /// The clock the registry's monitors read.
@@ -324,32 +344,42 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         &self.clock
     }
 
-    /// Runs `f` on the group of `name`, creating the group on first use.
+    /// The group of `name`, if it has been used.
+    fn group(&self, name: &str) -> Option<Arc<ServiceGroup<Reader<F, C>>>> {
+        read(&self.groups).get(name).cloned()
+    }
+
+    /// Runs `f` on the group of `name` under its lock, creating the group on first use.
     fn with_group<T>(
         &self,
         name: &'static str,
-        f: impl FnOnce(&mut ServiceGroup<Reader<F, C>>) -> T,
+        f: impl FnOnce(&ServiceGroup<Reader<F, C>>, &mut Inner<Reader<F, C>>) -> T,
     ) -> T {
         {
             let groups = read(&self.groups);
             if let Some(group) = groups.get(name) {
-                return f(&mut lock(group));
+                return f(group, &mut group.lock());
             }
         }
-        let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-        let group = groups
-            .entry(name)
-            .or_insert_with(|| Mutex::new(ServiceGroup::new()));
-        f(group.get_mut().unwrap_or_else(PoisonError::into_inner))
+        let group = {
+            let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(
+                groups
+                    .entry(name)
+                    .or_insert_with(|| Arc::new(ServiceGroup::new())),
+            )
+        };
+        let mut inner = group.lock();
+        f(&group, &mut inner)
     }
 
     #[cfg(test)]
     pub(crate) fn with_group_for_test<T>(
         &self,
         name: &'static str,
-        f: impl FnOnce(&mut ServiceGroup<Reader<F, C>>) -> T,
+        f: impl FnOnce(&mut Inner<Reader<F, C>>) -> T,
     ) -> T {
-        self.with_group(name, f)
+        self.with_group(name, |_, inner| f(inner))
     }
 
     #[cfg(test)]
@@ -358,8 +388,37 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
     }
 }
 
-fn lock<R>(group: &Mutex<ServiceGroup<R>>) -> MutexGuard<'_, ServiceGroup<R>> {
-    group.lock().unwrap_or_else(PoisonError::into_inner)
+/// What a snapshot adds up for one name besides its live entries.
+#[derive(Default)]
+struct Tally {
+    /// The name's lifetime counters, plus the endings of instances the snapshot saw ended.
+    lifetime: Lifetime,
+    live_poll_count: u64,
+    live_busy: Duration,
+}
+
+impl Tally {
+    /// Counts the instance in `slot` at `now`: its figures if it is live (returned for its
+    /// entry), its ending and final figures if it has ended.
+    #[inline]
+    fn count<F: MonitorFactory<C>, C: Clock>(
+        &mut self,
+        registry: &Registry<F, C>,
+        now: Ticks,
+        slot: &Slot,
+    ) -> Option<CoreMetrics> {
+        let sample = slot.metrics().sample(now);
+        if sample.lifecycle.is_finished() {
+            self.lifetime.add_ended(&sample, slot.failed(), |ticks| {
+                registry.clock.ticks_to_duration(ticks)
+            });
+            return None;
+        }
+        let snapshot = sample.to_snapshot(&registry.clock);
+        self.live_poll_count += snapshot.poll_count;
+        self.live_busy += snapshot.total_busy_duration;
+        Some(CoreMetrics::from(snapshot))
+    }
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -110,3 +110,74 @@ fn a_panicking_monitor_factory_poisons_nothing_and_burns_no_id() {
     let next = registry.with_group_for_test("svc", |group| group.peek_instance_id());
     assert_eq!(next, Some(1));
 }
+
+#[test]
+fn slots_are_reused_and_counters_exact_while_snapshots_run_back_to_back() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    const BATCH: usize = 500;
+    const STARTS: usize = 100_000;
+    let runtime = runtime();
+    let registry = Arc::new(Registry::new());
+    let done = Arc::new(AtomicBool::new(false));
+    // Two readers, so that snapshots overlap with each other as well as with sweeps: the
+    // oldest running snapshot decides which folded slots may be reused.
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let registry = Arc::clone(&registry);
+            let done = Arc::clone(&done);
+            std::thread::spawn(move || {
+                let (mut starts, mut endings, mut polls, mut snapshots) = (0, 0, 0, 0_u64);
+                // Relaxed: a stop flag; the join below orders everything else.
+                while !done.load(Ordering::Relaxed) {
+                    let snapshot = registry.metrics();
+                    let ids: Vec<_> = snapshot.iter().map(|(id, _)| id).collect();
+                    assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "{ids:?}");
+                    if let Some(group) = snapshot.group("churn") {
+                        // Every start is live or ended, never both, never neither.
+                        assert_eq!(group.starts, group.instances as u64 + group.endings.total());
+                        assert!(group.starts >= starts && group.endings.total() >= endings);
+                        assert!(group.poll_count >= polls, "poll count went backwards");
+                        (starts, endings, polls) =
+                            (group.starts, group.endings.total(), group.poll_count);
+                    }
+                    snapshots += 1;
+                }
+                snapshots
+            })
+        })
+        .collect();
+    let mut max_slots = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    for _ in 0..STARTS / BATCH {
+        for i in 0..BATCH {
+            let service = if i % 2 == 0 {
+                ServiceObj::new("churn", async {})
+            } else {
+                ServiceObj::new("churn", async { tokio::task::yield_now().await })
+            };
+            batch.push(registry.start_in(runtime.handle(), service));
+        }
+        runtime.block_on(async {
+            for handle in batch.drain(..) {
+                handle.await.unwrap();
+            }
+        });
+        let (_, slots) = registry.with_group_for_test("churn", |group| group.storage());
+        max_slots = max_slots.max(slots);
+    }
+    done.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().unwrap() > 0);
+    }
+    // The slab stays as large as the instances stored at once (plus the slots a running
+    // snapshot kept from reuse), not as large as the instances ever started.
+    assert!(max_slots <= 8 * BATCH, "the slab grew to {max_slots} slots");
+    let snapshot = registry.metrics();
+    let group = snapshot.group("churn").unwrap();
+    assert!(snapshot.is_empty());
+    assert_eq!(group.starts, STARTS as u64);
+    assert_eq!(group.endings.completed, STARTS as u64);
+    assert_eq!(group.poll_count, (STARTS + STARTS / 2) as u64);
+}
