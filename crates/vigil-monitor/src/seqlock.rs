@@ -96,6 +96,21 @@ mod tests {
     use std::sync::Arc;
 
     #[test]
+    fn a_resumed_writer_continues_the_sequence_so_readers_notice_it() {
+        let lock = SeqLock::default();
+        let mut first = SeqWriter::default();
+        first.write(&lock, || {});
+        first.write(&lock, || {});
+        let handed_over = lock.seq.load(Ordering::Relaxed);
+        let mut second = SeqWriter::resume(&lock);
+        second.begin(&lock);
+        let inside = lock.seq.load(Ordering::Relaxed);
+        assert!(inside > handed_over && inside % 2 == 1, "{handed_over} -> {inside}");
+        second.end(&lock);
+        assert!(lock.seq.load(Ordering::Relaxed) > inside);
+    }
+
+    #[test]
     fn readers_never_see_a_torn_pair() {
         #[derive(Default)]
         struct Pair {
