@@ -112,6 +112,8 @@ pub(crate) struct ReadStart {
     /// Ids below this were issued before the read began.
     next_instance_id: Option<InstanceId>,
     used: SlotIndex,
+    /// Instances stored when the read began: at most this many are live.
+    pub(crate) stored: usize,
 }
 
 impl<R> ServiceGroup<R> {
@@ -156,6 +158,7 @@ impl<R> ServiceGroup<R> {
             generation: inner.generation,
             next_instance_id: inner.next_instance_id,
             used: inner.slots.used(),
+            stored: inner.instances.len(),
         };
         *inner.readers.entry(start.generation).or_default() += 1;
         start

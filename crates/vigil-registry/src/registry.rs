@@ -284,6 +284,8 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
             if <Reader<F, C> as ReportMetrics>::REPORTS {
                 let inner = group.lock();
                 tally.lifetime = inner.lifetime();
+                entries.reserve(inner.instances().len());
+                reports.reserve(inner.instances().len());
                 for instance in inner.instances() {
                     let slot = group.slot(instance.slot);
                     if let Some(core) = tally.count(self, now, slot) {
@@ -296,6 +298,9 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
             } else {
                 let start = group.begin_read();
                 tally.lifetime = start.lifetime;
+                // Growing the entries as they come would copy them and touch fresh pages
+                // on every doubling: more than the read itself costs.
+                entries.reserve(start.stored);
                 let mut sorted = true;
                 let mut last = None;
                 group.read(&start, |instance_id, slot| {
