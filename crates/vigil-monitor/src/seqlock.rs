@@ -105,7 +105,10 @@ mod tests {
         let mut second = SeqWriter::resume(&lock);
         second.begin(&lock);
         let inside = lock.seq.load(Ordering::Relaxed);
-        assert!(inside > handed_over && inside % 2 == 1, "{handed_over} -> {inside}");
+        assert!(
+            inside > handed_over && inside % 2 == 1,
+            "{handed_over} -> {inside}"
+        );
         second.end(&lock);
         assert!(lock.seq.load(Ordering::Relaxed) > inside);
     }

@@ -28,7 +28,10 @@ fn a_reset_starts_the_figures_over() {
         (sample.poll_count, sample.busy_ticks, sample.lifecycle),
         (0, 0, Lifecycle::Running)
     );
-    assert_eq!((metrics.created_at(), metrics.window_ticks()), (5_000, 2_000));
+    assert_eq!(
+        (metrics.created_at(), metrics.window_ticks()),
+        (5_000, 2_000)
+    );
     second.on_poll_start(5_010);
     second.on_poll_end(5_010, 5_013, PollOutcome::Pending);
     let sample = metrics.sample(6_000);

@@ -49,6 +49,7 @@
 //!   [`ServicesMetrics`]'s `Deserialize` impl).
 
 mod delta;
+mod directory;
 #[cfg(feature = "serde")]
 mod document;
 mod factory;

@@ -13,6 +13,7 @@ use vigil_monitor::{
 };
 use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 
+use crate::directory::Directory;
 use crate::factory::MonitorFactory;
 use crate::group::{Inner, Instance, Lifetime, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
@@ -86,6 +87,9 @@ where
     C: Clock,
 {
     groups: RwLock<Groups<Reader<F, C>>>,
+    /// The same groups, for starts: found without writing to memory shared with the starts
+    /// of other names (a read lock of `groups` would be such a write).
+    directory: Directory<ServiceGroup<Reader<F, C>>>,
     factory: F,
     clock: C,
     window_ticks: Ticks,
@@ -351,7 +355,10 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
 
     /// The group of `name`, if it has been used.
     fn group(&self, name: &str) -> Option<Arc<ServiceGroup<Reader<F, C>>>> {
-        read(&self.groups).get(name).cloned()
+        match self.directory.find(name) {
+            Some(group) => Some(Arc::clone(group)),
+            None => read(&self.groups).get(name).cloned(),
+        }
     }
 
     /// Runs `f` on the group of `name` under its lock, creating the group on first use.
@@ -360,6 +367,9 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         name: &'static str,
         f: impl FnOnce(&ServiceGroup<Reader<F, C>>, &mut Inner<Reader<F, C>>) -> T,
     ) -> T {
+        if let Some(group) = self.directory.find(name) {
+            return f(group, &mut group.lock());
+        }
         {
             let groups = read(&self.groups);
             if let Some(group) = groups.get(name) {
@@ -368,11 +378,13 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         }
         let group = {
             let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(
-                groups
-                    .entry(name)
-                    .or_insert_with(|| Arc::new(ServiceGroup::new())),
-            )
+            let group = groups.entry(name).or_insert_with(|| {
+                let group = Arc::new(ServiceGroup::new());
+                // Under the map's write lock: each name is added to the directory once.
+                self.directory.insert(name, &group);
+                group
+            });
+            Arc::clone(group)
         };
         let mut inner = group.lock();
         f(&group, &mut inner)
@@ -473,6 +485,7 @@ impl<F: MonitorFactory<C>, C: Clock> RegistryBuilder<F, C> {
         Registry {
             created_at: self.clock.now(),
             groups: RwLock::new(BTreeMap::new()),
+            directory: Directory::new(),
             factory: self.factory,
             clock: self.clock,
             window_ticks,

@@ -182,3 +182,30 @@ fn slots_are_reused_and_counters_exact_while_snapshots_run_back_to_back() {
     assert_eq!(group.endings.completed, STARTS as u64);
     assert_eq!(group.poll_count, (STARTS + STARTS / 2) as u64);
 }
+
+#[test]
+fn names_beyond_the_start_directory_are_still_found() {
+    let runtime = runtime();
+    let registry = Registry::new();
+    // More names than the directory has cells: the rest go through the ordered map.
+    let names: Vec<&'static str> = (0..600)
+        .map(|i| &*Box::leak(format!("name-{i:03}").into_boxed_str()))
+        .collect();
+    for round in 0..2 {
+        for &name in &names {
+            let (id, _handle) = registry
+                .try_start_in(
+                    runtime.handle(),
+                    ServiceObj::new(name, std::future::pending()),
+                )
+                .unwrap();
+            assert_eq!((id.name(), id.instance_id()), (name, round));
+            assert!(registry.status_handle(id).is_some());
+        }
+    }
+    let snapshot = registry.metrics();
+    assert_eq!(snapshot.len(), 2 * names.len());
+    for &name in &names {
+        assert_eq!(snapshot.group(name).unwrap().starts, 2);
+    }
+}
