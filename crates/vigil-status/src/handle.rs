@@ -1,12 +1,13 @@
-//! The two handle types a [`split`](crate::split) produces.
+//! The two handle types that [`spawn`](crate::spawn) and [`split`](crate::split) return.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use crate::completion::Outcome;
 use crate::error::{ServiceError, ServiceStatusError};
-use crate::shared::{Outcome, Waiter};
+use crate::shared::Waiter;
 
 /// The owned handle to a service: one per service, not `Clone`. Awaiting it
 /// yields how the service ended, including the panic payload if it panicked.
@@ -65,7 +66,7 @@ impl ServiceJoinHandle {
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
     pub fn is_finished(&self) -> bool {
-        self.waiter.shared().is_finished()
+        self.waiter.is_finished()
     }
 
     /// Aborts the service, like [`JoinHandle::abort`]: unless it ends on its
@@ -75,7 +76,7 @@ impl ServiceJoinHandle {
     ///
     /// [`JoinHandle::abort`]: tokio::task::JoinHandle::abort
     pub fn abort(&self) {
-        self.waiter.shared().abort();
+        self.waiter.abort();
     }
 
     /// Returns another status handle for the same service.
@@ -101,9 +102,9 @@ impl Future for ServiceJoinHandle {
             Outcome::Ok => Ok(()),
             Outcome::Cancelled => Err(ServiceError::cancelled()),
             Outcome::Panicked => {
-                // Stashed by whichever handle saw the ending, because this
-                // handle was alive then; only this handle takes it, once.
-                let payload = this.waiter.shared().take_payload();
+                // Stored at the ending, because this handle was alive then;
+                // only this handle takes it, once.
+                let payload = this.waiter.take_payload();
                 debug_assert!(
                     payload.is_some(),
                     "panic payload missing for the owned handle"
@@ -118,14 +119,18 @@ impl Future for ServiceJoinHandle {
 
 impl Drop for ServiceJoinHandle {
     fn drop(&mut self) {
-        self.waiter.shared().release_owner();
+        // Once this handle has returned its result there is no payload left to drop and none
+        // can arrive, so only a handle dropped before that needs the lock.
+        if !self.completed {
+            self.waiter.release_owner();
+        }
     }
 }
 
 impl fmt::Debug for ServiceJoinHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceJoinHandle")
-            .field("state", &self.waiter.shared().state_name())
+            .field("state", &self.waiter.state_name())
             .field("completed", &self.completed)
             .finish()
     }
@@ -135,13 +140,13 @@ impl ServiceStatusJoinHandle {
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
     pub fn is_finished(&self) -> bool {
-        self.waiter.shared().is_finished()
+        self.waiter.is_finished()
     }
 
     /// Aborts the service, exactly like [`ServiceJoinHandle::abort`]: any
     /// holder of a status handle can stop the service.
     pub fn abort(&self) {
-        self.waiter.shared().abort();
+        self.waiter.abort();
     }
 }
 
@@ -160,7 +165,7 @@ impl Future for ServiceStatusJoinHandle {
 impl fmt::Debug for ServiceStatusJoinHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceStatusJoinHandle")
-            .field("state", &self.waiter.shared().state_name())
+            .field("state", &self.waiter.state_name())
             .finish()
     }
 }
