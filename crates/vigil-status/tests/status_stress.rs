@@ -1,39 +1,17 @@
-//! Randomised interleavings of endings, aborts and observers; every observer must agree.
+//! Randomised interleavings of endings, aborts and observers, from `split` and `spawn`; every observer must agree.
+
+mod support;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::yield_now;
-use vigil_status::{split, ServiceError, ServiceStatusError};
+use vigil_status::{ServiceError, ServiceStatusError};
+
+use crate::support::{for_both_starts, Rng, Start};
 
 const ITERATIONS: u64 = 2_000;
-
-/// SplitMix64: a small deterministic generator, so a failing iteration can
-/// be replayed from its number.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
 
 /// The panic payload: identifies the iteration and counts its drops.
 struct Boom {
@@ -88,7 +66,7 @@ async fn yield_times(n: u64) {
 
 /// Runs one randomised scenario; returns the outcome and whether an abort
 /// was issued.
-async fn one_iteration(iteration: u64) -> (Kind, bool) {
+async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
     let mut rng = Rng::new(iteration.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
     let body = match rng.below(5) {
         4 => Body::Forever,
@@ -108,14 +86,15 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
         _ => OwnedMode::Detach,
     };
     let status_in_main_first = rng.chance(2);
-    let context = format!("iteration {iteration}: {body:?}, abort {abort}, {owned_mode:?}");
+    let context =
+        format!("{start:?} iteration {iteration}: {body:?}, abort {abort}, {owned_mode:?}");
 
     let drops = Arc::new(AtomicUsize::new(0));
     let ran_to_end = Arc::new(AtomicBool::new(false));
     let (status, owned) = {
         let drops = Arc::clone(&drops);
         let ran_to_end = Arc::clone(&ran_to_end);
-        split(tokio::spawn(async move {
+        start.start(async move {
             match body {
                 Body::Forever => std::future::pending().await,
                 Body::Ends { yields, panics } => {
@@ -126,7 +105,7 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
                     }
                 }
             }
-        }))
+        })
     };
 
     // Observers start before the abort, so they race with it and with the
@@ -259,37 +238,42 @@ impl Tally {
     }
 }
 
-fn stress(rt: &Runtime, salt: u64) {
+fn stress(rt: &Runtime, salt: u64, start: Start) {
     let tally = rt.block_on(async {
         let mut tally = Tally::default();
         for i in 0..ITERATIONS {
-            tally.add(one_iteration(i ^ salt).await);
+            tally.add(one_iteration(i ^ salt, start).await);
         }
         tally
     });
     tally.assert_covers_everything();
 }
 
+for_both_starts! {
 #[test]
-fn stress_on_a_multi_thread_runtime() {
+fn stress_on_a_multi_thread_runtime(start: Start) {
     let rt = Builder::new_multi_thread()
         .worker_threads(4)
         .build()
         .unwrap();
-    stress(&rt, 0);
+    stress(&rt, 0, start);
+}
 }
 
+for_both_starts! {
 #[test]
-fn stress_on_a_current_thread_runtime() {
+fn stress_on_a_current_thread_runtime(start: Start) {
     let rt = Builder::new_current_thread().build().unwrap();
-    stress(&rt, 1 << 32);
+    stress(&rt, 1 << 32, start);
+}
 }
 
+for_both_starts! {
 /// Many scenarios at once, so that owned handles and status clones of
 /// different services are polled from different worker threads while their
 /// services end.
 #[test]
-fn concurrent_scenarios_on_a_multi_thread_runtime() {
+fn concurrent_scenarios_on_a_multi_thread_runtime(start: Start) {
     let rt = Builder::new_multi_thread()
         .worker_threads(4)
         .build()
@@ -298,7 +282,7 @@ fn concurrent_scenarios_on_a_multi_thread_runtime() {
         let mut tally = Tally::default();
         for round in 0..20_u64 {
             let scenarios: Vec<_> = (0..50)
-                .map(|i| tokio::spawn(one_iteration((round * 1_000 + i) ^ (1 << 40))))
+                .map(|i| tokio::spawn(one_iteration((round * 1_000 + i) ^ (1 << 40), start)))
                 .collect();
             for scenario in scenarios {
                 tally.add(scenario.await.unwrap());
@@ -307,4 +291,5 @@ fn concurrent_scenarios_on_a_multi_thread_runtime() {
         tally
     });
     tally.assert_covers_everything();
+}
 }
