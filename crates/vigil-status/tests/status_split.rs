@@ -2,7 +2,7 @@
 
 mod support;
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,12 +11,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use tokio::sync::{mpsc, oneshot};
 use vigil_status::{ServiceError, ServiceJoinHandle, ServiceStatusError, ServiceStatusJoinHandle};
 
-use crate::support::{for_both_starts, Start};
-
-/// Polls `fut` exactly once, inside the current task.
-async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
-    poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
-}
+use crate::support::{for_both_starts, poll_once, Start};
 
 /// Starts a service that runs `body` once the returned sender fires (or is
 /// dropped).

@@ -3,7 +3,9 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
 
 use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 
@@ -70,6 +72,11 @@ macro_rules! for_both_starts {
 }
 
 pub(crate) use for_both_starts;
+
+/// Polls `fut` exactly once, inside the current task.
+pub(crate) async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
+}
 
 /// SplitMix64: a small deterministic generator, so a failing iteration can be replayed from
 /// its number.
