@@ -11,6 +11,8 @@ use crate::shared::Waiter;
 
 /// The owned handle to a service: one per service, not `Clone`. Awaiting it
 /// yields how the service ended, including the panic payload if it panicked.
+/// It behaves the same whether the service was started by
+/// [`spawn`](crate::spawn) or its `JoinHandle` [`split`](crate::split).
 ///
 /// Dropping it *detaches* the service: the service keeps running, and the
 /// [`ServiceStatusJoinHandle`]s still resolve when it ends (a panic payload
@@ -65,6 +67,11 @@ impl ServiceJoinHandle {
 
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
+    ///
+    /// Synchronous and cheap: one atomic load (and, for a [`split`] whose
+    /// ending no handle has read yet, tokio's own flag). It never locks.
+    ///
+    /// [`split`]: crate::split
     pub fn is_finished(&self) -> bool {
         self.waiter.is_finished()
     }
@@ -73,6 +80,10 @@ impl ServiceJoinHandle {
     /// own first, it is dropped at its next `.await` point and every handle
     /// reports [`is_cancelled`](ServiceError::is_cancelled). Aborting a
     /// service that has already ended has no effect.
+    ///
+    /// The handles resolve only after the service has been dropped, so its
+    /// resources are released by then. As with tokio, if dropping it panics,
+    /// the ending is that panic instead.
     ///
     /// [`JoinHandle::abort`]: tokio::task::JoinHandle::abort
     pub fn abort(&self) {
@@ -139,6 +150,11 @@ impl fmt::Debug for ServiceJoinHandle {
 impl ServiceStatusJoinHandle {
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
+    ///
+    /// Synchronous and cheap: one atomic load (and, for a [`split`] whose
+    /// ending no handle has read yet, tokio's own flag). It never locks.
+    ///
+    /// [`split`]: crate::split
     pub fn is_finished(&self) -> bool {
         self.waiter.is_finished()
     }

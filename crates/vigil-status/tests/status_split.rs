@@ -5,7 +5,7 @@ mod support;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::sync::{mpsc, oneshot};
@@ -355,6 +355,79 @@ async fn payload_is_kept_for_the_owned_handle_until_taken(start: Start) {
     // Dropping the owned handle without awaiting it releases the payload.
     drop(owned);
     assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+}
+
+/// Lives inside a service until the service is dropped, and notes whether the service's
+/// handles could already see the ending at that moment.
+struct Witness {
+    status: Arc<OnceLock<ServiceStatusJoinHandle>>,
+    /// 0: not dropped yet; 1: dropped before any handle could see the ending; 2: after.
+    dropped: Arc<AtomicUsize>,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let finished = self.status.get().expect("set after starting").is_finished();
+        let seen = if finished { 2 } else { 1 };
+        self.dropped.store(seen, Ordering::SeqCst);
+    }
+}
+
+/// How a [`Holder`] service ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HolderEnding {
+    Returns,
+    Panics,
+    IsAborted,
+}
+
+/// A service that keeps its [`Witness`] in its own state (not in an async block's locals,
+/// which are gone before `Ready`), so the witness is dropped when the service is. It waits
+/// (yielding) until the witness holds a status handle, then ends.
+struct Holder {
+    witness: Witness,
+    ending: HolderEnding,
+}
+
+impl Future for Holder {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.witness.status.get().is_none() || self.ending == HolderEnding::IsAborted {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        match self.ending {
+            HolderEnding::Returns => Poll::Ready(()),
+            _ => panic!("holder panics"),
+        }
+    }
+}
+
+for_both_starts! {
+/// When a handle resolves, the service has been dropped (its resources released), however
+/// it ended: as with tokio's `JoinHandle`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_is_dropped_before_its_handles_resolve(start: Start) {
+    let endings = [HolderEnding::Returns, HolderEnding::Panics, HolderEnding::IsAborted];
+    for ending in endings {
+        let status_cell = Arc::new(OnceLock::new());
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let witness = Witness {
+            status: Arc::clone(&status_cell),
+            dropped: Arc::clone(&dropped),
+        };
+        let (status, owned) = start.start(Holder { witness, ending });
+        status_cell.set(status.clone()).unwrap();
+        if ending == HolderEnding::IsAborted {
+            owned.abort();
+        }
+        let result = owned.await;
+        assert_eq!(result.is_ok(), ending == HolderEnding::Returns, "{ending:?}");
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "{ending:?}");
+        assert_eq!(status.await.is_ok(), ending == HolderEnding::Returns, "{ending:?}");
+    }
 }
 }
 
