@@ -249,7 +249,7 @@ fn step() {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
@@ -257,7 +257,7 @@ mod tests {
 
     /// A waker that counts how often it was woken.
     #[derive(Default)]
-    struct Counter(AtomicUsize);
+    pub(crate) struct Counter(AtomicUsize);
 
     impl Wake for Counter {
         fn wake(self: Arc<Self>) {
@@ -266,12 +266,13 @@ mod tests {
     }
 
     impl Counter {
-        fn count(&self) -> usize {
+        pub(crate) fn count(&self) -> usize {
             self.0.load(Ordering::SeqCst)
         }
     }
 
-    fn counter_waker() -> (Arc<Counter>, Waker) {
+    /// A counter and a waker that counts into it.
+    pub(crate) fn counter_waker() -> (Arc<Counter>, Waker) {
         let counter = Arc::new(Counter::default());
         let waker = Waker::from(Arc::clone(&counter));
         (counter, waker)

@@ -19,9 +19,16 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use crate::completion::Outcome;
+
+// The integration tests' generator, shared rather than copied; `chance` is theirs only.
+#[allow(dead_code)]
+#[path = "../tests/support/rng.rs"]
+mod rng;
+
 use crate::shared::Source;
 use crate::spawned::Spawned;
 use crate::{ServiceError, ServiceStatusError};
+use rng::Rng;
 
 const SEEDS: u64 = 3_000;
 
@@ -47,25 +54,7 @@ pub(crate) fn pause() {
 
 /// Gives the current thread its pause generator.
 fn pause_with(seed: u64) {
-    PAUSES.set(Some(Rng(seed)));
-}
-
-/// SplitMix64: small and deterministic, so a failing seed can be replayed.
-#[derive(Clone, Copy)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+    PAUSES.set(Some(Rng::new(seed)));
 }
 
 /// How the service ends.
@@ -286,7 +275,7 @@ fn quiet_expected_panics() {
 }
 
 fn one_seed(seed: u64) -> Ending {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let ending = match rng.below(3) {
         0 => Ending::Returns,
         1 => Ending::Panics,

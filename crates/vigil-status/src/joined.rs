@@ -121,17 +121,7 @@ impl Joined {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    /// A waker that counts how often it was woken.
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
+    use crate::completion::tests::counter_waker;
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -156,56 +146,47 @@ mod tests {
         let joined = Joined::new(rt.spawn(async move {
             let _ = gate.await;
         }));
-        let counters: Vec<Arc<Counter>> = (0..5).map(|_| Arc::default()).collect();
-        let wakers: Vec<Waker> = counters
-            .iter()
-            .map(|c| Waker::from(Arc::clone(c)))
-            .collect();
-        let mut keys = vec![None; wakers.len()];
-        for (key, waker) in keys.iter_mut().zip(&wakers) {
-            assert!(joined
-                .poll(key, &mut Context::from_waker(waker))
-                .is_pending());
+        let waiters: Vec<_> = (0..5).map(|_| counter_waker()).collect();
+        let mut keys = vec![None; waiters.len()];
+        for (key, (_, waker)) in keys.iter_mut().zip(&waiters) {
+            let poll = joined.poll(key, &mut Context::from_waker(waker));
+            assert!(poll.is_pending());
         }
         release.send(()).unwrap();
         // Tokio wakes the fan-out when the task ends, before any handle polls again: every
         // waiter must have been woken by then.
         run_until_finished(&rt, &joined);
-        assert!(counters.iter().all(|c| c.0.load(Ordering::SeqCst) == 1));
+        assert!(waiters.iter().all(|(counter, _)| counter.count() == 1));
         assert_eq!(joined.completion.outcome(), None, "not read until polled");
 
         // The first to poll records the outcome; the others read it.
-        for (key, waker) in keys.iter_mut().zip(&wakers) {
+        for (key, (_, waker)) in keys.iter_mut().zip(&waiters) {
             let poll = joined.poll(key, &mut Context::from_waker(waker));
             assert_eq!(poll, Poll::Ready(Outcome::Ok));
         }
-        assert!(
-            counters.iter().all(|c| c.0.load(Ordering::SeqCst) == 1),
-            "no extra wakeups"
-        );
+        let extra = waiters.iter().any(|(counter, _)| counter.count() != 1);
+        assert!(!extra, "no extra wakeups");
         assert!(joined.lock_join().is_none(), "the JoinHandle is dropped");
     }
 
     #[test]
-    fn dropping_the_joined_state_frees_the_fan_out_and_the_task() {
+    fn tokio_holds_the_fan_out_but_not_the_shared_state() {
         let rt = runtime();
         let joined = Joined::new(rt.spawn(std::future::pending::<()>()));
-        let (counter, waker) = {
-            let counter = Arc::new(Counter::default());
-            let waker = Waker::from(Arc::clone(&counter));
-            (counter, waker)
-        };
+        let (counter, waker) = counter_waker();
         let mut key = None;
-        assert!(joined
-            .poll(&mut key, &mut Context::from_waker(&waker))
-            .is_pending());
-        let fan_out = Weak::clone(&Arc::downgrade(&joined));
+        // Polling the `JoinHandle` hands tokio the fan-out waker.
+        let poll = joined.poll(&mut key, &mut Context::from_waker(&waker));
+        assert!(poll.is_pending());
+        assert_eq!(
+            Arc::strong_count(&joined),
+            1,
+            "a strong reference from the task would be a cycle through the JoinHandle"
+        );
+        let weak = Arc::downgrade(&joined);
         joined.completion.forget(&mut key);
         drop(joined);
-        assert!(
-            fan_out.upgrade().is_none(),
-            "no cycle through tokio keeps it"
-        );
+        assert!(weak.upgrade().is_none());
         drop(rt);
         assert_eq!(Arc::strong_count(&counter), 2, "only our own waker is left");
     }

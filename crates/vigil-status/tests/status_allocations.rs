@@ -111,8 +111,9 @@ fn spawn_allocates_one_more_than_a_bare_spawn() {
     });
 }
 
-#[test]
-fn a_whole_life_allocates_one_more_than_a_bare_spawn() {
+/// After a warm-up, checks `ROUNDS` times that a service's `life` allocates `extra` more
+/// than a bare `Handle::spawn` of the same service and an await of its `JoinHandle`.
+fn assert_a_life_allocates(extra: usize, life: impl AsyncFn(&Handle)) {
     runtime().block_on(async {
         let handle = Handle::current();
         warm_up(&handle).await;
@@ -121,42 +122,38 @@ fn a_whole_life_allocates_one_more_than_a_bare_spawn() {
                 handle.spawn(service()).await.unwrap();
             })
             .await;
-            // Start, clone status handles, await the owned handle while the service runs
-            // (it registers its waker), then the status handles after the ending.
-            let spawn = allocations_awaiting(async {
-                let (status, owned) = vigil_status::spawn(&handle, service());
-                let clones = [status.clone(), status.clone(), status.clone()];
-                owned.await.unwrap();
-                for clone in clones {
-                    clone.await.unwrap();
-                }
-                status.await.unwrap();
-            })
-            .await;
-            assert_eq!(spawn, bare + 1, "spawn: {spawn}, bare spawn: {bare}");
+            let ours = allocations_awaiting(life(&handle)).await;
+            assert_eq!(
+                ours,
+                bare + extra,
+                "ours: {ours}, bare spawn and await: {bare}"
+            );
         }
+    });
+}
+
+/// Start, clone status handles, await the owned handle while the service runs (it registers
+/// its waker), then the status handles after the ending.
+#[test]
+fn a_whole_life_allocates_one_more_than_a_bare_spawn() {
+    assert_a_life_allocates(1, async |handle| {
+        let (status, owned) = vigil_status::spawn(handle, service());
+        let clones = [status.clone(), status.clone(), status.clone()];
+        owned.await.unwrap();
+        for clone in clones {
+            clone.await.unwrap();
+        }
+        status.await.unwrap();
     });
 }
 
 /// `split` keeps its mechanism, which costs one more: the fan-out waker it gives tokio.
 #[test]
 fn split_allocates_two_more_than_a_bare_spawn() {
-    runtime().block_on(async {
-        let handle = Handle::current();
-        warm_up(&handle).await;
-        for _ in 0..ROUNDS {
-            let bare = allocations_awaiting(async {
-                handle.spawn(service()).await.unwrap();
-            })
-            .await;
-            let split = allocations_awaiting(async {
-                let (status, owned) = vigil_status::split(handle.spawn(service()));
-                owned.await.unwrap();
-                status.await.unwrap();
-            })
-            .await;
-            assert_eq!(split, bare + 2, "split: {split}, bare spawn: {bare}");
-        }
+    assert_a_life_allocates(2, async |handle| {
+        let (status, owned) = vigil_status::split(handle.spawn(service()));
+        owned.await.unwrap();
+        status.await.unwrap();
     });
 }
 

@@ -19,9 +19,9 @@ use std::time::Duration;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::mpsc;
 use tokio::task::{yield_now, JoinSet};
-use vigil_status::{ServiceError, ServiceStatusError, ServiceStatusJoinHandle};
+use vigil_status::{ServiceError, ServiceStatusJoinHandle};
 
-use crate::support::{for_both_starts, poll_once, Rng, Start};
+use crate::support::{for_both_starts, poll_once, Boom, Kind, Rng, Start};
 
 const SERVICES: usize = 10_000;
 
@@ -37,55 +37,12 @@ const RUNNING: u8 = 0;
 const RETURNED: u8 = 1;
 const PANICKED: u8 = 2;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Ok,
-    Panicked,
-    Cancelled,
-}
-
-impl Kind {
-    fn of_status(result: &Result<(), ServiceStatusError>) -> Self {
-        match result {
-            Ok(()) => Kind::Ok,
-            Err(err) if err.is_panic() => Kind::Panicked,
-            Err(err) => {
-                assert!(err.is_cancelled());
-                Kind::Cancelled
-            }
-        }
-    }
-
-    fn of_owned(result: &Result<(), ServiceError>) -> Self {
-        match result {
-            Ok(()) => Kind::Ok,
-            Err(err) if err.is_panic() => Kind::Panicked,
-            Err(err) => {
-                assert!(err.is_cancelled());
-                Kind::Cancelled
-            }
-        }
-    }
-
-    /// What every handle must report for a service that recorded `ending`.
-    fn of_ending(ending: u8) -> Self {
-        match ending {
-            RETURNED => Kind::Ok,
-            PANICKED => Kind::Panicked,
-            _ => Kind::Cancelled,
-        }
-    }
-}
-
-/// The panic payload: names its service and counts its drops.
-struct Boom {
-    service: usize,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Boom {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
+/// What every handle must report for a service that recorded `ending`.
+fn kind_of_ending(ending: u8) -> Kind {
+    match ending {
+        RETURNED => Kind::Ok,
+        PANICKED => Kind::Panicked,
+        _ => Kind::Cancelled,
     }
 }
 
@@ -165,7 +122,7 @@ impl Ledger {
     }
 
     fn real_ending(&self, service: usize) -> Kind {
-        Kind::of_ending(self.endings[service].load(Ordering::SeqCst))
+        kind_of_ending(self.endings[service].load(Ordering::SeqCst))
     }
 }
 
@@ -186,7 +143,7 @@ async fn service(index: usize, plan: Plan, ledger: Arc<Ledger>) {
     ledger.endings[index].store(ending, Ordering::SeqCst);
     if panics {
         std::panic::panic_any(Boom {
-            service: index,
+            id: index as u64,
             drops: Arc::clone(&ledger.payload_drops),
         });
     }
@@ -356,7 +313,7 @@ fn many_services(rt: &Runtime, start: Start, salt: u64) {
                 );
                 if let Some(payload) = result.err().and_then(ServiceError::into_panic) {
                     let boom = payload.downcast::<Boom>().expect("the service's payload");
-                    assert_eq!(boom.service, index, "another service's payload");
+                    assert_eq!(boom.id, index as u64, "another service's payload");
                     payloads_taken += 1;
                 }
             }

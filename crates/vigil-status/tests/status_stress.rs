@@ -7,41 +7,11 @@ use std::sync::Arc;
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::yield_now;
-use vigil_status::{ServiceError, ServiceStatusError};
+use vigil_status::ServiceError;
 
-use crate::support::{for_both_starts, Rng, Start};
+use crate::support::{for_both_starts, Boom, Kind, Rng, Start};
 
 const ITERATIONS: u64 = 2_000;
-
-/// The panic payload: identifies the iteration and counts its drops.
-struct Boom {
-    iteration: u64,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Boom {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Ok,
-    Panicked,
-    Cancelled,
-}
-
-fn status_kind(result: Result<(), ServiceStatusError>) -> Kind {
-    match result {
-        Ok(()) => Kind::Ok,
-        Err(err) if err.is_panic() => Kind::Panicked,
-        Err(err) => {
-            assert!(err.is_cancelled());
-            Kind::Cancelled
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Body {
@@ -101,7 +71,10 @@ async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
                     yield_times(yields).await;
                     ran_to_end.store(true, Ordering::SeqCst);
                     if panics {
-                        std::panic::panic_any(Boom { iteration, drops });
+                        std::panic::panic_any(Boom {
+                            id: iteration,
+                            drops,
+                        });
                     }
                 }
             }
@@ -115,7 +88,7 @@ async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
         let status = status.clone();
         tasks.push(tokio::spawn(async move {
             yield_times(w % 3).await;
-            status_kind(status.await)
+            Kind::of_status(&status.await)
         }));
     }
     // Abort either through a status clone from another task, or through the
@@ -134,7 +107,7 @@ async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
 
     let mut main_status = None;
     if status_in_main_first {
-        main_status = Some(status_kind(status.clone().await));
+        main_status = Some(Kind::of_status(&status.clone().await));
     }
     let owned_result: Option<Result<(), ServiceError>> = match owned_mode {
         OwnedMode::AwaitInMain => Some(owned.await),
@@ -144,7 +117,7 @@ async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
             None
         }
     };
-    let kind = status_kind(status.clone().await);
+    let kind = Kind::of_status(&status.clone().await);
     if let Some(first) = main_status {
         assert_eq!(first, kind, "{context}");
     }
@@ -179,18 +152,17 @@ async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
 
     // The owned handle gets the payload exactly when the outcome is a panic.
     if let Some(result) = owned_result {
-        let owned_kind = match &result {
-            Ok(()) => Kind::Ok,
-            Err(err) if err.is_panic() => Kind::Panicked,
-            Err(_) => Kind::Cancelled,
-        };
-        assert_eq!(owned_kind, kind, "{context}: the owned handle disagrees");
+        assert_eq!(
+            Kind::of_owned(&result),
+            kind,
+            "{context}: the owned handle disagrees"
+        );
         let payload = result.err().and_then(ServiceError::into_panic);
         assert_eq!(payload.is_some(), kind == Kind::Panicked, "{context}");
         if let Some(payload) = payload {
             assert_eq!(drops.load(Ordering::SeqCst), 0, "{context}: dropped early");
             let boom = payload.downcast::<Boom>().expect("the service's payload");
-            assert_eq!(boom.iteration, iteration, "{context}");
+            assert_eq!(boom.id, iteration, "{context}");
         }
     }
     let expected_drops = usize::from(kind == Kind::Panicked);

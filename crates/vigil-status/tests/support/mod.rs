@@ -1,13 +1,19 @@
-//! What the integration tests share: the two ways of starting a service, and a seeded generator.
+//! What the integration tests share: the two ways of starting a service, how it ended, a seeded generator.
 
 // Each test binary uses a different part of this module.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
 
-use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
+use vigil_status::{ServiceError, ServiceJoinHandle, ServiceStatusError, ServiceStatusJoinHandle};
+
+mod rng;
+
+pub(crate) use rng::Rng;
 
 /// The two ways of getting a service's handles; every scenario runs with both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,28 +84,46 @@ pub(crate) async fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output>
     poll_fn(|cx| Poll::Ready(Pin::new(&mut *fut).poll(cx))).await
 }
 
-/// SplitMix64: a small deterministic generator, so a failing iteration can be replayed from
-/// its number.
-pub(crate) struct Rng(u64);
+/// The kind of ending a handle reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Kind {
+    Ok,
+    Panicked,
+    Cancelled,
+}
 
-impl Rng {
-    pub(crate) fn new(seed: u64) -> Self {
-        Self(seed)
+impl Kind {
+    /// What a status handle reported; its error is one kind or the other, never both.
+    pub(crate) fn of_status(result: &Result<(), ServiceStatusError>) -> Self {
+        match result {
+            Ok(()) => Kind::Ok,
+            Err(err) => {
+                assert_ne!(err.is_panic(), err.is_cancelled(), "{err:?}");
+                if err.is_panic() {
+                    Kind::Panicked
+                } else {
+                    Kind::Cancelled
+                }
+            }
+        }
     }
 
-    pub(crate) fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    /// What the owned handle reported, through the status its error carries.
+    pub(crate) fn of_owned(result: &Result<(), ServiceError>) -> Self {
+        let status = result.as_ref().copied().map_err(ServiceError::status);
+        Kind::of_status(&status)
     }
+}
 
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
+/// A panic payload that names the service that panicked and counts its own drops, to check
+/// that a payload reaches the right owned handle, or is dropped, exactly once.
+pub(crate) struct Boom {
+    pub(crate) id: u64,
+    pub(crate) drops: Arc<AtomicUsize>,
+}
 
-    pub(crate) fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
+impl Drop for Boom {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
     }
 }
