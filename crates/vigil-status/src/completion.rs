@@ -251,6 +251,7 @@ fn step() {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    // Test bookkeeping: SeqCst, the simplest ordering to reason about.
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
     use std::task::Wake;

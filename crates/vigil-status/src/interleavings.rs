@@ -12,6 +12,8 @@ use std::cell::Cell;
 use std::future::Future;
 use std::panic;
 use std::pin::Pin;
+// Test bookkeeping: every atomic here is SeqCst, the simplest ordering to reason about; no
+// hot path depends on it.
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::task::{Context, Poll, Wake, Waker};

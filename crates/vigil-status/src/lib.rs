@@ -59,9 +59,14 @@
 //! overwritten when the handle is polled from another task and freed when the
 //! handle is dropped or resolves, so no stale wakers accumulate; the first slot
 //! is inline, so a service awaited by one handle at a time allocates nothing
-//! per await. Whoever learns the ending records it once: it stores the outcome
-//! and the payload under the lock (or drops the payload if the owned handle is
-//! gone), takes the wakers, unlocks, and wakes them.
+//! per await (handles waiting at the same time share a list that grows as
+//! needed and is freed at the ending). Whoever learns the ending records it
+//! once: it stores the outcome and the payload under the lock (or drops the
+//! payload if the owned handle is gone), takes the whole waker list, unlocks,
+//! and wakes them. Since no handle waits after that, a handle that sees the
+//! outcome needs no lock even to give up its slot. The outcome is stored with
+//! `Release` and read with `Acquire`: whoever sees it also sees everything the
+//! service did before it ended.
 //!
 //! - With [`spawn`], the service runs inside a wrapper future. Each poll of the
 //!   service runs under `catch_unwind`; when it returns or panics, the wrapper

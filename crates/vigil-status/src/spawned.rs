@@ -36,8 +36,8 @@ impl Spawned {
         shared
     }
 
-    /// The shared state and the wrapper that reports to it, without spawning: for tests,
-    /// which drive the wrapper by hand.
+    /// The shared state and the wrapper that reports to it, not yet spawned (the
+    /// interleaving tests drive the wrapper by hand).
     pub(crate) fn track<F>(future: F) -> (Arc<Self>, Tracked<F>) {
         let shared = Arc::new(Self {
             completion: Completion::new(),

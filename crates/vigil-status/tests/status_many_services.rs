@@ -10,6 +10,8 @@ mod support;
 
 use std::future::Future;
 use std::pin::Pin;
+// Test bookkeeping: every atomic here is SeqCst, the simplest ordering to reason about; no
+// hot path depends on it.
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};

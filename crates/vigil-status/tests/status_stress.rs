@@ -2,6 +2,8 @@
 
 mod support;
 
+// Test bookkeeping: every atomic here is SeqCst, the simplest ordering to reason about; no
+// hot path depends on it.
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 

@@ -5,6 +5,8 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
+// Test bookkeeping: every atomic here is SeqCst, the simplest ordering to reason about; no
+// hot path depends on it.
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
