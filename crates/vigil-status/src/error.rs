@@ -4,7 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::sync::{Mutex, PoisonError};
 
-use crate::shared::Payload;
+use crate::completion::Payload;
 
 /// Why a service did not end normally, as seen by its owned [`ServiceJoinHandle`].
 ///

@@ -1,15 +1,18 @@
-//! The two handle types a [`split`](crate::split) produces.
+//! The two handle types that [`spawn`](crate::spawn) and [`split`](crate::split) return.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
+use crate::completion::Outcome;
 use crate::error::{ServiceError, ServiceStatusError};
-use crate::shared::{Outcome, Waiter};
+use crate::shared::Waiter;
 
 /// The owned handle to a service: one per service, not `Clone`. Awaiting it
 /// yields how the service ended, including the panic payload if it panicked.
+/// It behaves the same whether the service was started by
+/// [`spawn`](crate::spawn) or its `JoinHandle` [`split`](crate::split).
 ///
 /// Dropping it *detaches* the service: the service keeps running, and the
 /// [`ServiceStatusJoinHandle`]s still resolve when it ends (a panic payload
@@ -64,8 +67,13 @@ impl ServiceJoinHandle {
 
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
+    ///
+    /// Synchronous and cheap: one atomic load (and, for a [`split`] whose
+    /// ending no handle has read yet, tokio's own flag). It never locks.
+    ///
+    /// [`split`]: crate::split
     pub fn is_finished(&self) -> bool {
-        self.waiter.shared().is_finished()
+        self.waiter.is_finished()
     }
 
     /// Aborts the service, like [`JoinHandle::abort`]: unless it ends on its
@@ -73,9 +81,13 @@ impl ServiceJoinHandle {
     /// reports [`is_cancelled`](ServiceError::is_cancelled). Aborting a
     /// service that has already ended has no effect.
     ///
+    /// The handles resolve only after the service has been dropped, so its
+    /// resources are released by then. As with tokio, if dropping it panics,
+    /// the ending is that panic instead.
+    ///
     /// [`JoinHandle::abort`]: tokio::task::JoinHandle::abort
     pub fn abort(&self) {
-        self.waiter.shared().abort();
+        self.waiter.abort();
     }
 
     /// Returns another status handle for the same service.
@@ -101,9 +113,9 @@ impl Future for ServiceJoinHandle {
             Outcome::Ok => Ok(()),
             Outcome::Cancelled => Err(ServiceError::cancelled()),
             Outcome::Panicked => {
-                // Stashed by whichever handle saw the ending, because this
-                // handle was alive then; only this handle takes it, once.
-                let payload = this.waiter.shared().take_payload();
+                // Stored at the ending, because this handle was alive then;
+                // only this handle takes it, once.
+                let payload = this.waiter.take_payload();
                 debug_assert!(
                     payload.is_some(),
                     "panic payload missing for the owned handle"
@@ -118,14 +130,18 @@ impl Future for ServiceJoinHandle {
 
 impl Drop for ServiceJoinHandle {
     fn drop(&mut self) {
-        self.waiter.shared().release_owner();
+        // Once this handle has returned its result there is no payload left to drop and none
+        // can arrive, so only a handle dropped before that needs the lock.
+        if !self.completed {
+            self.waiter.release_owner();
+        }
     }
 }
 
 impl fmt::Debug for ServiceJoinHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceJoinHandle")
-            .field("state", &self.waiter.shared().state_name())
+            .field("state", &self.waiter.state_name())
             .field("completed", &self.completed)
             .finish()
     }
@@ -134,14 +150,19 @@ impl fmt::Debug for ServiceJoinHandle {
 impl ServiceStatusJoinHandle {
     /// Returns `true` once the service has ended (normally, by panicking or
     /// by being cancelled), whether or not any handle has been awaited.
+    ///
+    /// Synchronous and cheap: one atomic load (and, for a [`split`] whose
+    /// ending no handle has read yet, tokio's own flag). It never locks.
+    ///
+    /// [`split`]: crate::split
     pub fn is_finished(&self) -> bool {
-        self.waiter.shared().is_finished()
+        self.waiter.is_finished()
     }
 
     /// Aborts the service, exactly like [`ServiceJoinHandle::abort`]: any
     /// holder of a status handle can stop the service.
     pub fn abort(&self) {
-        self.waiter.shared().abort();
+        self.waiter.abort();
     }
 }
 
@@ -160,7 +181,7 @@ impl Future for ServiceStatusJoinHandle {
 impl fmt::Debug for ServiceStatusJoinHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServiceStatusJoinHandle")
-            .field("state", &self.waiter.shared().state_name())
+            .field("state", &self.waiter.state_name())
             .finish()
     }
 }

@@ -1,17 +1,20 @@
-//! The waiter list of one split, which doubles as the fan-out waker handed to tokio.
+//! The waiter slots of one service: one slot per waiting handle, kept under the completion lock.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Wake, Waker};
+use std::task::Waker;
 
-/// The wakers of all handles currently waiting, one slot per handle.
+/// The wakers of all handles currently waiting, one slot per handle, keyed by index: key 0
+/// is `first`, key `k > 0` is `more[k - 1]`.
 ///
-/// As a [`Wake`] implementation this is the fan-out waker given to tokio.
-/// It holds no reference back to [`Shared`](crate::shared::Shared), so the
-/// `JoinHandle` (which keeps the fan-out alive) and `Shared` (which keeps
-/// the `JoinHandle`) do not form a reference cycle.
+/// This is plain data: [`Completion`](crate::completion::Completion) keeps it under its lock
+/// and drops or wakes what these methods hand back only after unlocking, because dropping or
+/// waking a waker runs the executor's code.
+///
+/// The first slot is inline because most services only ever have one waiting handle at a time
+/// (the owner, or one status handle): then registering, waking and releasing allocate nothing.
 #[derive(Default)]
-pub(crate) struct Waiters {
-    slots: Mutex<Slots>,
+pub(crate) struct Slots {
+    first: Slot,
+    more: Vec<Slot>,
 }
 
 /// One handle's place in the list.
@@ -25,24 +28,14 @@ enum Slot {
     Owned(Option<Waker>),
 }
 
-/// The slots, keyed by index: key 0 is `first`, key `k > 0` is `more[k - 1]`.
-///
-/// The first slot is inline because most splits only ever have one waiting handle (the
-/// owner, or one status handle): then registering, waking and releasing allocate nothing.
-#[derive(Default)]
-struct Slots {
-    first: Slot,
-    more: Vec<Slot>,
-}
-
 /// Wakers taken out of the list to be woken unlocked; inline up to this many.
 const INLINE_WAKES: usize = 4;
 
 impl Slots {
-    fn slot(&mut self, key: usize) -> &mut Slot {
+    fn slot(&mut self, key: usize) -> Option<&mut Slot> {
         match key {
-            0 => &mut self.first,
-            k => &mut self.more[k - 1],
+            0 => Some(&mut self.first),
+            k => self.more.get_mut(k - 1),
         }
     }
 
@@ -58,105 +51,104 @@ impl Slots {
             self.more.push(Slot::Free);
             self.more.len()
         });
-        *self.slot(key) = Slot::Owned(Some(waker));
+        if let Some(slot) = self.slot(key) {
+            *slot = Slot::Owned(Some(waker));
+        }
         key
     }
-}
 
-impl Waiters {
-    fn lock(&self) -> MutexGuard<'_, Slots> {
-        // Only slot updates run under this lock, so a poisoned lock still holds a
-        // consistent list.
-        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Stores `waker` in the slot `key`, allocating a slot if there is none.
-    pub(crate) fn register(&self, key: &mut Option<usize>, waker: &Waker) {
-        let replaced = {
-            let mut slots = self.lock();
-            match *key {
-                Some(k) => match slots.slot(k) {
-                    // Re-polled from the same task: nothing to do.
-                    Slot::Owned(Some(old)) if old.will_wake(waker) => None,
-                    // Moved to another task, or woken since: the previous waker is stale
-                    // and is replaced, not kept.
-                    Slot::Owned(slot) => slot.replace(waker.clone()),
-                    Slot::Free => unreachable!("a handle's slot is never freed under it"),
-                },
-                None => {
-                    *key = Some(slots.allocate(waker.clone()));
-                    None
-                }
-            }
-        };
-        // Dropping a waker runs the executor's code: do it unlocked.
-        drop(replaced);
-    }
-
-    /// Frees the slot `key`.
-    pub(crate) fn release(&self, key: usize) {
-        let waker = match std::mem::take(self.lock().slot(key)) {
-            Slot::Owned(waker) => waker,
-            Slot::Free => None,
-        };
-        drop(waker);
-    }
-
-    /// Wakes every registered waker, emptying their slots (each waiter registers again if
-    /// it is still pending when polled).
-    pub(crate) fn wake_all(&self) {
-        let mut inline: [Option<Waker>; INLINE_WAKES] = Default::default();
-        let mut overflow = Vec::new();
-        {
-            let mut slots = self.lock();
-            let taken = slots.iter_mut().filter_map(|slot| match slot {
-                Slot::Owned(waker) => waker.take(),
-                Slot::Free => None,
-            });
-            for (index, waker) in taken.enumerate() {
-                match inline.get_mut(index) {
-                    Some(place) => *place = Some(waker),
-                    None => overflow.push(waker),
-                }
+    /// Stores `waker` in the slot `key`, allocating a slot if there is none. Returns the
+    /// stale waker it replaced, for the caller to drop unlocked.
+    pub(crate) fn register(&mut self, key: &mut Option<usize>, waker: &Waker) -> Option<Waker> {
+        match *key {
+            Some(k) => match self.slot(k) {
+                // Re-polled from the same task: nothing to do.
+                Some(Slot::Owned(Some(old))) if old.will_wake(waker) => None,
+                // Moved to another task, or woken since: the previous waker is stale and is
+                // replaced, not kept.
+                Some(Slot::Owned(slot)) => slot.replace(waker.clone()),
+                Some(Slot::Free) | None => unreachable!("a handle's slot is never freed under it"),
+            },
+            None => {
+                *key = Some(self.allocate(waker.clone()));
+                None
             }
         }
-        // Woken unlocked: a waker may run arbitrary code, even poll inline.
-        for waker in inline.into_iter().flatten().chain(overflow) {
-            waker.wake();
+    }
+
+    /// Frees the slot `key` and returns its waker, for the caller to drop unlocked. A key
+    /// the list no longer has (it was taken whole by [`Completion::complete`]) is a no-op.
+    ///
+    /// [`Completion::complete`]: crate::completion::Completion::complete
+    pub(crate) fn release(&mut self, key: usize) -> Option<Waker> {
+        match self.slot(key).map(std::mem::take) {
+            Some(Slot::Owned(waker)) => waker,
+            Some(Slot::Free) | None => None,
+        }
+    }
+
+    /// Takes every registered waker, leaving each slot owned by its handle (which registers
+    /// again if it is still pending when polled). Wake the result unlocked.
+    pub(crate) fn take_wakers(&mut self) -> Wakers {
+        let mut wakers = Wakers::default();
+        let taken = self.iter_mut().filter_map(|slot| match slot {
+            Slot::Owned(waker) => waker.take(),
+            Slot::Free => None,
+        });
+        for (index, waker) in taken.enumerate() {
+            match wakers.inline.get_mut(index) {
+                Some(place) => *place = Some(waker),
+                None => wakers.overflow.push(waker),
+            }
+        }
+        wakers
+    }
+
+    /// Wakes every waker a list taken whole still holds. Call it unlocked.
+    pub(crate) fn wake_all(self) {
+        let Slots { first, more } = self;
+        for slot in std::iter::once(first).chain(more) {
+            if let Slot::Owned(Some(waker)) = slot {
+                waker.wake();
+            }
         }
     }
 
     /// How many slots hold a waker.
     #[cfg(test)]
-    pub(crate) fn registered(&self) -> usize {
-        self.lock()
-            .iter_mut()
+    pub(crate) fn registered(&mut self) -> usize {
+        self.iter_mut()
             .filter(|slot| matches!(slot, Slot::Owned(Some(_))))
             .count()
     }
 
     /// How many slots are owned by a handle.
     #[cfg(test)]
-    pub(crate) fn allocated(&self) -> usize {
-        self.lock()
-            .iter_mut()
+    pub(crate) fn allocated(&mut self) -> usize {
+        self.iter_mut()
             .filter(|slot| matches!(slot, Slot::Owned(_)))
             .count()
     }
 
     /// How many slots exist, owned or free.
     #[cfg(test)]
-    pub(crate) fn slots(&self) -> usize {
-        1 + self.lock().more.len()
+    pub(crate) fn len(&self) -> usize {
+        1 + self.more.len()
     }
 }
 
-impl Wake for Waiters {
-    fn wake(self: Arc<Self>) {
-        self.wake_all();
-    }
+/// Wakers taken out of [`Slots`] by [`Slots::take_wakers`], to be woken unlocked.
+#[derive(Default)]
+pub(crate) struct Wakers {
+    inline: [Option<Waker>; INLINE_WAKES],
+    overflow: Vec<Waker>,
+}
 
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.wake_all();
+impl Wakers {
+    /// Wakes them all. A waker may run arbitrary code, even poll inline: call it unlocked.
+    pub(crate) fn wake(self) {
+        for waker in self.inline.into_iter().flatten().chain(self.overflow) {
+            waker.wake();
+        }
     }
 }

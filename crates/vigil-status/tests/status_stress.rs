@@ -1,69 +1,19 @@
-//! Randomised interleavings of endings, aborts and observers; every observer must agree.
+//! Randomised interleavings of endings, aborts and observers, from `split` and `spawn`; every observer must agree.
 
+mod support;
+
+// Test bookkeeping: every atomic here is SeqCst, the simplest ordering to reason about; no
+// hot path depends on it.
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::runtime::{Builder, Runtime};
 use tokio::task::yield_now;
-use vigil_status::{split, ServiceError, ServiceStatusError};
+use vigil_status::ServiceError;
+
+use crate::support::{for_both_starts, Boom, Kind, Rng, Start};
 
 const ITERATIONS: u64 = 2_000;
-
-/// SplitMix64: a small deterministic generator, so a failing iteration can
-/// be replayed from its number.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn chance(&mut self, one_in: u64) -> bool {
-        self.below(one_in) == 0
-    }
-}
-
-/// The panic payload: identifies the iteration and counts its drops.
-struct Boom {
-    iteration: u64,
-    drops: Arc<AtomicUsize>,
-}
-
-impl Drop for Boom {
-    fn drop(&mut self) {
-        self.drops.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Ok,
-    Panicked,
-    Cancelled,
-}
-
-fn status_kind(result: Result<(), ServiceStatusError>) -> Kind {
-    match result {
-        Ok(()) => Kind::Ok,
-        Err(err) if err.is_panic() => Kind::Panicked,
-        Err(err) => {
-            assert!(err.is_cancelled());
-            Kind::Cancelled
-        }
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Body {
@@ -88,7 +38,7 @@ async fn yield_times(n: u64) {
 
 /// Runs one randomised scenario; returns the outcome and whether an abort
 /// was issued.
-async fn one_iteration(iteration: u64) -> (Kind, bool) {
+async fn one_iteration(iteration: u64, start: Start) -> (Kind, bool) {
     let mut rng = Rng::new(iteration.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0x5EED);
     let body = match rng.below(5) {
         4 => Body::Forever,
@@ -108,25 +58,29 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
         _ => OwnedMode::Detach,
     };
     let status_in_main_first = rng.chance(2);
-    let context = format!("iteration {iteration}: {body:?}, abort {abort}, {owned_mode:?}");
+    let context =
+        format!("{start:?} iteration {iteration}: {body:?}, abort {abort}, {owned_mode:?}");
 
     let drops = Arc::new(AtomicUsize::new(0));
     let ran_to_end = Arc::new(AtomicBool::new(false));
     let (status, owned) = {
         let drops = Arc::clone(&drops);
         let ran_to_end = Arc::clone(&ran_to_end);
-        split(tokio::spawn(async move {
+        start.start(async move {
             match body {
                 Body::Forever => std::future::pending().await,
                 Body::Ends { yields, panics } => {
                     yield_times(yields).await;
                     ran_to_end.store(true, Ordering::SeqCst);
                     if panics {
-                        std::panic::panic_any(Boom { iteration, drops });
+                        std::panic::panic_any(Boom {
+                            id: iteration,
+                            drops,
+                        });
                     }
                 }
             }
-        }))
+        })
     };
 
     // Observers start before the abort, so they race with it and with the
@@ -136,7 +90,7 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
         let status = status.clone();
         tasks.push(tokio::spawn(async move {
             yield_times(w % 3).await;
-            status_kind(status.await)
+            Kind::of_status(&status.await)
         }));
     }
     // Abort either through a status clone from another task, or through the
@@ -155,7 +109,7 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
 
     let mut main_status = None;
     if status_in_main_first {
-        main_status = Some(status_kind(status.clone().await));
+        main_status = Some(Kind::of_status(&status.clone().await));
     }
     let owned_result: Option<Result<(), ServiceError>> = match owned_mode {
         OwnedMode::AwaitInMain => Some(owned.await),
@@ -165,7 +119,7 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
             None
         }
     };
-    let kind = status_kind(status.clone().await);
+    let kind = Kind::of_status(&status.clone().await);
     if let Some(first) = main_status {
         assert_eq!(first, kind, "{context}");
     }
@@ -200,18 +154,17 @@ async fn one_iteration(iteration: u64) -> (Kind, bool) {
 
     // The owned handle gets the payload exactly when the outcome is a panic.
     if let Some(result) = owned_result {
-        let owned_kind = match &result {
-            Ok(()) => Kind::Ok,
-            Err(err) if err.is_panic() => Kind::Panicked,
-            Err(_) => Kind::Cancelled,
-        };
-        assert_eq!(owned_kind, kind, "{context}: the owned handle disagrees");
+        assert_eq!(
+            Kind::of_owned(&result),
+            kind,
+            "{context}: the owned handle disagrees"
+        );
         let payload = result.err().and_then(ServiceError::into_panic);
         assert_eq!(payload.is_some(), kind == Kind::Panicked, "{context}");
         if let Some(payload) = payload {
             assert_eq!(drops.load(Ordering::SeqCst), 0, "{context}: dropped early");
             let boom = payload.downcast::<Boom>().expect("the service's payload");
-            assert_eq!(boom.iteration, iteration, "{context}");
+            assert_eq!(boom.id, iteration, "{context}");
         }
     }
     let expected_drops = usize::from(kind == Kind::Panicked);
@@ -259,37 +212,42 @@ impl Tally {
     }
 }
 
-fn stress(rt: &Runtime, salt: u64) {
+fn stress(rt: &Runtime, salt: u64, start: Start) {
     let tally = rt.block_on(async {
         let mut tally = Tally::default();
         for i in 0..ITERATIONS {
-            tally.add(one_iteration(i ^ salt).await);
+            tally.add(one_iteration(i ^ salt, start).await);
         }
         tally
     });
     tally.assert_covers_everything();
 }
 
+for_both_starts! {
 #[test]
-fn stress_on_a_multi_thread_runtime() {
+fn stress_on_a_multi_thread_runtime(start: Start) {
     let rt = Builder::new_multi_thread()
         .worker_threads(4)
         .build()
         .unwrap();
-    stress(&rt, 0);
+    stress(&rt, 0, start);
+}
 }
 
+for_both_starts! {
 #[test]
-fn stress_on_a_current_thread_runtime() {
+fn stress_on_a_current_thread_runtime(start: Start) {
     let rt = Builder::new_current_thread().build().unwrap();
-    stress(&rt, 1 << 32);
+    stress(&rt, 1 << 32, start);
+}
 }
 
+for_both_starts! {
 /// Many scenarios at once, so that owned handles and status clones of
 /// different services are polled from different worker threads while their
 /// services end.
 #[test]
-fn concurrent_scenarios_on_a_multi_thread_runtime() {
+fn concurrent_scenarios_on_a_multi_thread_runtime(start: Start) {
     let rt = Builder::new_multi_thread()
         .worker_threads(4)
         .build()
@@ -298,7 +256,7 @@ fn concurrent_scenarios_on_a_multi_thread_runtime() {
         let mut tally = Tally::default();
         for round in 0..20_u64 {
             let scenarios: Vec<_> = (0..50)
-                .map(|i| tokio::spawn(one_iteration((round * 1_000 + i) ^ (1 << 40))))
+                .map(|i| tokio::spawn(one_iteration((round * 1_000 + i) ^ (1 << 40), start)))
                 .collect();
             for scenario in scenarios {
                 tally.add(scenario.await.unwrap());
@@ -307,4 +265,5 @@ fn concurrent_scenarios_on_a_multi_thread_runtime() {
         tally
     });
     tally.assert_covers_everything();
+}
 }

@@ -1,0 +1,402 @@
+//! How a service ended, who waits for it, and its panic payload: the state machine both sources share.
+
+use std::any::Any;
+use std::mem;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+
+use crate::waiters::Slots;
+
+/// A panic payload, as caught by `catch_unwind` or returned by `JoinError::into_panic`.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// How the service ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Ok,
+    Panicked,
+    Cancelled,
+}
+
+// Encodings of `Option<Outcome>` in `Completion::outcome`.
+const PENDING: u8 = 0;
+const OK: u8 = 1;
+const PANICKED: u8 = 2;
+const CANCELLED: u8 = 3;
+
+impl Outcome {
+    fn encode(self) -> u8 {
+        match self {
+            Outcome::Ok => OK,
+            Outcome::Panicked => PANICKED,
+            Outcome::Cancelled => CANCELLED,
+        }
+    }
+
+    fn decode(code: u8) -> Option<Self> {
+        match code {
+            OK => Some(Outcome::Ok),
+            PANICKED => Some(Outcome::Panicked),
+            CANCELLED => Some(Outcome::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// A short name, for `Debug` output.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Panicked => "panicked",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The ending of one service as its handles see it. Whoever learns how the service ended
+/// calls [`complete`](Self::complete) once: the [`spawn`](crate::spawn) wrapper from inside
+/// the task, or for [`split`](crate::split) the handle that read the `JoinHandle`.
+///
+/// # Protocol
+///
+/// - `outcome` goes from pending to final once, in `complete`, while the lock is held; it is
+///   read without the lock (the fast path of every poll and `is_finished`).
+/// - A handle registers its waker only under the lock and only after re-checking that the
+///   outcome is still pending. `complete` takes the whole slot list under the lock as it
+///   stores the outcome. So a registration either comes first and is woken by `complete`, or
+///   comes second and sees the outcome: no wakeup is lost. After `complete` no slot is ever
+///   handed out again, so a handle that sees the outcome just forgets its key, unlocked.
+/// - The payload is stored under the same lock as `owner_alive`: it is kept only while the
+///   owned handle exists, and whichever of `complete` / the owner's drop comes second drops
+///   it, so it is handed to the owner or dropped, exactly once.
+/// - Nothing user-supplied (wakers, payloads) is woken or dropped under the lock.
+pub(crate) struct Completion {
+    /// `PENDING` until `complete`, then the encoded [`Outcome`].
+    outcome: AtomicU8,
+    state: Mutex<State>,
+}
+
+struct State {
+    waiters: Slots,
+    /// The panic payload, kept until the owned handle takes it.
+    payload: Option<Payload>,
+    /// Whether the owned handle still exists; if not, a payload has no taker and is
+    /// dropped as soon as it arrives.
+    owner_alive: bool,
+}
+
+impl Completion {
+    pub(crate) fn new() -> Self {
+        Self {
+            outcome: AtomicU8::new(PENDING),
+            state: Mutex::new(State {
+                waiters: Slots::default(),
+                payload: None,
+                owner_alive: true,
+            }),
+        }
+    }
+
+    /// The outcome, once [`complete`](Self::complete) has recorded it.
+    #[inline]
+    pub(crate) fn outcome(&self) -> Option<Outcome> {
+        // Acquire pairs with the Release store in `complete`: whoever sees the outcome also
+        // sees everything the service did before it ended.
+        Outcome::decode(self.outcome.load(Ordering::Acquire))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No user code runs under this lock and every update leaves a consistent state, so a
+        // poisoned lock is safe to keep using; propagating the poison would turn one panic
+        // into a panic in every handle.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records how the service ended, keeps the payload for the owned handle (or drops it if
+    /// that handle is gone), and wakes every waiting handle. The first call wins; a later
+    /// one changes nothing (and drops its payload).
+    pub(crate) fn complete(&self, outcome: Outcome, payload: Option<Payload>) {
+        debug_assert_eq!(payload.is_some(), outcome == Outcome::Panicked);
+        let (waiters, unclaimed) = {
+            let mut state = self.lock();
+            step();
+            if self.outcome().is_some() {
+                (Slots::default(), payload)
+            } else {
+                let unclaimed = if state.owner_alive {
+                    state.payload = payload;
+                    None
+                } else {
+                    payload
+                };
+                // Release: publishes the outcome after the service's last effects (and the
+                // payload, though that is also under the lock) for the Acquire in `outcome`.
+                self.outcome.store(outcome.encode(), Ordering::Release);
+                // Taken whole: no handle registers after this, so the list is done with.
+                (mem::take(&mut state.waiters), unclaimed)
+            }
+        };
+        step();
+        drop_payload(unclaimed);
+        waiters.wake_all();
+    }
+
+    /// The outcome if recorded; otherwise registers `waker` in the slot `key` (allocating
+    /// one if `key` is `None`) and returns `Pending`. On `Ready`, `key` is `None`.
+    pub(crate) fn poll(&self, key: &mut Option<usize>, waker: &Waker) -> Poll<Outcome> {
+        if let Some(outcome) = self.outcome() {
+            // `complete` took the slot list; nothing to release.
+            *key = None;
+            return Poll::Ready(outcome);
+        }
+        step();
+        let replaced = {
+            let mut state = self.lock();
+            if let Some(outcome) = self.outcome() {
+                *key = None;
+                return Poll::Ready(outcome);
+            }
+            state.waiters.register(key, waker)
+        };
+        step();
+        drop(replaced);
+        Poll::Pending
+    }
+
+    /// Frees the slot `key`, if any: the handle stops waiting (it resolved, or was dropped).
+    pub(crate) fn forget(&self, key: &mut Option<usize>) {
+        let Some(k) = key.take() else { return };
+        if self.outcome().is_some() {
+            // `complete` took the slot list, and no slot is handed out after it.
+            return;
+        }
+        step();
+        let waker = self.lock().waiters.release(k);
+        step();
+        drop(waker);
+    }
+
+    /// Wakes every waiting handle without recording anything; each registers again if it is
+    /// still pending when polled. The split's fan-out waker calls this when tokio wakes it.
+    pub(crate) fn wake_waiting(&self) {
+        let wakers = self.lock().waiters.take_wakers();
+        wakers.wake();
+    }
+
+    /// Takes the stored panic payload; for the owned handle, once.
+    pub(crate) fn take_payload(&self) -> Option<Payload> {
+        self.lock().payload.take()
+    }
+
+    /// Called when the owned handle is dropped before it resolved: frees its slot `key`, and
+    /// from now on nobody can take a payload, so drop any stored one and store no more.
+    pub(crate) fn release_owner(&self, key: &mut Option<usize>) {
+        let (payload, waker) = {
+            let mut state = self.lock();
+            step();
+            state.owner_alive = false;
+            (
+                state.payload.take(),
+                key.take().and_then(|k| state.waiters.release(k)),
+            )
+        };
+        step();
+        drop(waker);
+        drop_payload(payload);
+    }
+
+    /// Whether the owned handle is still alive, for tests.
+    #[cfg(test)]
+    pub(crate) fn owner_alive(&self) -> bool {
+        self.lock().owner_alive
+    }
+
+    /// How many handles have a waker registered right now, for tests.
+    #[cfg(test)]
+    pub(crate) fn registered(&self) -> usize {
+        self.lock().waiters.registered()
+    }
+
+    /// How many handles own a slot right now, for tests.
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        self.lock().waiters.allocated()
+    }
+
+    /// How many slots the list has, owned or free, for tests.
+    #[cfg(test)]
+    pub(crate) fn slots(&self) -> usize {
+        self.lock().waiters.len()
+    }
+}
+
+/// Drops a payload nobody will read. Its destructor is arbitrary user code that may panic;
+/// that must not unwind out of a poll, a completion or a `Drop`, so the panic is swallowed
+/// (as tokio does for task output it drops).
+pub(crate) fn drop_payload(payload: Option<Payload>) {
+    if let Some(payload) = payload {
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(payload)));
+    }
+}
+
+/// A point where the interleaving tests may pause the thread, to widen the races between the
+/// lock-free reads and the locked updates above; nothing at all outside `cfg(test)`.
+#[inline(always)]
+fn step() {
+    #[cfg(test)]
+    crate::interleavings::pause();
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    // Test bookkeeping: SeqCst, the simplest ordering to reason about.
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    /// A waker that counts how often it was woken.
+    #[derive(Default)]
+    pub(crate) struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Counter {
+        pub(crate) fn count(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A counter and a waker that counts into it.
+    pub(crate) fn counter_waker() -> (Arc<Counter>, Waker) {
+        let counter = Arc::new(Counter::default());
+        let waker = Waker::from(Arc::clone(&counter));
+        (counter, waker)
+    }
+
+    #[test]
+    fn waker_of_a_moved_handle_is_replaced_not_kept() {
+        let completion = Completion::new();
+        let ((a, waker_a), (b, waker_b)) = (counter_waker(), counter_waker());
+        let mut key = None;
+        assert!(completion.poll(&mut key, &waker_a).is_pending());
+        assert!(completion.poll(&mut key, &waker_b).is_pending());
+        assert_eq!(completion.registered(), 1);
+        assert_eq!(Arc::strong_count(&a), 2, "the stale waker was dropped");
+
+        completion.complete(Outcome::Ok, None);
+        assert_eq!((a.count(), b.count()), (0, 1), "only the latest is woken");
+        assert_eq!(
+            completion.poll(&mut key, &waker_b),
+            Poll::Ready(Outcome::Ok)
+        );
+        assert_eq!(key, None);
+        assert_eq!(completion.allocated(), 0);
+        assert_eq!(Arc::strong_count(&b), 2, "no clone kept after the ending");
+    }
+
+    #[test]
+    fn a_forgotten_slot_is_reused_and_not_woken() {
+        let completion = Completion::new();
+        let (counter, waker) = counter_waker();
+        for _ in 0..10 {
+            let mut key = None;
+            assert!(completion.poll(&mut key, &waker).is_pending());
+            assert_eq!(completion.allocated(), 1);
+            completion.forget(&mut key);
+        }
+        assert_eq!(completion.allocated(), 0);
+        assert_eq!(completion.slots(), 1, "each handle reused the freed slot");
+        completion.complete(Outcome::Cancelled, None);
+        assert_eq!(counter.count(), 0, "forgotten handles are not woken");
+    }
+
+    #[test]
+    fn every_waiting_handle_is_woken_once_by_the_ending() {
+        let completion = Completion::new();
+        let waiters: Vec<_> = (0..6).map(|_| counter_waker()).collect();
+        let mut keys = vec![None; waiters.len()];
+        for (key, (_, waker)) in keys.iter_mut().zip(&waiters) {
+            assert!(completion.poll(key, waker).is_pending());
+        }
+        assert_eq!(completion.slots(), 6);
+        completion.complete(Outcome::Ok, None);
+        assert!(waiters.iter().all(|(c, _)| c.count() == 1));
+        // A second completion changes nothing and wakes nobody.
+        completion.complete(Outcome::Cancelled, None);
+        for (key, (counter, waker)) in keys.iter_mut().zip(&waiters) {
+            assert_eq!(completion.poll(key, waker), Poll::Ready(Outcome::Ok));
+            assert_eq!(counter.count(), 1);
+            assert_eq!(Arc::strong_count(counter), 2);
+        }
+    }
+
+    #[test]
+    fn the_fan_out_wakes_without_freeing_slots() {
+        let completion = Completion::new();
+        let (counter, waker) = counter_waker();
+        let mut key = None;
+        assert!(completion.poll(&mut key, &waker).is_pending());
+        completion.wake_waiting();
+        assert_eq!(counter.count(), 1);
+        assert_eq!((completion.allocated(), completion.registered()), (1, 0));
+        assert!(completion.poll(&mut key, &waker).is_pending());
+        assert_eq!(completion.registered(), 1, "registered again in its slot");
+        completion.forget(&mut key);
+        assert_eq!(completion.allocated(), 0);
+    }
+
+    #[test]
+    fn payload_is_kept_for_the_owner_and_dropped_without_one() {
+        struct Flag(Arc<AtomicUsize>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+
+        // The owner goes before the ending, after it, or never.
+        for owner_leaves_first in [Some(true), Some(false), None] {
+            let completion = Completion::new();
+            let drops = Arc::new(AtomicUsize::new(0));
+            if owner_leaves_first == Some(true) {
+                completion.release_owner(&mut None);
+            }
+            completion.complete(Outcome::Panicked, Some(Box::new(Flag(Arc::clone(&drops)))));
+            match owner_leaves_first {
+                Some(true) => assert_eq!(drops.load(Ordering::SeqCst), 1, "no taker"),
+                Some(false) => {
+                    assert_eq!(drops.load(Ordering::SeqCst), 0, "kept for the owner");
+                    completion.release_owner(&mut None);
+                    assert!(!completion.owner_alive());
+                }
+                None => {
+                    let payload = completion.take_payload().expect("kept for the owner");
+                    assert!(payload.is::<Flag>());
+                    drop(payload);
+                }
+            }
+            assert_eq!(drops.load(Ordering::SeqCst), 1);
+            assert!(completion.take_payload().is_none());
+        }
+    }
+
+    #[test]
+    fn a_panicking_payload_destructor_is_swallowed() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("payload destructor");
+            }
+        }
+        let completion = Completion::new();
+        completion.release_owner(&mut None);
+        completion.complete(Outcome::Panicked, Some(Box::new(Bomb)));
+        assert_eq!(completion.outcome(), Some(Outcome::Panicked));
+    }
+}
