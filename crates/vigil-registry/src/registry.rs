@@ -203,7 +203,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 (busy, custom),
                 self.clock.clone(),
             );
-            let (status, owned) = vigil_status::split(handle.spawn(monitored));
+            let (status, owned) = vigil_status::spawn(handle, monitored);
             group.insert(
                 inner,
                 Instance {

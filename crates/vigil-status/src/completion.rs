@@ -3,9 +3,11 @@
 use std::any::Any;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
+
+use futures_util::task::AtomicWaker;
 
 use crate::waiters::Slots;
 
@@ -60,13 +62,19 @@ impl Outcome {
 ///
 /// # Protocol
 ///
-/// - `outcome` goes from pending to final once, in `complete`, while the lock is held; it is
+/// - `outcome` goes from pending to final once, by a compare-exchange in `complete`; it is
 ///   read without the lock (the fast path of every poll and `is_finished`).
-/// - A handle registers its waker only under the lock and only after re-checking that the
-///   outcome is still pending. `complete` takes the whole slot list under the lock as it
-///   stores the outcome. So a registration either comes first and is woken by `complete`, or
-///   comes second and sees the outcome: no wakeup is lost. After `complete` no slot is ever
-///   handed out again, so a handle that sees the outcome just forgets its key, unlocked.
+/// - A handle registers its waker in the slot list only under the lock, after setting
+///   `listed` and then re-checking that the outcome is still pending. `complete` sets the
+///   outcome and then reads `listed` (all four accesses `SeqCst`, so at least one side sees
+///   the other's write): if it is set, `complete` takes the whole slot list under the lock.
+///   So a registration either comes first and is woken by `complete`, or comes second and
+///   sees the outcome: no wakeup is lost. After `complete` no slot is ever handed out again,
+///   so a handle that sees the outcome just forgets its key, unlocked.
+/// - The owned handle of a [`spawn`](crate::spawn) registers in `owner`, an `AtomicWaker`,
+///   without the lock, and re-checks the outcome after registering; `complete` wakes it
+///   after setting the outcome. So the common life of a service (started, its owner awaits
+///   it, it returns) takes no lock at all unless a status handle waits too.
 /// - The payload is stored under the same lock as `owner_alive`: it is kept only while the
 ///   owned handle exists, and whichever of `complete` / the owner's drop comes second drops
 ///   it, so it is handed to the owner or dropped, exactly once.
@@ -74,6 +82,11 @@ impl Outcome {
 pub(crate) struct Completion {
     /// `PENDING` until `complete`, then the encoded [`Outcome`].
     outcome: AtomicU8,
+    /// Set by every registration in the slot list: until then `complete` has nobody to wake
+    /// there and skips the lock.
+    listed: AtomicBool,
+    /// The waker of a spawned service's owned handle.
+    owner: AtomicWaker,
     state: Mutex<State>,
 }
 
@@ -90,6 +103,8 @@ impl Completion {
     pub(crate) fn new() -> Self {
         Self {
             outcome: AtomicU8::new(PENDING),
+            listed: AtomicBool::new(false),
+            owner: AtomicWaker::new(),
             state: Mutex::new(State {
                 waiters: Slots::default(),
                 payload: None,
@@ -118,28 +133,49 @@ impl Completion {
     /// one changes nothing (and drops its payload).
     pub(crate) fn complete(&self, outcome: Outcome, payload: Option<Payload>) {
         debug_assert_eq!(payload.is_some(), outcome == Outcome::Panicked);
-        let (waiters, unclaimed) = {
-            let mut state = self.lock();
-            step();
-            if self.outcome().is_some() {
-                (Slots::default(), payload)
-            } else {
-                let unclaimed = if state.owner_alive {
-                    state.payload = payload;
+        let unclaimed = match payload {
+            // The payload and `owner_alive` live under the lock: a panic takes it.
+            Some(payload) => {
+                let mut state = self.lock();
+                step();
+                if !self.set_outcome(outcome) {
+                    Some(payload)
+                } else if state.owner_alive {
+                    state.payload = Some(payload);
                     None
                 } else {
-                    payload
-                };
-                // Release: publishes the outcome after the service's last effects (and the
-                // payload, though that is also under the lock) for the Acquire in `outcome`.
-                self.outcome.store(outcome.encode(), Ordering::Release);
-                // Taken whole: no handle registers after this, so the list is done with.
-                (mem::take(&mut state.waiters), unclaimed)
+                    Some(payload)
+                }
             }
+            None if !self.set_outcome(outcome) => return,
+            None => None,
+        };
+        step();
+        // SeqCst: after the outcome's SeqCst store, against the SeqCst store in `poll`.
+        let waiters = if self.listed.load(Ordering::SeqCst) {
+            // Taken whole: no handle registers after the outcome, so the list is done with.
+            mem::take(&mut self.lock().waiters)
+        } else {
+            Slots::default()
         };
         step();
         drop_payload(unclaimed);
+        self.owner.wake();
         waiters.wake_all();
+    }
+
+    /// Moves the outcome from pending to `outcome`; `false` if it was already final.
+    fn set_outcome(&self, outcome: Outcome) -> bool {
+        // SeqCst: publishes the service's last effects (Release, for the Acquire in
+        // `outcome`) and orders this store before `complete` reads `listed`.
+        self.outcome
+            .compare_exchange(
+                PENDING,
+                outcome.encode(),
+                Ordering::SeqCst,
+                Ordering::Acquire,
+            )
+            .is_ok()
     }
 
     /// The outcome if recorded; otherwise registers `waker` in the slot `key` (allocating
@@ -153,7 +189,10 @@ impl Completion {
         step();
         let replaced = {
             let mut state = self.lock();
-            if let Some(outcome) = self.outcome() {
+            // SeqCst: before the SeqCst re-check of the outcome below, against `complete`.
+            self.listed.store(true, Ordering::SeqCst);
+            step();
+            if let Some(outcome) = Outcome::decode(self.outcome.load(Ordering::SeqCst)) {
                 *key = None;
                 return Poll::Ready(outcome);
             }
@@ -162,6 +201,27 @@ impl Completion {
         step();
         drop(replaced);
         Poll::Pending
+    }
+
+    /// [`poll`](Self::poll) for the owned handle of a spawned service: registers `waker` in
+    /// the owner's own slot, without the lock.
+    pub(crate) fn poll_owner(&self, waker: &Waker) -> Poll<Outcome> {
+        if let Some(outcome) = self.outcome() {
+            return Poll::Ready(outcome);
+        }
+        step();
+        self.owner.register(waker);
+        step();
+        // Re-checked after registering: `complete` sets the outcome before it wakes `owner`.
+        match self.outcome() {
+            Some(outcome) => {
+                // Resolved: the waker is not needed. (If `complete` already took it, it was
+                // woken once for nothing, which the `Future` contract allows.)
+                drop(self.owner.take());
+                Poll::Ready(outcome)
+            }
+            None => Poll::Pending,
+        }
     }
 
     /// Frees the slot `key`, if any: the handle stops waiting (it resolved, or was dropped).
@@ -192,6 +252,8 @@ impl Completion {
     /// Called when the owned handle is dropped before it resolved: frees its slot `key`, and
     /// from now on nobody can take a payload, so drop any stored one and store no more.
     pub(crate) fn release_owner(&self, key: &mut Option<usize>) {
+        // The owner's own slot, if it waited there.
+        drop(self.owner.take());
         let (payload, waker) = {
             let mut state = self.lock();
             step();

@@ -107,7 +107,7 @@ impl Future for ServiceJoinHandle {
             !this.completed,
             "`ServiceJoinHandle` polled after completion"
         );
-        let outcome = ready!(this.waiter.poll(cx));
+        let outcome = ready!(this.waiter.poll_owner(cx));
         this.completed = true;
         Poll::Ready(match outcome {
             Outcome::Ok => Ok(()),

@@ -52,21 +52,26 @@
 //! # How it works
 //!
 //! Every service has one shared state, its *completion*: the outcome in an
-//! atomic, and under one small mutex the waiting handles' wakers, the panic
-//! payload, and whether the owned handle still exists. A handle's poll reads
-//! the atomic first (no lock once the service has ended); otherwise it locks,
-//! checks again, and leaves its waker. Each handle owns at most one waker slot,
-//! overwritten when the handle is polled from another task and freed when the
-//! handle is dropped or resolves, so no stale wakers accumulate; the first slot
-//! is inline, so a service awaited by one handle at a time allocates nothing
-//! per await (handles waiting at the same time share a list that grows as
-//! needed and is freed at the ending). Whoever learns the ending records it
-//! once: it stores the outcome and the payload under the lock (or drops the
-//! payload if the owned handle is gone), takes the whole waker list, unlocks,
-//! and wakes them. Since no handle waits after that, a handle that sees the
-//! outcome needs no lock even to give up its slot. The outcome is stored with
-//! `Release` and read with `Acquire`: whoever sees it also sees everything the
-//! service did before it ended.
+//! atomic, and under one small mutex the waiting status handles' wakers, the
+//! panic payload, and whether the owned handle still exists. A handle's poll
+//! reads the atomic first (no lock once the service has ended); otherwise a
+//! status handle locks, marks the list as in use, checks again, and leaves its
+//! waker. Each handle owns at most one waker slot, overwritten when the handle
+//! is polled from another task and freed when the handle is dropped or
+//! resolves, so no stale wakers accumulate; the first slot is inline, so a
+//! service awaited by one handle at a time allocates nothing per await. The
+//! owned handle of a [`spawn`]ed service waits in a slot of its own, an
+//! `AtomicWaker`, without the lock.
+//!
+//! Whoever learns the ending records it once, with a compare-exchange on the
+//! outcome; a panic payload is stored under the lock (or dropped if the owned
+//! handle is gone). It then wakes the owner, and, only if a status handle ever
+//! waited, takes the waker list under the lock and wakes it unlocked. So the
+//! common life of a spawned service (started, awaited by its owner, returns)
+//! takes no lock at all. The outcome store and the list mark are `SeqCst`, so
+//! a status handle either sees the outcome or is seen waiting; the outcome is
+//! read with `Acquire`: whoever sees it also sees everything the service did
+//! before it ended.
 //!
 //! - With [`spawn`], the service runs inside a wrapper future. Each poll of the
 //!   service runs under `catch_unwind`; when it returns or panics, the wrapper

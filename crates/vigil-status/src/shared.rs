@@ -51,6 +51,15 @@ impl Waiter {
         self.source.poll(&mut self.key, cx)
     }
 
+    /// [`poll`](Self::poll) for the owned handle: a spawned service's owner waits in a slot
+    /// of its own, without the lock.
+    pub(crate) fn poll_owner(&mut self, cx: &mut Context<'_>) -> Poll<Outcome> {
+        match &self.source {
+            Source::Spawned(spawned) => spawned.completion().poll_owner(cx.waker()),
+            Source::Joined(_) => self.poll(cx),
+        }
+    }
+
     pub(crate) fn is_finished(&self) -> bool {
         match &self.source {
             Source::Spawned(spawned) => spawned.completion().outcome().is_some(),
