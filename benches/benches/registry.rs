@@ -33,16 +33,8 @@ use vigil_registry::{Registry, ServiceObj};
 /// Live services for the snapshot benchmark.
 const SNAPSHOT_SERVICES: u64 = 10_000;
 
-/// Defaults that criterion's own flags override; see `poll_path.rs`.
-fn criterion() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 fn main() {
-    let mut criterion = criterion();
+    let mut criterion = vigil_benches::criterion();
     start_scaling(&mut criterion);
     start_against_spawn(&mut criterion);
     snapshot(&mut criterion);

@@ -27,16 +27,8 @@ use vigil_supervisor::{Backoff, ChildSpec, Supervisor};
 /// Services started per iteration of `supervisor_start`.
 const STARTS: u64 = 1_000;
 
-/// Defaults that criterion's own flags override; see `poll_path.rs`.
-fn criterion() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 fn main() {
-    let mut criterion = criterion();
+    let mut criterion = vigil_benches::criterion();
     start(&mut criterion);
     restart(&mut criterion);
     criterion.final_summary();
