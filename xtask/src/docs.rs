@@ -87,8 +87,25 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
         report::spawn_table(summary).render(),
     );
     section(
-        "Registry: snapshot and concurrent starts",
-        report::registry_misc_table(summary).render(),
+        "Registry: snapshot",
+        report::snapshot_table(summary).render(),
+    );
+    let threads = report::threads_table(summary);
+    section(
+        "Registry: start_in from 1, 2, 4 and 8 threads at once (median wall ns per start per thread)",
+        if threads.is_empty() {
+            String::new()
+        } else {
+            let mut body = threads.render();
+            body.push_str(
+                "\nOne iteration is one start on each thread, all released together; the figure \
+                 is the round's wall time. Threads beyond the machine's cores take turns on the \
+                 CPUs with each other and with the runtime's two workers (which poll every new \
+                 service once): past that point the growth is oversubscription, not the \
+                 registry alone.\n",
+            );
+            body
+        },
     );
     let supervisor = report::supervisor_table(summary);
     section(
@@ -274,6 +291,9 @@ mod tests {
             "## Instructions per poll",
             "## Poll path, two threads at once",
             "## Registry: starting N instances of one name (per start)",
+            "## Registry: start_in from 1, 2, 4 and 8 threads at once (median wall ns per start \
+             per thread)\n\n| threads",
+            "past that point the growth is oversubscription",
             "## Supervisor: supervised start and restart\n\n| measurement",
             "Per-start time at 100k / at 1k: 1.65x (bare spawn: 2.50x)",
             "## Targets",
@@ -316,6 +336,7 @@ mod tests {
         assert!(text.contains("### Clock reads"));
         assert!(!text.contains("### Poll path, one thread"));
         assert!(!text.contains("### Supervisor"));
+        assert!(!text.contains("threads at once"));
         assert!(text.contains("0 of 0 measured targets met (8 not run)."));
         assert!(reading(&summary, None).is_empty());
     }

@@ -1,7 +1,7 @@
 //! A short reading of the numbers, in sentences computed from the figures of one run.
 
 use crate::instructions::Counts;
-use crate::summary::{Summary, Target, SNAPSHOT_SERVICES, SUPERVISOR_STARTS};
+use crate::summary::{Summary, Target, ThreadStarts, SNAPSHOT_SERVICES, SUPERVISOR_STARTS};
 use crate::table::{ns, ratio};
 
 /// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
@@ -254,22 +254,35 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
         ));
     }
 
-    if let (Some(alone), Some(different), Some(same)) = (
-        summary.two_thread_ns("one_thread"),
-        summary.two_thread_ns("different_names"),
-        summary.two_thread_ns("same_name"),
-    ) {
-        out.push(format!(
-            "Two threads starting at once take {} ns per start per thread with different \
-             names ({} one thread alone, {} ns) and {} ns with the same name ({}). On two \
-             cores the starting threads also share the CPUs with the runtime's two workers, \
-             which poll every new service once.",
-            ns(different),
-            ratio(different / alone),
-            ns(alone),
-            ns(same),
-            ratio(same / alone),
-        ));
+    if summary.has_thread_starts() {
+        let mut text =
+            format!(
+            "Starting parked instances from several std threads at once costs, in wall time per \
+             start per thread, {} with one shared name and {} with one name per thread (each \
+             against its own one-thread figure).",
+            thread_series(summary, |row| row.same_name_ns, ThreadStarts::same_name_vs_one),
+            thread_series(
+                summary,
+                |row| row.different_names_ns,
+                ThreadStarts::different_names_vs_one
+            ),
+        );
+        if let Some(same_vs_different) = summary
+            .thread_starts(2)
+            .and_then(ThreadStarts::same_vs_different)
+        {
+            text.push_str(&format!(
+                " At two threads one shared name costs {} what separate names do: the two \
+                 cases differ only in whether the threads start instances of one name.",
+                ratio(same_vs_different)
+            ));
+        }
+        text.push_str(
+            " Threads beyond the machine's cores take turns on the CPUs (with the runtime's \
+             two workers too), so the growth past that point is oversubscription as much as \
+             the registry.",
+        );
+        out.push(text);
     }
 
     let mut supervisor = Vec::new();
@@ -298,6 +311,34 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
         out.push(supervisor.join(" "));
     }
     out
+}
+
+/// "700.0 ns from 1 thread, 2100 ns from 2 (3.00x), ...": the measured thread counts of
+/// one case, each with its figure over the one-thread figure.
+fn thread_series(
+    summary: &Summary,
+    figure: fn(&ThreadStarts) -> Option<f64>,
+    versus_one: fn(&ThreadStarts, &Summary) -> Option<f64>,
+) -> String {
+    let parts: Vec<String> = summary
+        .threads
+        .iter()
+        .filter_map(|row| {
+            let value = figure(row)?;
+            Some(match (row.threads, versus_one(row, summary)) {
+                (1, _) => format!("{} ns from 1 thread", ns(value)),
+                (threads, Some(growth)) => {
+                    format!("{} ns from {threads} ({})", ns(value), ratio(growth))
+                }
+                (threads, None) => format!("{} ns from {threads}", ns(value)),
+            })
+        })
+        .collect();
+    if parts.is_empty() {
+        "n/a".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// "3.39 ns", or "nothing measurable (-0.15 ns)" within half a nanosecond of zero.
@@ -357,6 +398,35 @@ mod tests {
                  31.0 µs"
             ),
             "{alone:?}"
+        );
+    }
+
+    #[test]
+    fn reads_the_thread_starts() {
+        let text = reading(&Summary::from_estimates(&sample_estimates()), None).join("\n");
+        assert!(
+            text.contains(
+                "700.0 ns from 1 thread, 2100 ns from 2 (3.00x), 4200 ns from 4 (6.00x), \
+                 8400 ns from 8 (12.00x) with one shared name and 650.0 ns from 1 thread, \
+                 1300 ns from 2 (2.00x)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("At two threads one shared name costs 1.62x what separate names do"),
+            "{text}"
+        );
+        // A run of one case alone reads n/a for the other.
+        let mut estimates = crate::estimates::Estimates::default();
+        estimates.insert("registry_threads/same_name/1", 700.0);
+        estimates.insert("registry_threads/same_name/4", 1_400.0);
+        let alone = reading(&Summary::from_estimates(&estimates), None).join("\n");
+        assert!(
+            alone.contains(
+                "700.0 ns from 1 thread, 1400 ns from 4 (2.00x) with one shared name and n/a \
+                 with one name per thread"
+            ),
+            "{alone}"
         );
     }
 

@@ -164,8 +164,8 @@ pub(crate) fn spawn_table(summary: &Summary) -> Table {
     table
 }
 
-/// The snapshot and two-thread start tables, as one.
-pub(crate) fn registry_misc_table(summary: &Summary) -> Table {
+/// The snapshot table.
+pub(crate) fn snapshot_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["measurement", "ns", "per unit"]);
     table.push(vec![
         format!("metrics() with {SNAPSHOT_SERVICES} live services"),
@@ -174,14 +174,31 @@ pub(crate) fn registry_misc_table(summary: &Summary) -> Table {
             format!("{} ns/service", ns(value))
         }),
     ]);
-    let alone = summary.two_thread_ns("one_thread");
-    for (case, start_ns) in &summary.two_threads {
+    table
+}
+
+/// Starts from 1, 2, 4 and 8 threads at once, one shared name against one name per thread;
+/// empty when none of them was measured.
+pub(crate) fn threads_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "threads",
+        "same name ns/start/thread",
+        "x 1 thread",
+        "different names ns/start/thread",
+        "x 1 thread",
+        "same / different",
+    ]);
+    if !summary.has_thread_starts() {
+        return table;
+    }
+    for row in &summary.threads {
         table.push(vec![
-            format!("start_in per thread: {}", case.replace('_', " ")),
-            or_na(*start_ns, ns),
-            or_na(divide(*start_ns, alone), |value| {
-                format!("{} one thread", ratio(value))
-            }),
+            row.threads.to_string(),
+            or_na(row.same_name_ns, ns),
+            or_na(row.same_name_vs_one(summary), ratio),
+            or_na(row.different_names_ns, ns),
+            or_na(row.different_names_vs_one(summary), ratio),
+            or_na(row.same_vs_different(), ratio),
         ]);
     }
     table
@@ -273,8 +290,9 @@ mod tests {
         // The registry tables keep their rows, marked n/a.
         assert!(start_table(&summary).render().contains("| 100000 "));
         assert!(spawn_table(&summary).render().contains("n/a"));
-        // The supervisor table only when its bench ran.
+        // The supervisor and thread tables only when their benches ran.
         assert!(supervisor_table(&summary).is_empty());
+        assert!(threads_table(&summary).is_empty());
     }
 
     #[test]
@@ -346,9 +364,17 @@ mod tests {
             row(&starts, "100000"),
             ["100000", "1320", "1.65x", "500.0", "2.50x", "2.64x"]
         );
-        let misc = registry_misc_table(&summary).render();
-        assert!(misc.contains("15.0 ns/service"), "{misc}");
-        assert!(misc.contains("3.00x one thread"), "{misc}");
+        let snapshot = snapshot_table(&summary).render();
+        assert!(snapshot.contains("15.0 ns/service"), "{snapshot}");
+        let threads = threads_table(&summary).render();
+        assert_eq!(
+            row(&threads, "2"),
+            ["2", "2100", "3.00x", "1300", "2.00x", "1.62x"]
+        );
+        assert_eq!(
+            row(&threads, "8"),
+            ["8", "8400", "12.00x", "5200", "8.00x", "1.62x"]
+        );
     }
 
     #[test]

@@ -25,7 +25,8 @@ const POLL_VARIANTS: [&str; 10] = [
 pub(crate) const START_COUNTS: [u64; 3] = [1_000, 10_000, 100_000];
 /// Live services during `registry_snapshot/N`.
 pub(crate) const SNAPSHOT_SERVICES: u64 = 10_000;
-const TWO_THREAD_CASES: [&str; 3] = ["one_thread", "different_names", "same_name"];
+/// Starting threads in `registry_threads/{same_name,different_names}/N`.
+pub(crate) const THREAD_COUNTS: [u64; 4] = [1, 2, 4, 8];
 /// Services started per iteration in `supervisor_start/{start_in,supervised}`.
 pub(crate) const SUPERVISOR_STARTS: u64 = 1_000;
 
@@ -60,8 +61,8 @@ pub(crate) struct Summary {
     pub(crate) start_in_await_ns: Option<f64>,
     /// One `metrics()` call with [`SNAPSHOT_SERVICES`] live services.
     pub(crate) snapshot_ns: Option<f64>,
-    /// `(case, ns per start per thread)`.
-    pub(crate) two_threads: Vec<(String, Option<f64>)>,
+    /// Starts from N threads at once, for each of [`THREAD_COUNTS`].
+    pub(crate) threads: Vec<ThreadStarts>,
     /// Per-start ns of `Registry::start_in` from the bench thread (`supervisor_start`).
     pub(crate) unsupervised_start_ns: Option<f64>,
     /// Per-start ns of `Supervisor::start` from the bench thread (`supervisor_start`).
@@ -92,11 +93,16 @@ impl Summary {
             bare_spawn_await_ns: spawn("bare_spawn_await"),
             start_in_await_ns: spawn("start_in_await"),
             snapshot_ns: estimates.get(&format!("registry_snapshot/{SNAPSHOT_SERVICES}")),
-            two_threads: TWO_THREAD_CASES
+            threads: THREAD_COUNTS
                 .iter()
-                .map(|case| {
-                    let id = format!("registry_two_threads/{case}");
-                    (case.to_string(), estimates.get(&id))
+                .map(|&threads| {
+                    let case =
+                        |case: &str| estimates.get(&format!("registry_threads/{case}/{threads}"));
+                    ThreadStarts {
+                        threads,
+                        same_name_ns: case("same_name"),
+                        different_names_ns: case("different_names"),
+                    }
                 })
                 .collect(),
             unsupervised_start_ns: supervisor_start("start_in"),
@@ -165,11 +171,16 @@ impl Summary {
         Some(self.snapshot_ns? / SNAPSHOT_SERVICES as f64)
     }
 
-    pub(crate) fn two_thread_ns(&self, case: &str) -> Option<f64> {
-        self.two_threads
+    /// The starts from `threads` threads at once, if that count is one of [`THREAD_COUNTS`].
+    pub(crate) fn thread_starts(&self, threads: u64) -> Option<&ThreadStarts> {
+        self.threads.iter().find(|row| row.threads == threads)
+    }
+
+    /// `true` if any `registry_threads` benchmark ran.
+    pub(crate) fn has_thread_starts(&self) -> bool {
+        self.threads
             .iter()
-            .find(|(name, _)| name == case)
-            .and_then(|(_, ns)| *ns)
+            .any(|row| row.same_name_ns.is_some() || row.different_names_ns.is_some())
     }
 
     /// `Supervisor::start` over `Registry::start_in`, per start.
@@ -224,6 +235,41 @@ impl Summary {
                 MAX_SUPERVISED_VS_START_IN,
             ),
         ]
+    }
+}
+
+/// `registry_threads/*/N` for one N: wall ns per start per thread, N threads starting at once.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ThreadStarts {
+    pub(crate) threads: u64,
+    /// Every thread starts instances of one shared name.
+    pub(crate) same_name_ns: Option<f64>,
+    /// Each thread starts instances of its own name.
+    pub(crate) different_names_ns: Option<f64>,
+}
+
+impl ThreadStarts {
+    /// Same-name figure over the one-thread same-name figure of `summary`.
+    pub(crate) fn same_name_vs_one(&self, summary: &Summary) -> Option<f64> {
+        divide(
+            self.same_name_ns,
+            summary.thread_starts(1).and_then(|one| one.same_name_ns),
+        )
+    }
+
+    /// Different-names figure over the one-thread different-names figure of `summary`.
+    pub(crate) fn different_names_vs_one(&self, summary: &Summary) -> Option<f64> {
+        divide(
+            self.different_names_ns,
+            summary
+                .thread_starts(1)
+                .and_then(|one| one.different_names_ns),
+        )
+    }
+
+    /// Same name over different names, at this thread count.
+    pub(crate) fn same_vs_different(&self) -> Option<f64> {
+        divide(self.same_name_ns, self.different_names_ns)
     }
 }
 
@@ -349,9 +395,14 @@ pub(crate) mod tests {
             ("registry_spawn/bare_spawn_await", 400.0),
             ("registry_spawn/start_in_await", 560.0),
             ("registry_snapshot/10000", 150_000.0),
-            ("registry_two_threads/one_thread", 700.0),
-            ("registry_two_threads/different_names", 1_400.0),
-            ("registry_two_threads/same_name", 2_100.0),
+            ("registry_threads/same_name/1", 700.0),
+            ("registry_threads/same_name/2", 2_100.0),
+            ("registry_threads/same_name/4", 4_200.0),
+            ("registry_threads/same_name/8", 8_400.0),
+            ("registry_threads/different_names/1", 650.0),
+            ("registry_threads/different_names/2", 1_300.0),
+            ("registry_threads/different_names/4", 2_600.0),
+            ("registry_threads/different_names/8", 5_200.0),
             ("supervisor_start/start_in", 1_000.0 * 800.0),
             ("supervisor_start/supervised", 1_000.0 * 1_100.0),
             ("supervisor_restart/panic_to_next_poll", 24_500.0),
@@ -387,6 +438,25 @@ pub(crate) mod tests {
         assert!(source.contains("Throughput::Elements(STARTS)"));
     }
 
+    /// The ids and counts read here are the ones `benches/benches/registry.rs` registers.
+    #[test]
+    fn matches_the_registry_bench() {
+        let path = crate::project_root().join("benches/benches/registry.rs");
+        let source = std::fs::read_to_string(path).unwrap();
+        for id in ["registry_threads", "same_name", "different_names"] {
+            assert!(
+                source.contains(&format!("\"{id}\"")),
+                "no {id:?} in the bench"
+            );
+        }
+        let counts = source
+            .lines()
+            .find_map(|line| line.strip_prefix("const THREAD_COUNTS: [usize; 4] = "))
+            .map(|value| value.trim_end_matches(';').to_string());
+        let expected = format!("{THREAD_COUNTS:?}");
+        assert_eq!(counts.as_deref(), Some(expected.as_str()));
+    }
+
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
     }
@@ -404,7 +474,16 @@ pub(crate) mod tests {
         assert!(close(summary.start_vs_spawn(), 3.5));
         assert!(close(summary.start_await_vs_spawn_await(), 1.4));
         assert!(close(summary.snapshot_ns_per_service(), 15.0));
-        assert!(close(summary.two_thread_ns("same_name"), 2_100.0));
+        let two = summary.thread_starts(2).unwrap();
+        assert!(close(two.same_name_ns, 2_100.0));
+        assert!(close(two.same_name_vs_one(&summary), 3.0));
+        assert!(close(two.different_names_vs_one(&summary), 2.0));
+        assert!(close(
+            summary.thread_starts(8).unwrap().same_vs_different(),
+            8_400.0 / 5_200.0
+        ));
+        assert!(summary.has_thread_starts());
+        assert!(summary.thread_starts(3).is_none());
         // supervisor_start times 1,000 starts per iteration.
         assert!(close(summary.unsupervised_start_ns, 800.0));
         assert!(close(summary.supervised_start_ns, 1_100.0));
