@@ -1,7 +1,8 @@
-//! The registry: start scaling, `start_in` against a bare spawn, snapshots, starts from N threads.
+//! The registry's starts: scaling, against a bare spawn, from N threads at once.
 //!
 //! Groups (read by `cargo xtask bench`; keep the ids stable). Runtimes are multi-thread with
-//! two workers and are built, and torn down, outside the timed regions.
+//! two workers and are built, and torn down, outside the timed regions. The snapshot groups
+//! are in `registry_snapshot.rs`.
 //!
 //! - `registry_start/{1000,10000,100000}`: one iteration starts N instances of one name that
 //!   park forever, on a fresh registry and runtime. The criterion estimate is the time of
@@ -14,15 +15,13 @@
 //!   is one start of a future that completes at once, issued from a task on a runtime worker
 //!   (where services usually start other services, and where a bare spawn is cheapest, so
 //!   the ratio is the strict one). `*_await` also awaits the join handle.
-//! - `registry_snapshot/10000`: one `metrics()` call with 10k live instances
-//!   (`Throughput::Elements(10_000)`; divide by 10k for the cost per live service).
 //! - `registry_threads/{same_name,different_names}/{1,2,4,8}`: N std threads (not runtime
 //!   workers), released together by a barrier, each start parked instances on one shared
 //!   fresh registry and runtime; `same_name` gives every thread the same name,
 //!   `different_names` one name per thread. One iteration is one start on each of the N
 //!   threads; the estimate is the wall time from the first thread's first start to the last
-//!   thread's last start, so it is wall time per start per thread (divide by N for the
-//!   registry's throughput). With one thread both cases are the same code (two independent
+//!   thread's last start, so it is wall time per start per thread (divided by N, the wall
+//!   time per start of all the threads together). With one thread both cases are the same code (two independent
 //!   measurements of it). On two cores, 4 and 8 threads oversubscribe the CPUs, which the
 //!   runtime's two workers also share: that is part of what the figure shows.
 
@@ -36,8 +35,6 @@ use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use tokio::runtime::{Builder, Handle, Runtime};
 use vigil_registry::{Registry, ServiceObj};
 
-/// Live services for the snapshot benchmark.
-const SNAPSHOT_SERVICES: u64 = 10_000;
 /// Starting threads in `registry_threads/*/N`.
 const THREAD_COUNTS: [usize; 4] = [1, 2, 4, 8];
 /// One name per thread in `registry_threads/different_names/N`.
@@ -49,7 +46,6 @@ fn main() {
     let mut criterion = vigil_benches::criterion();
     start_scaling(&mut criterion);
     start_against_spawn(&mut criterion);
-    snapshot(&mut criterion);
     threads(&mut criterion);
     criterion.final_summary();
 }
@@ -174,24 +170,6 @@ where
         start.elapsed()
     });
     runtime.block_on(driver).expect("benchmark driver panicked")
-}
-
-fn snapshot(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("registry_snapshot");
-    let runtime = runtime();
-    let registry = Registry::new();
-    let handles: Vec<_> = (0..SNAPSHOT_SERVICES)
-        .map(|_| registry.start_in(runtime.handle(), parked("snapshot")))
-        .collect();
-    assert_eq!(registry.metrics().len() as u64, SNAPSHOT_SERVICES);
-    // One call is ~1 ms: 50 samples fit the default measurement time.
-    group.sample_size(50);
-    group.throughput(Throughput::Elements(SNAPSHOT_SERVICES));
-    group.bench_function(BenchmarkId::from_parameter(SNAPSHOT_SERVICES), |b| {
-        b.iter(|| registry.metrics())
-    });
-    group.finish();
-    drop(handles);
 }
 
 fn threads(criterion: &mut Criterion) {

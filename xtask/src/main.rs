@@ -10,6 +10,7 @@ mod instructions;
 mod machine;
 mod reading;
 mod report;
+mod snapshots;
 mod summary;
 mod table;
 

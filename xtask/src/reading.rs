@@ -1,7 +1,8 @@
 //! A short reading of the numbers, in sentences computed from the figures of one run.
 
 use crate::instructions::Counts;
-use crate::summary::{Summary, Target, ThreadStarts, SNAPSHOT_SERVICES, SUPERVISOR_STARTS};
+use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
+use crate::summary::{Summary, Target, ThreadStarts, SUPERVISOR_STARTS};
 use crate::table::{ns, ratio};
 
 /// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
@@ -16,10 +17,11 @@ fn verdict(target: &Target) -> String {
 fn short_verdict(target: &Target) -> String {
     match target.met() {
         Some(met) => format!(
-            "target <= {}: {}",
-            target.format(target.limit),
+            "target {}: {}",
+            target.limit_text(),
             if met { "met" } else { "**missed**" }
         ),
+        None if target.measured.is_some() => "no target".to_string(),
         None => "not measured".to_string(),
     }
 }
@@ -242,16 +244,68 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
         ));
     }
 
+    let snapshots = &summary.snapshots;
     if let (Some(snapshot), Some(per_service)) =
-        (summary.snapshot_ns, summary.snapshot_ns_per_service())
+        (snapshots.warm_ns, summary.snapshot_ns_per_service())
     {
-        out.push(format!(
+        let mut text = format!(
             "`metrics()` with {SNAPSHOT_SERVICES} live services takes {} µs, {} ns per \
              service ({}).",
             ns(snapshot / 1_000.0),
             ns(per_service),
             target(&targets, "snapshot").map_or_else(String::new, short_verdict),
-        ));
+        );
+        if let (Some(floor), Some(versus)) = (
+            Snapshots::per_service(snapshots.floor_warm_ns),
+            snapshots.warm_vs_floor(),
+        ) {
+            text.push_str(&format!(
+                " A plain sequential read of as many bytes (the size of the per-instance state \
+                 a snapshot reads, times {SNAPSHOT_SERVICES}, from one `Vec`) takes {} ns per \
+                 service, so the warm snapshot is {} that floor.",
+                ns(floor),
+                ratio(versus),
+            ));
+        }
+        out.push(text);
+    }
+
+    if let Some(cold) = Snapshots::per_service(snapshots.cold_ns) {
+        let mut text = format!(
+            "With the caches evicted first (64 MiB written and read), `metrics()` takes {} ns \
+             per live service",
+            ns(cold)
+        );
+        if let Some(versus_warm) = snapshots.cold_vs_warm() {
+            text.push_str(&format!(", {} the warm figure", ratio(versus_warm)));
+        }
+        if let (Some(floor), Some(versus)) = (
+            Snapshots::per_service(snapshots.floor_cold_ns),
+            snapshots.cold_vs_floor(),
+        ) {
+            text.push_str(&format!(
+                "; the same sequential read from cold memory takes {} ns per service, so the \
+                 cold snapshot is {} its floor (no target: reported for issue #10)",
+                ns(floor),
+                ratio(versus)
+            ));
+        }
+        text.push('.');
+        out.push(text);
+    }
+
+    if let Some(churned) = Snapshots::per_service(snapshots.churned_ns) {
+        let mut text = format!(
+            "On a registry whose runtime first started and finished {CHURNED_SERVICES} \
+             short-lived services (so the live instances are allocated from recycled memory), the \
+             warm snapshot takes {} ns per live service",
+            ns(churned)
+        );
+        if let Some(versus_warm) = snapshots.churned_vs_warm() {
+            text.push_str(&format!(", {} the fresh registry's", ratio(versus_warm)));
+        }
+        text.push('.');
+        out.push(text);
     }
 
     if summary.has_thread_starts() {
@@ -398,6 +452,31 @@ mod tests {
                  31.0 µs"
             ),
             "{alone:?}"
+        );
+    }
+
+    #[test]
+    fn reads_the_snapshots_against_their_floors() {
+        let text = reading(&Summary::from_estimates(&sample_estimates()), None).join("\n");
+        for expected in [
+            "takes 3.00 ns per service, so the warm snapshot is 5.00x that floor.",
+            "`metrics()` takes 45.0 ns per live service, 3.00x the warm figure; the same \
+             sequential read from cold memory takes 6.00 ns per service, so the cold snapshot \
+             is 7.50x its floor",
+            "the warm snapshot takes 18.0 ns per live service, 1.20x the fresh registry's.",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        // The cold snapshot alone: no floor, no warm figure to compare with.
+        let mut estimates = crate::estimates::Estimates::default();
+        estimates.insert("registry_snapshot_cold/10000", 400_000.0);
+        let alone = reading(&Summary::from_estimates(&estimates), None);
+        assert_eq!(
+            alone,
+            [
+                "With the caches evicted first (64 MiB written and read), `metrics()` takes 40.0 \
+              ns per live service."
+            ]
         );
     }
 

@@ -1,8 +1,7 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::summary::{
-    divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SNAPSHOT_SERVICES, SUPERVISOR_STARTS,
-};
+use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
+use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SUPERVISOR_STARTS};
 use crate::table::{ns, or_na, ratio, Table};
 
 /// The target table.
@@ -14,7 +13,7 @@ pub(crate) fn targets_table(targets: &[Target]) -> Table {
             target
                 .measured
                 .map_or_else(|| "n/a".to_string(), |value| target.format(value)),
-            format!("<= {}", target.format(target.limit)),
+            target.limit_text(),
             target.status().to_string(),
         ]);
     }
@@ -164,16 +163,70 @@ pub(crate) fn spawn_table(summary: &Summary) -> Table {
     table
 }
 
-/// The snapshot table.
+/// `metrics()` warm, cold and on a churned heap, each against the sequential read of as many
+/// bytes in the same cache state; empty when none of them was measured.
 pub(crate) fn snapshot_table(summary: &Summary) -> Table {
-    let mut table = Table::new(&["measurement", "ns", "per unit"]);
-    table.push(vec![
-        format!("metrics() with {SNAPSHOT_SERVICES} live services"),
-        or_na(summary.snapshot_ns, ns),
-        or_na(summary.snapshot_ns_per_service(), |value| {
-            format!("{} ns/service", ns(value))
-        }),
+    let mut table = Table::new(&[
+        "measurement",
+        "ns/call",
+        "ns/live service",
+        "x sequential read",
+        "x warm metrics()",
     ]);
+    let snapshots = &summary.snapshots;
+    if !snapshots.any() {
+        return table;
+    }
+    let services = SNAPSHOT_SERVICES;
+    for (label, call_ns, versus_floor, versus_warm) in [
+        (
+            format!("metrics(), {services} live, warm"),
+            snapshots.warm_ns,
+            snapshots.warm_vs_floor(),
+            snapshots.warm_ns.map(|_| 1.0),
+        ),
+        (
+            format!("metrics(), {services} live, cold"),
+            snapshots.cold_ns,
+            snapshots.cold_vs_floor(),
+            snapshots.cold_vs_warm(),
+        ),
+        (
+            format!("metrics(), {services} live, warm, after {CHURNED_SERVICES} churned"),
+            snapshots.churned_ns,
+            snapshots.churned_vs_floor(),
+            snapshots.churned_vs_warm(),
+        ),
+        (
+            "sequential read of as many bytes, warm".to_string(),
+            snapshots.floor_warm_ns,
+            None,
+            None,
+        ),
+        (
+            "sequential read of as many bytes, cold".to_string(),
+            snapshots.floor_cold_ns,
+            None,
+            None,
+        ),
+    ] {
+        let is_floor = label.starts_with("sequential");
+        table.push(vec![
+            label,
+            or_na(call_ns, ns),
+            or_na(Snapshots::per_service(call_ns), ns),
+            if is_floor {
+                "-".to_string()
+            } else {
+                or_na(versus_floor, ratio)
+            },
+            if is_floor {
+                "-".to_string()
+            } else {
+                or_na(versus_warm, ratio)
+            },
+        ]);
+    }
     table
 }
 
@@ -290,8 +343,9 @@ mod tests {
         // The registry tables keep their rows, marked n/a.
         assert!(start_table(&summary).render().contains("| 100000 "));
         assert!(spawn_table(&summary).render().contains("n/a"));
-        // The supervisor and thread tables only when their benches ran.
+        // The supervisor, snapshot and thread tables only when their benches ran.
         assert!(supervisor_table(&summary).is_empty());
+        assert!(snapshot_table(&summary).is_empty());
         assert!(threads_table(&summary).is_empty());
     }
 
@@ -364,8 +418,38 @@ mod tests {
             row(&starts, "100000"),
             ["100000", "1320", "1.65x", "500.0", "2.50x", "2.64x"]
         );
-        let snapshot = snapshot_table(&summary).render();
-        assert!(snapshot.contains("15.0 ns/service"), "{snapshot}");
+        let snapshots = snapshot_table(&summary).render();
+        assert_eq!(
+            row(&snapshots, "metrics(), 10000 live, warm"),
+            [
+                "metrics(), 10000 live, warm",
+                "150000",
+                "15.0",
+                "5.00x",
+                "1.00x"
+            ]
+        );
+        assert_eq!(
+            row(&snapshots, "metrics(), 10000 live, cold"),
+            [
+                "metrics(), 10000 live, cold",
+                "450000",
+                "45.0",
+                "7.50x",
+                "3.00x"
+            ]
+        );
+        assert_eq!(
+            row(
+                &snapshots,
+                "metrics(), 10000 live, warm, after 1000000 churned"
+            )[1..],
+            ["180000", "18.0", "6.00x", "1.20x"]
+        );
+        assert_eq!(
+            row(&snapshots, "sequential read of as many bytes, cold")[1..],
+            ["60000", "6.00", "-", "-"]
+        );
         let threads = threads_table(&summary).render();
         assert_eq!(
             row(&threads, "2"),

@@ -6,6 +6,7 @@
 //! `benches/benches/supervisor.rs`.
 
 use crate::estimates::Estimates;
+use crate::snapshots::Snapshots;
 use crate::table::{ns, ratio};
 
 /// Poll-path variants in table order; others the benches add are listed after them.
@@ -23,8 +24,6 @@ const POLL_VARIANTS: [&str; 10] = [
 ];
 /// Instances started per iteration in `registry_start/N`.
 pub(crate) const START_COUNTS: [u64; 3] = [1_000, 10_000, 100_000];
-/// Live services during `registry_snapshot/N`.
-pub(crate) const SNAPSHOT_SERVICES: u64 = 10_000;
 /// Starting threads in `registry_threads/{same_name,different_names}/N`.
 pub(crate) const THREAD_COUNTS: [u64; 4] = [1, 2, 4, 8];
 /// Services started per iteration in `supervisor_start/{start_in,supervised}`.
@@ -59,8 +58,8 @@ pub(crate) struct Summary {
     pub(crate) start_in_ns: Option<f64>,
     pub(crate) bare_spawn_await_ns: Option<f64>,
     pub(crate) start_in_await_ns: Option<f64>,
-    /// One `metrics()` call with [`SNAPSHOT_SERVICES`] live services.
-    pub(crate) snapshot_ns: Option<f64>,
+    /// `metrics()` warm, cold and churned, and the sequential-read floor.
+    pub(crate) snapshots: Snapshots,
     /// Starts from N threads at once, for each of [`THREAD_COUNTS`].
     pub(crate) threads: Vec<ThreadStarts>,
     /// Per-start ns of `Registry::start_in` from the bench thread (`supervisor_start`).
@@ -92,7 +91,7 @@ impl Summary {
             start_in_ns: spawn("start_in"),
             bare_spawn_await_ns: spawn("bare_spawn_await"),
             start_in_await_ns: spawn("start_in_await"),
-            snapshot_ns: estimates.get(&format!("registry_snapshot/{SNAPSHOT_SERVICES}")),
+            snapshots: Snapshots::from_estimates(estimates),
             threads: THREAD_COUNTS
                 .iter()
                 .map(|&threads| {
@@ -167,8 +166,9 @@ impl Summary {
         divide(self.start_in_await_ns, self.bare_spawn_await_ns)
     }
 
+    /// Warm `metrics()` per live service.
     pub(crate) fn snapshot_ns_per_service(&self) -> Option<f64> {
-        Some(self.snapshot_ns? / SNAPSHOT_SERVICES as f64)
+        Snapshots::per_service(self.snapshots.warm_ns)
     }
 
     /// The starts from `threads` threads at once, if that count is one of [`THREAD_COUNTS`].
@@ -229,6 +229,21 @@ impl Summary {
                     MAX_SNAPSHOT_NS_PER_SERVICE,
                 )
             },
+            Target::report(
+                "warm snapshot / warm sequential read of as many bytes",
+                self.snapshots.warm_vs_floor(),
+            ),
+            Target {
+                unit: Unit::Nanos,
+                ..Target::report(
+                    "cold snapshot ns per live service (10k live)",
+                    Snapshots::per_service(self.snapshots.cold_ns),
+                )
+            },
+            Target::report(
+                "cold snapshot / cold sequential read of as many bytes",
+                self.snapshots.cold_vs_floor(),
+            ),
             Target::new(
                 "supervised start / Registry::start_in",
                 self.supervised_vs_start_in(),
@@ -280,12 +295,13 @@ pub(crate) enum Unit {
     Nanos,
 }
 
-/// One of the targets: `measured <= limit`.
+/// One of the issues' targets, `measured <= limit`, or a figure they ask to see next to the
+/// targets with no limit (`limit: None`, never passes or fails).
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Target {
     pub(crate) name: &'static str,
     pub(crate) measured: Option<f64>,
-    pub(crate) limit: f64,
+    pub(crate) limit: Option<f64>,
     pub(crate) unit: Unit,
 }
 
@@ -294,14 +310,36 @@ impl Target {
         Self {
             name,
             measured,
-            limit,
+            limit: Some(limit),
             unit: Unit::Ratio,
         }
     }
 
-    /// `Some(true)` if met, `Some(false)` if missed, `None` if not measured in this run.
+    /// A figure reported with the targets, without a limit.
+    fn report(name: &'static str, measured: Option<f64>) -> Self {
+        Self {
+            limit: None,
+            ..Self::new(name, measured, 0.0)
+        }
+    }
+
+    /// `Some(true)` if met, `Some(false)` if missed, `None` if not measured in this run or
+    /// without a limit.
     pub(crate) fn met(&self) -> Option<bool> {
-        self.measured.map(|measured| measured <= self.limit)
+        Some(self.measured? <= self.limit?)
+    }
+
+    /// `true` for a target with a limit, `false` for a figure only reported.
+    pub(crate) fn has_limit(&self) -> bool {
+        self.limit.is_some()
+    }
+
+    /// "<= 1.50x", or "none" for a figure only reported.
+    pub(crate) fn limit_text(&self) -> String {
+        self.limit.map_or_else(
+            || "none".to_string(),
+            |limit| format!("<= {}", self.format(limit)),
+        )
     }
 
     pub(crate) fn format(&self, value: f64) -> String {
@@ -312,10 +350,11 @@ impl Target {
     }
 
     pub(crate) fn status(&self) -> &'static str {
-        match self.met() {
-            Some(true) => "pass",
-            Some(false) => "FAIL",
-            None => "not run",
+        match (self.met(), self.measured) {
+            (Some(true), _) => "pass",
+            (Some(false), _) => "FAIL",
+            (None, Some(_)) => "report",
+            (None, None) => "not run",
         }
     }
 }
@@ -395,6 +434,10 @@ pub(crate) mod tests {
             ("registry_spawn/bare_spawn_await", 400.0),
             ("registry_spawn/start_in_await", 560.0),
             ("registry_snapshot/10000", 150_000.0),
+            ("registry_snapshot_cold/10000", 450_000.0),
+            ("registry_snapshot_churned/10000", 180_000.0),
+            ("registry_snapshot_floor/warm", 30_000.0),
+            ("registry_snapshot_floor/cold", 60_000.0),
             ("registry_threads/same_name/1", 700.0),
             ("registry_threads/same_name/2", 2_100.0),
             ("registry_threads/same_name/4", 4_200.0),
@@ -505,6 +548,15 @@ pub(crate) mod tests {
                 ("start_in / bare spawn (spawn only)", "FAIL"),
                 ("start_in + await / bare spawn + await", "pass"),
                 ("snapshot ns per live service (10k live)", "pass"),
+                (
+                    "warm snapshot / warm sequential read of as many bytes",
+                    "report"
+                ),
+                ("cold snapshot ns per live service (10k live)", "report"),
+                (
+                    "cold snapshot / cold sequential read of as many bytes",
+                    "report"
+                ),
                 ("supervised start / Registry::start_in", "pass"),
             ]
         );
@@ -514,6 +566,18 @@ pub(crate) mod tests {
         let targets = Summary::from_estimates(&estimates).targets();
         let supervised = targets.last().unwrap();
         assert_eq!(supervised.status(), "FAIL");
-        assert_eq!(supervised.format(supervised.limit), "1.50x");
+        assert_eq!(supervised.limit_text(), "<= 1.50x");
+        // Reported figures have no limit, and read as not run without their bench.
+        let cold = targets
+            .iter()
+            .find(|t| t.name.starts_with("cold snapshot ns"))
+            .unwrap();
+        assert_eq!((cold.met(), cold.limit_text()), (None, "none".to_string()));
+        let empty = Summary::from_estimates(&crate::estimates::Estimates::default()).targets();
+        let cold = empty
+            .iter()
+            .find(|t| t.name.starts_with("cold snapshot ns"))
+            .unwrap();
+        assert_eq!(cold.status(), "not run");
     }
 }
