@@ -1,4 +1,4 @@
-//! Registry snapshots: warm, cold, on a churned heap, against the memory floor.
+//! Registry snapshots: warm, cold, on a churned heap, against the memory floor; starts under them.
 //!
 //! Groups (read by `cargo xtask bench`; keep the ids stable). Runtimes are multi-thread with
 //! two workers. A group's runtime, registry and live instances are built the first time one
@@ -23,15 +23,31 @@
 //!   instances of the same name were started and awaited (1,000 at a time, untimed setup of
 //!   a few seconds, printed), so the allocator hands the live instances recycled, scattered
 //!   memory instead of fresh, contiguous memory.
+//! - `registry_start_under_snapshots/{alone,with_snapshots}`: start latency while snapshots
+//!   run. A registry with 10k live parked instances of one name (one registry for both
+//!   cases); one std thread starts parked instances of the SAME name, one at a time. One
+//!   iteration is one start (`ServiceObj::new` and `start_in`); starts are timed in batches
+//!   of 100, and after each batch (untimed) its instances are aborted and awaited, so the
+//!   name keeps 10k live instances (plus at most one batch) however long criterion runs. In
+//!   `with_snapshots` another std thread calls `metrics()` back to back (dropping each result)
+//!   from before the first timed start to after the last; it is stopped and joined outside
+//!   the timed region. The starting thread is pinned to CPU 0 and the snapshot thread to
+//!   CPU 1 (the runtime's two workers float): unpinned, the OS sometimes time-slices both on
+//!   one CPU, which hides lock waits behind whole time slices, and the figure flipped
+//!   between regimes from one criterion batch to the next. The xtask reports
+//!   `with_snapshots / alone`. (No throughput: the estimate is already per start.)
 
 use std::future::pending;
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Barrier, Once};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use tokio::runtime::{Builder, Handle, Runtime};
-use vigil_benches::{floor_words, sum_words, CacheEvictor, EVICTION_BYTES};
+use vigil_benches::{floor_words, pin_current_thread, sum_words, CacheEvictor, EVICTION_BYTES};
 use vigil_monitor::RawMetrics;
 use vigil_registry::{Registry, ServiceObj};
 
@@ -44,12 +60,20 @@ const CHURNED_SERVICES: u64 = 1_000_000;
 const CHURN_BATCH: u64 = 1_000;
 /// The one name of the snapshot registries' services.
 const NAME: &str = "snapshot";
+/// Starts timed together in `registry_start_under_snapshots`, then aborted untimed.
+const START_BATCH: usize = 100;
+/// The CPU of the thread that starts services in `registry_start_under_snapshots`.
+const STARTER_CPU: usize = 0;
+/// The CPU of the thread that takes snapshots back to back, apart from the starting thread's,
+/// as on any host with a core to spare.
+const SNAPSHOT_CPU: usize = 1;
 
 fn main() {
     let mut criterion = vigil_benches::criterion();
     snapshot_warm_and_cold(&mut criterion);
     snapshot_floor(&mut criterion);
     snapshot_churned(&mut criterion);
+    start_under_snapshots(&mut criterion);
     criterion.final_summary();
 }
 
@@ -66,7 +90,7 @@ struct LiveRegistry<H> {
     /// The live instances' join handles: dropping them detaches the instances.
     _handles: Vec<H>,
     /// Declared last: shut down after the registry and the handles are gone.
-    _runtime: Runtime,
+    runtime: Runtime,
 }
 
 /// Starts [`SNAPSHOT_SERVICES`] instances of [`NAME`] that park forever on `registry`.
@@ -78,7 +102,7 @@ fn with_live_services(runtime: Runtime, registry: Registry) -> LiveRegistry<impl
     LiveRegistry {
         registry,
         _handles: handles,
-        _runtime: runtime,
+        runtime,
     }
 }
 
@@ -207,4 +231,85 @@ fn churn(runtime: &Runtime, registry: &Registry) {
             }
         }
     });
+}
+
+/// `registry_start_under_snapshots/{alone,with_snapshots}`.
+fn start_under_snapshots(criterion: &mut Criterion) {
+    let mut live = None;
+    let unpinned = Once::new();
+    let mut group = criterion.benchmark_group("registry_start_under_snapshots");
+    for (case, with_snapshots) in [("alone", false), ("with_snapshots", true)] {
+        group.bench_function(case, |b| {
+            let live = live.get_or_insert_with(|| with_live_services(runtime(), Registry::new()));
+            let (runtime, registry) = (&live.runtime, &live.registry);
+            b.iter_custom(|iters| {
+                let stop = AtomicBool::new(false);
+                let ready = Barrier::new(if with_snapshots { 2 } else { 1 });
+                let pin = |cpu| {
+                    if !pin_current_thread(cpu) {
+                        unpinned.call_once(|| {
+                            eprintln!(
+                                "registry_start_under_snapshots: could not pin threads to CPUs \
+                                 (taskset); the figures depend on where the OS runs them"
+                            )
+                        });
+                    }
+                };
+                thread::scope(|scope| {
+                    let snapshots = with_snapshots.then(|| {
+                        scope.spawn(|| {
+                            pin(SNAPSHOT_CPU);
+                            ready.wait();
+                            // Relaxed: a stop request, no data rides on it.
+                            while !stop.load(Ordering::Relaxed) {
+                                drop(black_box(registry.metrics()));
+                            }
+                        })
+                    });
+                    let starter = scope.spawn(|| {
+                        pin(STARTER_CPU);
+                        ready.wait();
+                        let elapsed = timed_starts(runtime, registry, iters);
+                        // Untimed: stop the snapshots; the one in progress ends before the join.
+                        stop.store(true, Ordering::Relaxed);
+                        elapsed
+                    });
+                    let elapsed = starter.join().expect("starting thread panicked");
+                    if let Some(snapshots) = snapshots {
+                        snapshots.join().expect("snapshot thread panicked");
+                    }
+                    elapsed
+                })
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Starts `iters` parked instances of [`NAME`] one at a time from this thread, timed in
+/// batches of [`START_BATCH`]; after each batch, untimed, aborts its instances and waits
+/// until they have ended, so the name's live count comes back to where it was.
+fn timed_starts(runtime: &Runtime, registry: &Registry, iters: u64) -> Duration {
+    let mut timed = Duration::ZERO;
+    let mut batch = Vec::with_capacity(START_BATCH);
+    let mut remaining = iters;
+    while remaining > 0 {
+        let count = remaining.min(START_BATCH as u64);
+        let started = Instant::now();
+        for _ in 0..count {
+            batch.push(registry.start_in(runtime.handle(), ServiceObj::new(NAME, pending::<()>())));
+        }
+        timed += started.elapsed();
+        runtime.block_on(async {
+            for join in &batch {
+                join.abort();
+            }
+            for join in batch.drain(..) {
+                join.await
+                    .expect_err("a parked service can only end by being aborted");
+            }
+        });
+        remaining -= count;
+    }
+    timed
 }

@@ -6,12 +6,14 @@
 //! target starts from [`criterion`]; the cold snapshot benchmarks evict the caches with a
 //! [`CacheEvictor`] and compare with [`sum_words`]. Run them with `cargo xtask bench`.
 
+mod affinity;
 mod classic;
 mod config;
 mod floor;
 mod memory;
 mod variants;
 
+pub use affinity::pin_current_thread;
 pub use classic::{Classic, ClassicMetrics, CLASSIC_WINDOW};
 pub use config::criterion;
 pub use floor::{ClockFloor, PollCounter};

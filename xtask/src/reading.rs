@@ -3,7 +3,7 @@
 use crate::instructions::Counts;
 use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
 use crate::summary::{Summary, Target, ThreadStarts, SUPERVISOR_STARTS};
-use crate::table::{ns, ratio};
+use crate::table::{ns, ratio, time};
 
 /// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
 fn verdict(target: &Target) -> String {
@@ -308,6 +308,18 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
         out.push(text);
     }
 
+    if let (Some(alone), Some(with_snapshots)) =
+        (summary.start_alone_ns, summary.start_with_snapshots_ns)
+    {
+        out.push(format!(
+            "While another thread takes snapshots back to back, starting an instance of a name \
+             with {SNAPSHOT_SERVICES} live ones takes {} against {} alone: {}.",
+            time(with_snapshots),
+            time(alone),
+            target(&targets, "start while snapshots").map_or_else(String::new, verdict),
+        ));
+    }
+
     if summary.has_thread_starts() {
         let mut text =
             format!(
@@ -477,6 +489,18 @@ mod tests {
                 "With the caches evicted first (64 MiB written and read), `metrics()` takes 40.0 \
               ns per live service."
             ]
+        );
+    }
+
+    #[test]
+    fn reads_the_start_under_snapshots() {
+        let text = reading(&Summary::from_estimates(&sample_estimates()), None).join("\n");
+        assert!(
+            text.contains(
+                "starting an instance of a name with 10000 live ones takes 650.0 ns against \
+                 500.0 ns alone: 1.30x, target <= 1.20x: **missed**."
+            ),
+            "{text}"
         );
     }
 

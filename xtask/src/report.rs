@@ -2,7 +2,7 @@
 
 use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
 use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SUPERVISOR_STARTS};
-use crate::table::{ns, or_na, ratio, Table};
+use crate::table::{ns, or_na, ratio, time, Table};
 
 /// The target table.
 pub(crate) fn targets_table(targets: &[Target]) -> Table {
@@ -230,6 +230,30 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
     table
 }
 
+/// A start alone against a start while snapshots run back to back; empty when neither was
+/// measured.
+pub(crate) fn start_under_snapshots_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["case", "per start", "x alone"]);
+    if summary.start_alone_ns.is_none() && summary.start_with_snapshots_ns.is_none() {
+        return table;
+    }
+    let alone = summary.start_alone_ns;
+    for (case, start_ns) in [
+        ("alone", alone),
+        (
+            "while another thread takes snapshots back to back",
+            summary.start_with_snapshots_ns,
+        ),
+    ] {
+        table.push(vec![
+            case.to_string(),
+            or_na(start_ns, time),
+            or_na(divide(start_ns, alone), ratio),
+        ]);
+    }
+    table
+}
+
 /// Starts from 1, 2, 4 and 8 threads at once, one shared name against one name per thread;
 /// empty when none of them was measured.
 pub(crate) fn threads_table(summary: &Summary) -> Table {
@@ -346,6 +370,7 @@ mod tests {
         // The supervisor, snapshot and thread tables only when their benches ran.
         assert!(supervisor_table(&summary).is_empty());
         assert!(snapshot_table(&summary).is_empty());
+        assert!(start_under_snapshots_table(&summary).is_empty());
         assert!(threads_table(&summary).is_empty());
     }
 
@@ -449,6 +474,15 @@ mod tests {
         assert_eq!(
             row(&snapshots, "sequential read of as many bytes, cold")[1..],
             ["60000", "6.00", "-", "-"]
+        );
+        let under = start_under_snapshots_table(&summary).render();
+        assert_eq!(
+            row(&under, "while another thread takes snapshots back to back"),
+            [
+                "while another thread takes snapshots back to back",
+                "650.0 ns",
+                "1.30x"
+            ]
         );
         let threads = threads_table(&summary).render();
         assert_eq!(

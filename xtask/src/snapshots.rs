@@ -106,7 +106,8 @@ mod tests {
         assert!(!Snapshots::default().any());
     }
 
-    /// The ids and counts read here are the ones the bench registers.
+    /// The ids and counts read here (and `registry_start_under_snapshots`, read by the
+    /// summary) are the ones the bench registers.
     #[test]
     fn matches_the_snapshot_bench() {
         let path = crate::project_root().join("benches/benches/registry_snapshot.rs");
@@ -118,6 +119,9 @@ mod tests {
             "warm",
             "cold",
             "registry_snapshot_churned",
+            "registry_start_under_snapshots",
+            "alone",
+            "with_snapshots",
         ] {
             assert!(
                 source.contains(&format!("\"{id}\"")),

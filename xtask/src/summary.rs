@@ -36,6 +36,8 @@ pub(crate) const MAX_OVERHEAD_VS_CLOCK_FLOOR: f64 = 1.1;
 const MAX_START_SCALING: f64 = 1.5;
 const MAX_START_VS_SPAWN: f64 = 3.0;
 const MAX_START_AWAIT_VS_SPAWN_AWAIT: f64 = 1.5;
+/// Issue #10: a start while snapshots run back to back, against a start alone.
+const MAX_START_UNDER_SNAPSHOTS_VS_ALONE: f64 = 1.2;
 const MAX_SNAPSHOT_NS_PER_SERVICE: f64 = 20.0;
 /// Issue #7 (supervision), section Measure.
 const MAX_SUPERVISED_VS_START_IN: f64 = 1.5;
@@ -60,6 +62,12 @@ pub(crate) struct Summary {
     pub(crate) start_in_await_ns: Option<f64>,
     /// `metrics()` warm, cold and churned, and the sequential-read floor.
     pub(crate) snapshots: Snapshots,
+    /// One start of a name with 10k live instances, nothing else running
+    /// (`registry_start_under_snapshots/alone`).
+    pub(crate) start_alone_ns: Option<f64>,
+    /// The same while another thread takes snapshots back to back
+    /// (`registry_start_under_snapshots/with_snapshots`).
+    pub(crate) start_with_snapshots_ns: Option<f64>,
     /// Starts from N threads at once, for each of [`THREAD_COUNTS`].
     pub(crate) threads: Vec<ThreadStarts>,
     /// Per-start ns of `Registry::start_in` from the bench thread (`supervisor_start`).
@@ -92,6 +100,8 @@ impl Summary {
             bare_spawn_await_ns: spawn("bare_spawn_await"),
             start_in_await_ns: spawn("start_in_await"),
             snapshots: Snapshots::from_estimates(estimates),
+            start_alone_ns: estimates.get("registry_start_under_snapshots/alone"),
+            start_with_snapshots_ns: estimates.get("registry_start_under_snapshots/with_snapshots"),
             threads: THREAD_COUNTS
                 .iter()
                 .map(|&threads| {
@@ -171,6 +181,11 @@ impl Summary {
         Snapshots::per_service(self.snapshots.warm_ns)
     }
 
+    /// A start while snapshots run back to back, over a start alone.
+    pub(crate) fn start_under_snapshots(&self) -> Option<f64> {
+        divide(self.start_with_snapshots_ns, self.start_alone_ns)
+    }
+
     /// The starts from `threads` threads at once, if that count is one of [`THREAD_COUNTS`].
     pub(crate) fn thread_starts(&self, threads: u64) -> Option<&ThreadStarts> {
         self.threads.iter().find(|row| row.threads == threads)
@@ -220,6 +235,11 @@ impl Summary {
                 "start_in + await / bare spawn + await",
                 self.start_await_vs_spawn_await(),
                 MAX_START_AWAIT_VS_SPAWN_AWAIT,
+            ),
+            Target::new(
+                "start while snapshots run back to back / start alone",
+                self.start_under_snapshots(),
+                MAX_START_UNDER_SNAPSHOTS_VS_ALONE,
             ),
             Target {
                 unit: Unit::Nanos,
@@ -434,6 +454,8 @@ pub(crate) mod tests {
             ("registry_spawn/bare_spawn_await", 400.0),
             ("registry_spawn/start_in_await", 560.0),
             ("registry_snapshot/10000", 150_000.0),
+            ("registry_start_under_snapshots/alone", 500.0),
+            ("registry_start_under_snapshots/with_snapshots", 650.0),
             ("registry_snapshot_cold/10000", 450_000.0),
             ("registry_snapshot_churned/10000", 180_000.0),
             ("registry_snapshot_floor/warm", 30_000.0),
@@ -517,6 +539,7 @@ pub(crate) mod tests {
         assert!(close(summary.start_vs_spawn(), 3.5));
         assert!(close(summary.start_await_vs_spawn_await(), 1.4));
         assert!(close(summary.snapshot_ns_per_service(), 15.0));
+        assert!(close(summary.start_under_snapshots(), 1.3));
         let two = summary.thread_starts(2).unwrap();
         assert!(close(two.same_name_ns, 2_100.0));
         assert!(close(two.same_name_vs_one(&summary), 3.0));
@@ -547,6 +570,10 @@ pub(crate) mod tests {
                 ("per-start time at 100k / at 1k", "FAIL"),
                 ("start_in / bare spawn (spawn only)", "FAIL"),
                 ("start_in + await / bare spawn + await", "pass"),
+                (
+                    "start while snapshots run back to back / start alone",
+                    "FAIL"
+                ),
                 ("snapshot ns per live service (10k live)", "pass"),
                 (
                     "warm snapshot / warm sequential read of as many bytes",
