@@ -3,7 +3,7 @@
 //! Groups (read by `cargo xtask bench`; keep the ids stable). Runtimes are multi-thread with
 //! two workers. A group's runtime, registry and live instances are built the first time one
 //! of its benchmarks runs (so a filter that skips the group skips the setup too) and torn
-//! down after the group, outside the timed regions. Every group has
+//! down after the group, outside the timed regions. Every `registry_snapshot*` group has
 //! `Throughput::Elements(10_000)`: divide an estimate by 10k for the cost per live service
 //! (the xtask does).
 //!
@@ -20,9 +20,10 @@
 //!   (`warm`), or after the same untimed eviction with only the read timed (`cold`).
 //! - `registry_snapshot_churned/10000`: warm, as `registry_snapshot`, on a fresh registry and
 //!   runtime on which, before the 10k live instances were started, 1,000,000 short-lived
-//!   instances of the same name were started and awaited (1,000 at a time, untimed setup of
-//!   a few seconds, printed), so the allocator hands the live instances recycled, scattered
-//!   memory instead of fresh, contiguous memory.
+//!   instances of the same name were started and awaited (1,000 at a time; untimed setup,
+//!   about a second on the reference VM, printed), so the live instances are allocated from
+//!   a heap that many frees in completion order have fragmented, as in a long-running
+//!   process, instead of from fresh memory.
 //! - `registry_start_under_snapshots/{alone,with_snapshots}`: start latency while snapshots
 //!   run. A registry with 10k live parked instances of one name (one registry for both
 //!   cases); one std thread starts parked instances of the SAME name, one at a time. One
@@ -32,10 +33,11 @@
 //!   `with_snapshots` another std thread calls `metrics()` back to back (dropping each result)
 //!   from before the first timed start to after the last; it is stopped and joined outside
 //!   the timed region. The starting thread is pinned to CPU 0 and the snapshot thread to
-//!   CPU 1 (the runtime's two workers float): unpinned, the OS sometimes time-slices both on
-//!   one CPU, which hides lock waits behind whole time slices, and the figure flipped
-//!   between regimes from one criterion batch to the next. The xtask reports
-//!   `with_snapshots / alone`. (No throughput: the estimate is already per start.)
+//!   CPU 1 (the runtime's two workers float), as on a host with a core to spare: unpinned,
+//!   on the 2-core VM, the mean start under snapshots flipped from one criterion batch to
+//!   the next between about 1 µs and tens of µs, with where the OS happened to run the two
+//!   threads. The xtask reports `with_snapshots / alone`. (No throughput: the estimate is
+//!   already per start.)
 
 use std::future::pending;
 use std::hint::black_box;

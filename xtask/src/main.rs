@@ -13,6 +13,7 @@ mod report;
 mod snapshots;
 mod summary;
 mod table;
+mod threads;
 
 #[cfg(test)]
 mod tidy;

@@ -2,8 +2,9 @@
 
 use crate::instructions::Counts;
 use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
-use crate::summary::{Summary, Target, ThreadStarts, SUPERVISOR_STARTS};
+use crate::summary::{Summary, Target, SUPERVISOR_STARTS};
 use crate::table::{ns, ratio, time};
+use crate::threads::{ThreadRow, ThreadStarts};
 
 /// "1.63x, target <= 1.50x: **missed**", for sentences that do not state the figure.
 fn verdict(target: &Target) -> String {
@@ -320,23 +321,21 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
         ));
     }
 
-    if summary.has_thread_starts() {
+    let threads = &summary.threads;
+    if threads.any() {
         let mut text =
             format!(
             "Starting parked instances from several std threads at once costs, in wall time per \
              start per thread, {} with one shared name and {} with one name per thread (each \
              against its own one-thread figure).",
-            thread_series(summary, |row| row.same_name_ns, ThreadStarts::same_name_vs_one),
+            thread_series(threads, |row| row.same_name_ns, ThreadStarts::same_name_vs_one),
             thread_series(
-                summary,
+                threads,
                 |row| row.different_names_ns,
                 ThreadStarts::different_names_vs_one
             ),
         );
-        if let Some(same_vs_different) = summary
-            .thread_starts(2)
-            .and_then(ThreadStarts::same_vs_different)
-        {
+        if let Some(same_vs_different) = threads.row(2).and_then(ThreadRow::same_vs_different) {
             text.push_str(&format!(
                 " At two threads one shared name costs {} what separate names do: the two \
                  cases differ only in whether the threads start instances of one name.",
@@ -382,21 +381,21 @@ pub(crate) fn reading(summary: &Summary, counts: Option<&Counts>) -> Vec<String>
 /// "700.0 ns from 1 thread, 2100 ns from 2 (3.00x), ...": the measured thread counts of
 /// one case, each with its figure over the one-thread figure.
 fn thread_series(
-    summary: &Summary,
-    figure: fn(&ThreadStarts) -> Option<f64>,
-    versus_one: fn(&ThreadStarts, &Summary) -> Option<f64>,
+    threads: &ThreadStarts,
+    figure: fn(&ThreadRow) -> Option<f64>,
+    versus_one: fn(&ThreadStarts, &ThreadRow) -> Option<f64>,
 ) -> String {
-    let parts: Vec<String> = summary
-        .threads
+    let parts: Vec<String> = threads
+        .rows
         .iter()
         .filter_map(|row| {
             let value = figure(row)?;
-            Some(match (row.threads, versus_one(row, summary)) {
+            Some(match (row.threads, versus_one(threads, row)) {
                 (1, _) => format!("{} ns from 1 thread", ns(value)),
-                (threads, Some(growth)) => {
-                    format!("{} ns from {threads} ({})", ns(value), ratio(growth))
+                (count, Some(growth)) => {
+                    format!("{} ns from {count} ({})", ns(value), ratio(growth))
                 }
-                (threads, None) => format!("{} ns from {threads}", ns(value)),
+                (count, None) => format!("{} ns from {count}", ns(value)),
             })
         })
         .collect();

@@ -265,16 +265,17 @@ pub(crate) fn threads_table(summary: &Summary) -> Table {
         "x 1 thread",
         "same / different",
     ]);
-    if !summary.has_thread_starts() {
+    let threads = &summary.threads;
+    if !threads.any() {
         return table;
     }
-    for row in &summary.threads {
+    for row in &threads.rows {
         table.push(vec![
             row.threads.to_string(),
             or_na(row.same_name_ns, ns),
-            or_na(row.same_name_vs_one(summary), ratio),
+            or_na(threads.same_name_vs_one(row), ratio),
             or_na(row.different_names_ns, ns),
-            or_na(row.different_names_vs_one(summary), ratio),
+            or_na(threads.different_names_vs_one(row), ratio),
             or_na(row.same_vs_different(), ratio),
         ]);
     }

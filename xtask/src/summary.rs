@@ -8,6 +8,7 @@
 use crate::estimates::Estimates;
 use crate::snapshots::Snapshots;
 use crate::table::{ns, ratio};
+use crate::threads::ThreadStarts;
 
 /// Poll-path variants in table order; others the benches add are listed after them.
 const POLL_VARIANTS: [&str; 10] = [
@@ -24,8 +25,6 @@ const POLL_VARIANTS: [&str; 10] = [
 ];
 /// Instances started per iteration in `registry_start/N`.
 pub(crate) const START_COUNTS: [u64; 3] = [1_000, 10_000, 100_000];
-/// Starting threads in `registry_threads/{same_name,different_names}/N`.
-pub(crate) const THREAD_COUNTS: [u64; 4] = [1, 2, 4, 8];
 /// Services started per iteration in `supervisor_start/{start_in,supervised}`.
 pub(crate) const SUPERVISOR_STARTS: u64 = 1_000;
 
@@ -69,8 +68,8 @@ pub(crate) struct Summary {
     /// The same while another thread takes snapshots back to back
     /// (`registry_start_under_snapshots/with_snapshots`).
     pub(crate) start_with_snapshots_ns: Option<f64>,
-    /// Starts from N threads at once, for each of [`THREAD_COUNTS`].
-    pub(crate) threads: Vec<ThreadStarts>,
+    /// Starts from 1, 2, 4 and 8 threads at once.
+    pub(crate) threads: ThreadStarts,
     /// Per-start ns of `Registry::start_in` from the bench thread (`supervisor_start`).
     pub(crate) unsupervised_start_ns: Option<f64>,
     /// Per-start ns of `Supervisor::start` from the bench thread (`supervisor_start`).
@@ -103,18 +102,7 @@ impl Summary {
             snapshots: Snapshots::from_estimates(estimates),
             start_alone_ns: estimates.get("registry_start_under_snapshots/alone"),
             start_with_snapshots_ns: estimates.get("registry_start_under_snapshots/with_snapshots"),
-            threads: THREAD_COUNTS
-                .iter()
-                .map(|&threads| {
-                    let case =
-                        |case: &str| estimates.get(&format!("registry_threads/{case}/{threads}"));
-                    ThreadStarts {
-                        threads,
-                        same_name_ns: case("same_name"),
-                        different_names_ns: case("different_names"),
-                    }
-                })
-                .collect(),
+            threads: ThreadStarts::from_estimates(estimates),
             unsupervised_start_ns: supervisor_start("start_in"),
             supervised_start_ns: supervisor_start("supervised"),
             restart_ns: estimates.get("supervisor_restart/panic_to_next_poll"),
@@ -185,18 +173,6 @@ impl Summary {
     /// A start while snapshots run back to back, over a start alone.
     pub(crate) fn start_under_snapshots(&self) -> Option<f64> {
         divide(self.start_with_snapshots_ns, self.start_alone_ns)
-    }
-
-    /// The starts from `threads` threads at once, if that count is one of [`THREAD_COUNTS`].
-    pub(crate) fn thread_starts(&self, threads: u64) -> Option<&ThreadStarts> {
-        self.threads.iter().find(|row| row.threads == threads)
-    }
-
-    /// `true` if any `registry_threads` benchmark ran.
-    pub(crate) fn has_thread_starts(&self) -> bool {
-        self.threads
-            .iter()
-            .any(|row| row.same_name_ns.is_some() || row.different_names_ns.is_some())
     }
 
     /// `Supervisor::start` over `Registry::start_in`, per start.
@@ -271,41 +247,6 @@ impl Summary {
                 MAX_SUPERVISED_VS_START_IN,
             ),
         ]
-    }
-}
-
-/// `registry_threads/*/N` for one N: wall ns per start per thread, N threads starting at once.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct ThreadStarts {
-    pub(crate) threads: u64,
-    /// Every thread starts instances of one shared name.
-    pub(crate) same_name_ns: Option<f64>,
-    /// Each thread starts instances of its own name.
-    pub(crate) different_names_ns: Option<f64>,
-}
-
-impl ThreadStarts {
-    /// Same-name figure over the one-thread same-name figure of `summary`.
-    pub(crate) fn same_name_vs_one(&self, summary: &Summary) -> Option<f64> {
-        divide(
-            self.same_name_ns,
-            summary.thread_starts(1).and_then(|one| one.same_name_ns),
-        )
-    }
-
-    /// Different-names figure over the one-thread different-names figure of `summary`.
-    pub(crate) fn different_names_vs_one(&self, summary: &Summary) -> Option<f64> {
-        divide(
-            self.different_names_ns,
-            summary
-                .thread_starts(1)
-                .and_then(|one| one.different_names_ns),
-        )
-    }
-
-    /// Same name over different names, at this thread count.
-    pub(crate) fn same_vs_different(&self) -> Option<f64> {
-        divide(self.same_name_ns, self.different_names_ns)
     }
 }
 
@@ -504,25 +445,6 @@ pub(crate) mod tests {
         assert!(source.contains("Throughput::Elements(STARTS)"));
     }
 
-    /// The ids and counts read here are the ones `benches/benches/registry.rs` registers.
-    #[test]
-    fn matches_the_registry_bench() {
-        let path = crate::project_root().join("benches/benches/registry.rs");
-        let source = std::fs::read_to_string(path).unwrap();
-        for id in ["registry_threads", "same_name", "different_names"] {
-            assert!(
-                source.contains(&format!("\"{id}\"")),
-                "no {id:?} in the bench"
-            );
-        }
-        let counts = source
-            .lines()
-            .find_map(|line| line.strip_prefix("const THREAD_COUNTS: [usize; 4] = "))
-            .map(|value| value.trim_end_matches(';').to_string());
-        let expected = format!("{THREAD_COUNTS:?}");
-        assert_eq!(counts.as_deref(), Some(expected.as_str()));
-    }
-
     fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
     }
@@ -541,16 +463,6 @@ pub(crate) mod tests {
         assert!(close(summary.start_await_vs_spawn_await(), 1.4));
         assert!(close(summary.snapshot_ns_per_service(), 15.0));
         assert!(close(summary.start_under_snapshots(), 1.3));
-        let two = summary.thread_starts(2).unwrap();
-        assert!(close(two.same_name_ns, 2_100.0));
-        assert!(close(two.same_name_vs_one(&summary), 3.0));
-        assert!(close(two.different_names_vs_one(&summary), 2.0));
-        assert!(close(
-            summary.thread_starts(8).unwrap().same_vs_different(),
-            8_400.0 / 5_200.0
-        ));
-        assert!(summary.has_thread_starts());
-        assert!(summary.thread_starts(3).is_none());
         // supervisor_start times 1,000 starts per iteration.
         assert!(close(summary.unsupervised_start_ns, 800.0));
         assert!(close(summary.supervised_start_ns, 1_100.0));
