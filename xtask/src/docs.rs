@@ -181,13 +181,15 @@ pub(crate) fn document(
         "vigil's promise is that timing every poll is nearly free. These numbers compare its \
          poll path with a bare poll, with the classic design (two `Instant::now()` and two \
          shared `fetch_add` per poll), and with `tokio_metrics::TaskMonitor`, all in one \
-         criterion run; and measure the registry's start, snapshot and contended-start costs, \
-         and the supervisor's start and restart costs. The benchmarks live in `benches/` (their \
+         criterion run; and measure the registry's start costs (scaling, against a bare spawn, \
+         from 1 to 8 threads, while snapshots run), its snapshot costs (warm, cold, on a \
+         churned heap, against a sequential read of as many bytes), and the supervisor's start \
+         and restart costs. The benchmarks live in `benches/` (their \
          module docs say exactly what one iteration is); run them with:\n\n",
     );
     out.push_str(
-        "```sh\ncargo xtask bench                 # full run, ~3 min on 2 cores\n\
-         cargo xtask bench --quick         # criterion --quick, ~30 s\n\
+        "```sh\ncargo xtask bench                 # full run, ~5 min on 2 cores\n\
+         cargo xtask bench --quick         # criterion --quick, ~1 min\n\
          cargo xtask bench --filter clock  # only ids matching a criterion filter\n\
          cargo xtask bench --instructions  # also count instructions per poll (valgrind)\n\
          cargo xtask bench --write-docs    # also rewrite this file\n```\n\n",
