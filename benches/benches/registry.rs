@@ -32,7 +32,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Handle, Runtime};
+use vigil_benches::runtime;
 use vigil_registry::{Registry, ServiceObj};
 
 /// Starting threads in `registry_threads/*/N`.
@@ -48,13 +49,6 @@ fn main() {
     start_against_spawn(&mut criterion);
     threads(&mut criterion);
     criterion.final_summary();
-}
-
-fn runtime() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("failed to build the benchmark runtime")
 }
 
 /// A service that is polled once and then parks forever.

@@ -48,8 +48,10 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use tokio::runtime::{Builder, Handle, Runtime};
-use vigil_benches::{floor_words, pin_current_thread, sum_words, CacheEvictor, EVICTION_BYTES};
+use tokio::runtime::{Handle, Runtime};
+use vigil_benches::{
+    floor_words, pin_current_thread, runtime, sum_words, CacheEvictor, EVICTION_BYTES,
+};
 use vigil_monitor::RawMetrics;
 use vigil_registry::{Registry, ServiceObj};
 
@@ -77,13 +79,6 @@ fn main() {
     snapshot_churned(&mut criterion);
     start_under_snapshots(&mut criterion);
     criterion.final_summary();
-}
-
-fn runtime() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("failed to build the benchmark runtime")
 }
 
 /// A runtime and a registry with live instances, kept together until dropped.
