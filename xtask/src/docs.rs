@@ -6,7 +6,7 @@ use crate::machine::Machine;
 use crate::reading::reading;
 use crate::report;
 use crate::summary::Summary;
-use crate::table::{ns, ratio};
+use crate::table::{ns, ratio, Table};
 
 /// Everything after this line of `docs/benchmarks.md` is hand-written and kept on rewrite.
 pub(crate) const KEEP_MARKER: &str =
@@ -21,6 +21,20 @@ pub(crate) struct RunInfo {
     pub(crate) quick: bool,
     /// Wall time of `cargo bench` (including any compilation), if it ran.
     pub(crate) bench_seconds: Option<u64>,
+}
+
+/// A section's body: `table` rendered, then `note` (a paragraph, or empty) after a blank
+/// line; empty, so the section is left out, when the table has no rows.
+fn body_of(table: &Table, note: &str) -> String {
+    if table.is_empty() {
+        return String::new();
+    }
+    let mut body = table.render();
+    if !note.is_empty() {
+        body.push('\n');
+        body.push_str(note);
+    }
+    body
 }
 
 /// The result tables with headings, as Markdown; `level` is the heading level to use.
@@ -44,14 +58,7 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     section("Poll path, one thread (median ns per poll)", body);
 
     let clocks = report::clock_table(summary);
-    section(
-        "Clock reads (median ns per read)",
-        if clocks.is_empty() {
-            String::new()
-        } else {
-            clocks.render()
-        },
-    );
+    section("Clock reads (median ns per read)", body_of(&clocks, ""));
 
     if let Some(counts) = counts.filter(|counts| !counts.is_empty()) {
         let table = crate::instructions::table(counts, |variant| summary.poll_ns(variant));
@@ -61,11 +68,7 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     let contended = report::contended_table(summary);
     section(
         "Poll path, two threads at once (median wall ns per poll per thread)",
-        if contended.is_empty() {
-            String::new()
-        } else {
-            contended.render()
-        },
+        body_of(&contended, ""),
     );
 
     let mut registry = report::start_table(summary).render();
@@ -89,62 +92,43 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     let snapshots = report::snapshot_table(summary);
     section(
         "Registry: snapshots against a sequential read of as many bytes (median ns)",
-        if snapshots.is_empty() {
-            String::new()
-        } else {
-            let mut body = snapshots.render();
-            body.push_str(
-                "\nWarm: `metrics()` back to back. Cold: after writing and reading 64 MiB (twice \
-                 the reference VM's last-level cache), only the call timed. Churned: warm, on a \
-                 registry whose runtime first started and finished a million short-lived \
-                 services. The sequential read sums `u64`s from one `Vec` of \
-                 `10_000 * size_of::<RawMetrics>()` bytes, the per-instance state a snapshot \
-                 reads today, in the same cache state (warm or cold).\n",
-            );
-            body
-        },
+        body_of(
+            &snapshots,
+            "Warm: `metrics()` back to back. Cold: after writing and reading 64 MiB (twice \
+             the reference VM's last-level cache), only the call timed. Churned: warm, on a \
+             registry whose runtime first started and finished a million short-lived \
+             services. The sequential read sums `u64`s from one `Vec` of \
+             `10_000 * size_of::<RawMetrics>()` bytes, the per-instance state a snapshot \
+             reads today, in the same cache state (warm or cold).\n",
+        ),
     );
     let under_snapshots = report::start_under_snapshots_table(summary);
     section(
         "Registry: start_in while snapshots run back to back (median per start)",
-        if under_snapshots.is_empty() {
-            String::new()
-        } else {
-            let mut body = under_snapshots.render();
-            body.push_str(
-                "\nOne thread (pinned to CPU 0) starts instances of a name that has 10,000 live \
-                 ones, one at a time; in the second row another thread (pinned to CPU 1) calls \
-                 `metrics()` back to back meanwhile. (Unpinned where `taskset` is missing: the \
-                 bench says so.)\n",
-            );
-            body
-        },
+        body_of(
+            &under_snapshots,
+            "One thread (pinned to CPU 0) starts instances of a name that has 10,000 live \
+             ones, one at a time; in the second row another thread (pinned to CPU 1) calls \
+             `metrics()` back to back meanwhile. (Unpinned where `taskset` is missing: the \
+             bench says so.)\n",
+        ),
     );
     let threads = report::threads_table(summary);
     section(
         "Registry: start_in from 1, 2, 4 and 8 threads at once (median wall ns per start per thread)",
-        if threads.is_empty() {
-            String::new()
-        } else {
-            let mut body = threads.render();
-            body.push_str(
-                "\nOne iteration is one start on each thread, all released together; the figure \
-                 is the round's wall time. Threads beyond the machine's cores take turns on the \
-                 CPUs with each other and with the runtime's two workers (which poll every new \
-                 service once): past that point the growth is oversubscription, not the \
-                 registry alone.\n",
-            );
-            body
-        },
+        body_of(
+            &threads,
+            "One iteration is one start on each thread, all released together; the figure \
+             is the round's wall time. Threads beyond the machine's cores take turns on the \
+             CPUs with each other and with the runtime's two workers (which poll every new \
+             service once): past that point the growth is oversubscription, not the \
+             registry alone.\n",
+        ),
     );
     let supervisor = report::supervisor_table(summary);
     section(
         "Supervisor: supervised start and restart",
-        if supervisor.is_empty() {
-            String::new()
-        } else {
-            supervisor.render()
-        },
+        body_of(&supervisor, ""),
     );
 
     let targets = summary.targets();
