@@ -178,53 +178,46 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
         return table;
     }
     let services = SNAPSHOT_SERVICES;
+    let versus = |value: Option<f64>| or_na(value, ratio);
+    let reference = || "-".to_string();
     for (label, call_ns, versus_floor, versus_warm) in [
         (
             format!("metrics(), {services} live, warm"),
             snapshots.warm_ns,
-            snapshots.warm_vs_floor(),
-            snapshots.warm_ns.map(|_| 1.0),
+            versus(snapshots.warm_vs_floor()),
+            versus(snapshots.warm_ns.map(|_| 1.0)),
         ),
         (
             format!("metrics(), {services} live, cold"),
             snapshots.cold_ns,
-            snapshots.cold_vs_floor(),
-            snapshots.cold_vs_warm(),
+            versus(snapshots.cold_vs_floor()),
+            versus(snapshots.cold_vs_warm()),
         ),
         (
             format!("metrics(), {services} live, warm, after {CHURNED_SERVICES} churned"),
             snapshots.churned_ns,
-            snapshots.churned_vs_floor(),
-            snapshots.churned_vs_warm(),
+            versus(snapshots.churned_vs_floor()),
+            versus(snapshots.churned_vs_warm()),
         ),
         (
             "sequential read of as many bytes, warm".to_string(),
             snapshots.floor_warm_ns,
-            None,
-            None,
+            reference(),
+            reference(),
         ),
         (
             "sequential read of as many bytes, cold".to_string(),
             snapshots.floor_cold_ns,
-            None,
-            None,
+            reference(),
+            reference(),
         ),
     ] {
-        let is_floor = label.starts_with("sequential");
         table.push(vec![
             label,
             or_na(call_ns, ns),
             or_na(Snapshots::per_service(call_ns), ns),
-            if is_floor {
-                "-".to_string()
-            } else {
-                or_na(versus_floor, ratio)
-            },
-            if is_floor {
-                "-".to_string()
-            } else {
-                or_na(versus_warm, ratio)
-            },
+            versus_floor,
+            versus_warm,
         ]);
     }
     table
