@@ -21,9 +21,10 @@
 //!   `different_names` one name per thread. One iteration is one start on each of the N
 //!   threads; the estimate is the wall time from the first thread's first start to the last
 //!   thread's last start, so it is wall time per start per thread (divided by N, the wall
-//!   time per start of all the threads together). With one thread both cases are the same code (two independent
-//!   measurements of it). On two cores, 4 and 8 threads oversubscribe the CPUs, which the
-//!   runtime's two workers also share: that is part of what the figure shows.
+//!   time per start of all the threads together). With one thread both cases are the same
+//!   code (two independent measurements of it). On two cores, 4 and 8 threads oversubscribe
+//!   the CPUs, which the runtime's two workers also share: that is part of what the figure
+//!   shows.
 
 use std::future::{pending, Future};
 use std::hint::black_box;

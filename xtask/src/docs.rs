@@ -115,7 +115,7 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     );
     let threads = report::threads_table(summary);
     section(
-        "Registry: start_in from 1, 2, 4 and 8 threads at once (median wall ns per start per thread)",
+        "Registry: start_in from 1, 2, 4 and 8 threads (median wall ns per start per thread)",
         body_of(
             &threads,
             "One iteration is one start on each thread, all released together; the figure \
@@ -309,15 +309,16 @@ mod tests {
             "## Instructions per poll",
             "## Poll path, two threads at once",
             "## Registry: starting N instances of one name (per start)",
-            "## Registry: start_in from 1, 2, 4 and 8 threads at once (median wall ns per start \
-             per thread)\n\n| threads",
+            "## Registry: start_in from 1, 2, 4 and 8 threads (median wall ns per start per \
+             thread)\n\n| threads",
             "past that point the growth is oversubscription",
             "## Supervisor: supervised start and restart\n\n| measurement",
             "Per-start time at 100k / at 1k: 1.65x (bare spawn: 2.50x)",
             "## Targets",
             "6 of 9 measured targets met (0 not run); rows with limit `none`",
             "## Registry: start_in while snapshots run back to back (median per start)\n\n| case",
-            "| cold snapshot / cold sequential read of as many bytes |    7.50x |       none | report |",
+            "| cold snapshot / cold sequential read of as many \
+             bytes |    7.50x |       none | report |",
             "## Registry: snapshots against a sequential read of as many bytes (median ns)\n\n\
              | measurement",
             "so the cold snapshot is 7.50x its floor",
@@ -359,7 +360,7 @@ mod tests {
         assert!(text.contains("### Clock reads"));
         assert!(!text.contains("### Poll path, one thread"));
         assert!(!text.contains("### Supervisor"));
-        assert!(!text.contains("threads at once"));
+        assert!(!text.contains("### Registry: start_in from"));
         assert!(text.contains("0 of 0 measured targets met (9 not run);"));
         assert!(!text.contains("### Registry: start_in while"));
         assert!(!text.contains("### Registry: snapshots"));
