@@ -23,7 +23,7 @@ use std::pin::pin;
 use std::sync::{Arc, Barrier};
 use std::task::{Context, Waker};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
@@ -31,17 +31,8 @@ use vigil_benches::VariantVisitor;
 use vigil_benches::{for_each_variant, spinning, Classic, ClassicMetrics, ClockFloor};
 use vigil_monitor::{Clock, DefaultClock, ServiceMonitor, StdClock};
 
-/// Defaults that criterion's own flags (`--warm-up-time`, `--measurement-time`, `--quick`,
-/// a filter, ...) override: short enough for the whole suite to finish in a few minutes.
-fn criterion() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 fn main() {
-    let mut criterion = criterion();
+    let mut criterion = vigil_benches::criterion();
     poll_path(&mut criterion);
     clock(&mut criterion);
     poll_path_contended(&mut criterion);

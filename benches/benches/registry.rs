@@ -1,7 +1,8 @@
-//! The registry: start scaling, `start_in` against a bare spawn, snapshots, contended starts.
+//! The registry's starts: scaling, against a bare spawn, from N threads at once.
 //!
 //! Groups (read by `cargo xtask bench`; keep the ids stable). Runtimes are multi-thread with
-//! two workers and are built, and torn down, outside the timed regions.
+//! two workers and are built, and torn down, outside the timed regions. The snapshot groups
+//! are in `registry_snapshot.rs`.
 //!
 //! - `registry_start/{1000,10000,100000}`: one iteration starts N instances of one name that
 //!   park forever, on a fresh registry and runtime. The criterion estimate is the time of
@@ -14,11 +15,16 @@
 //!   is one start of a future that completes at once, issued from a task on a runtime worker
 //!   (where services usually start other services, and where a bare spawn is cheapest, so
 //!   the ratio is the strict one). `*_await` also awaits the join handle.
-//! - `registry_snapshot/10000`: one `metrics()` call with 10k live instances
-//!   (`Throughput::Elements(10_000)`; divide by 10k for the cost per live service).
-//! - `registry_two_threads/{one_thread,different_names,same_name}`: one iteration is one start
-//!   per thread, from two threads at once (one for the reference); the estimate is wall time
-//!   per start per thread.
+//! - `registry_threads/{same_name,different_names}/{1,2,4,8}`: N std threads (not runtime
+//!   workers), released together by a barrier, each start parked instances on one shared
+//!   fresh registry and runtime; `same_name` gives every thread the same name,
+//!   `different_names` one name per thread. One iteration is one start on each of the N
+//!   threads; the estimate is the wall time from the first thread's first start to the last
+//!   thread's last start, so it is wall time per start per thread (divided by N, the wall
+//!   time per start of all the threads together). With one thread both cases are the same
+//!   code (two independent measurements of it). On two cores, 4 and 8 threads oversubscribe
+//!   the CPUs, which the runtime's two workers also share: that is part of what the figure
+//!   shows.
 
 use std::future::{pending, Future};
 use std::hint::black_box;
@@ -27,34 +33,23 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use tokio::runtime::{Builder, Handle, Runtime};
+use tokio::runtime::{Handle, Runtime};
+use vigil_benches::runtime;
 use vigil_registry::{Registry, ServiceObj};
 
-/// Live services for the snapshot benchmark.
-const SNAPSHOT_SERVICES: u64 = 10_000;
-
-/// Defaults that criterion's own flags override; see `poll_path.rs`.
-fn criterion() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
+/// Starting threads in `registry_threads/*/N`.
+const THREAD_COUNTS: [usize; 4] = [1, 2, 4, 8];
+/// One name per thread in `registry_threads/different_names/N`.
+const THREAD_NAMES: [&str; 8] = [
+    "thread_0", "thread_1", "thread_2", "thread_3", "thread_4", "thread_5", "thread_6", "thread_7",
+];
 
 fn main() {
-    let mut criterion = criterion();
+    let mut criterion = vigil_benches::criterion();
     start_scaling(&mut criterion);
     start_against_spawn(&mut criterion);
-    snapshot(&mut criterion);
-    two_threads(&mut criterion);
+    threads(&mut criterion);
     criterion.final_summary();
-}
-
-fn runtime() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .expect("failed to build the benchmark runtime")
 }
 
 /// A service that is polled once and then parks forever.
@@ -172,47 +167,33 @@ where
     runtime.block_on(driver).expect("benchmark driver panicked")
 }
 
-fn snapshot(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("registry_snapshot");
-    let runtime = runtime();
-    let registry = Registry::new();
-    let handles: Vec<_> = (0..SNAPSHOT_SERVICES)
-        .map(|_| registry.start_in(runtime.handle(), parked("snapshot")))
-        .collect();
-    assert_eq!(registry.metrics().len() as u64, SNAPSHOT_SERVICES);
-    // One call is ~1 ms: 50 samples fit the default measurement time.
-    group.sample_size(50);
-    group.throughput(Throughput::Elements(SNAPSHOT_SERVICES));
-    group.bench_function(BenchmarkId::from_parameter(SNAPSHOT_SERVICES), |b| {
-        b.iter(|| registry.metrics())
-    });
-    group.finish();
-    drop(handles);
-}
-
-fn two_threads(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("registry_two_threads");
-    for (label, names) in [
-        ("one_thread", &["alone"][..]),
-        ("different_names", &["left", "right"][..]),
-        ("same_name", &["shared", "shared"][..]),
-    ] {
-        group.bench_function(label, |b| {
-            b.iter_custom(|iters| {
-                let runtime = runtime();
-                let registry = Registry::new();
-                let elapsed = concurrent_starts(&registry, runtime.handle(), names, iters);
-                // Untimed: the instances die with the runtime.
-                drop(runtime);
-                elapsed
-            })
-        });
+fn threads(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group("registry_threads");
+    for (case, same_name) in [("same_name", true), ("different_names", false)] {
+        for threads in THREAD_COUNTS {
+            let names: Vec<&'static str> = if same_name {
+                vec!["shared"; threads]
+            } else {
+                THREAD_NAMES[..threads].to_vec()
+            };
+            group.bench_function(BenchmarkId::new(case, threads), |b| {
+                b.iter_custom(|iters| {
+                    let runtime = runtime();
+                    let registry = Registry::new();
+                    let elapsed = concurrent_starts(&registry, runtime.handle(), &names, iters);
+                    // Untimed: the instances die with the runtime.
+                    drop(runtime);
+                    elapsed
+                })
+            });
+        }
     }
     group.finish();
 }
 
-/// One thread per name starts `iters` parked instances of it; returns the slowest thread's
-/// time, measured from a common barrier.
+/// One thread per entry of `names` starts `iters` parked instances of that name, all
+/// released by one barrier; returns the wall time from the earliest thread's first start to
+/// the latest thread's last (a thread the OS schedules late still counts in full).
 fn concurrent_starts(
     registry: &Registry,
     handle: &Handle,
@@ -231,16 +212,20 @@ fn concurrent_starts(
                     for _ in 0..iters {
                         handles.push(registry.start_in(handle, parked(name)));
                     }
-                    let elapsed = start.elapsed();
-                    drop(handles);
-                    elapsed
+                    // The handles go back to be detached once every thread is done.
+                    (start, Instant::now(), handles)
                 })
             })
             .collect();
-        threads
+        let spans: Vec<_> = threads
             .into_iter()
             .map(|thread| thread.join().expect("starting thread panicked"))
-            .max()
-            .unwrap_or_default()
+            .collect();
+        let first_start = spans.iter().map(|(start, _, _)| *start).min();
+        let last_end = spans.iter().map(|(_, end, _)| *end).max();
+        match (first_start, last_end) {
+            (Some(first_start), Some(last_end)) => last_end.duration_since(first_start),
+            _ => Duration::ZERO,
+        }
     })
 }

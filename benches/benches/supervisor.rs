@@ -19,35 +19,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use tokio::runtime::{Builder, Runtime};
+use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+use vigil_benches::runtime_with_time;
 use vigil_registry::{Registry, ServiceObj};
 use vigil_supervisor::{Backoff, ChildSpec, Supervisor};
 
 /// Services started per iteration of `supervisor_start`.
 const STARTS: u64 = 1_000;
 
-/// Defaults that criterion's own flags override; see `poll_path.rs`.
-fn criterion() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
-}
-
 fn main() {
-    let mut criterion = criterion();
+    let mut criterion = vigil_benches::criterion();
     start(&mut criterion);
     restart(&mut criterion);
     criterion.final_summary();
-}
-
-fn runtime() -> Runtime {
-    Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .expect("failed to build the benchmark runtime")
 }
 
 fn start(criterion: &mut Criterion) {
@@ -91,7 +76,7 @@ fn start(criterion: &mut Criterion) {
 fn time_starts(iters: u64, mut round: impl FnMut(&Runtime) -> Duration) -> Duration {
     (0..iters)
         .map(|_| {
-            let runtime = runtime();
+            let runtime = runtime_with_time();
             let elapsed = round(&runtime);
             drop(runtime);
             elapsed
@@ -101,7 +86,7 @@ fn time_starts(iters: u64, mut round: impl FnMut(&Runtime) -> Duration) -> Durat
 
 fn restart(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("supervisor_restart");
-    let runtime = runtime();
+    let runtime = runtime_with_time();
     let supervisor = Supervisor::builder().build(runtime.handle());
     let panicked_at: Arc<Mutex<Option<Instant>>> = Arc::default();
     let (latency_tx, mut latencies) = mpsc::unbounded_channel();

@@ -18,7 +18,7 @@ cargo xtask bench [--quick] [--filter PATTERN] [--instructions] [--write-docs] [
 Runs the criterion benches of `vigil-benches` and prints the poll-path, contended, clock,
 registry and supervisor tables with the issues' targets (pass/fail).
 
-    --quick           pass --quick to criterion (whole run ~30 s instead of ~3 min)
+    --quick           pass --quick to criterion (whole run ~1 min instead of ~5 min)
     --filter PATTERN  pass PATTERN to criterion (a regex over ids like poll_path/classic,
                       registry_start/1000 or supervisor_start/supervised)
     --instructions    also count instructions per poll under valgrind's callgrind
@@ -26,7 +26,7 @@ registry and supervisor tables with the issues' targets (pass/fail).
     --no-run          do not run the benches; report the results already on disk";
 
 /// The `[[bench]]` targets of `vigil-benches` that `cargo xtask bench` runs.
-const BENCHES: [&str; 3] = ["poll_path", "registry", "supervisor"];
+const BENCHES: [&str; 4] = ["poll_path", "registry", "registry_snapshot", "supervisor"];
 
 /// The options of `cargo xtask bench`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

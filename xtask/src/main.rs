@@ -10,8 +10,10 @@ mod instructions;
 mod machine;
 mod reading;
 mod report;
+mod snapshots;
 mod summary;
 mod table;
+mod threads;
 
 #[cfg(test)]
 mod tidy;

@@ -1,9 +1,8 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::summary::{
-    divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SNAPSHOT_SERVICES, SUPERVISOR_STARTS,
-};
-use crate::table::{ns, or_na, ratio, Table};
+use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
+use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SUPERVISOR_STARTS};
+use crate::table::{ns, or_na, ratio, time, Table};
 
 /// The target table.
 pub(crate) fn targets_table(targets: &[Target]) -> Table {
@@ -14,7 +13,7 @@ pub(crate) fn targets_table(targets: &[Target]) -> Table {
             target
                 .measured
                 .map_or_else(|| "n/a".to_string(), |value| target.format(value)),
-            format!("<= {}", target.format(target.limit)),
+            target.limit_text(),
             target.status().to_string(),
         ]);
     }
@@ -164,24 +163,113 @@ pub(crate) fn spawn_table(summary: &Summary) -> Table {
     table
 }
 
-/// The snapshot and two-thread start tables, as one.
-pub(crate) fn registry_misc_table(summary: &Summary) -> Table {
-    let mut table = Table::new(&["measurement", "ns", "per unit"]);
-    table.push(vec![
-        format!("metrics() with {SNAPSHOT_SERVICES} live services"),
-        or_na(summary.snapshot_ns, ns),
-        or_na(summary.snapshot_ns_per_service(), |value| {
-            format!("{} ns/service", ns(value))
-        }),
+/// `metrics()` warm, cold and on a churned heap, each against the sequential read of as many
+/// bytes in the same cache state; empty when none of them was measured.
+pub(crate) fn snapshot_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "measurement",
+        "ns/call",
+        "ns/live service",
+        "x sequential read",
+        "x warm metrics()",
     ]);
-    let alone = summary.two_thread_ns("one_thread");
-    for (case, start_ns) in &summary.two_threads {
+    let snapshots = &summary.snapshots;
+    if !snapshots.any() {
+        return table;
+    }
+    let services = SNAPSHOT_SERVICES;
+    let versus = |value: Option<f64>| or_na(value, ratio);
+    let reference = || "-".to_string();
+    for (label, call_ns, versus_floor, versus_warm) in [
+        (
+            format!("metrics(), {services} live, warm"),
+            snapshots.warm_ns,
+            versus(snapshots.warm_vs_floor()),
+            versus(snapshots.warm_ns.map(|_| 1.0)),
+        ),
+        (
+            format!("metrics(), {services} live, cold"),
+            snapshots.cold_ns,
+            versus(snapshots.cold_vs_floor()),
+            versus(snapshots.cold_vs_warm()),
+        ),
+        (
+            format!("metrics(), {services} live, warm, after {CHURNED_SERVICES} churned"),
+            snapshots.churned_ns,
+            versus(snapshots.churned_vs_floor()),
+            versus(snapshots.churned_vs_warm()),
+        ),
+        (
+            "sequential read of as many bytes, warm".to_string(),
+            snapshots.floor_warm_ns,
+            reference(),
+            reference(),
+        ),
+        (
+            "sequential read of as many bytes, cold".to_string(),
+            snapshots.floor_cold_ns,
+            reference(),
+            reference(),
+        ),
+    ] {
         table.push(vec![
-            format!("start_in per thread: {}", case.replace('_', " ")),
-            or_na(*start_ns, ns),
-            or_na(divide(*start_ns, alone), |value| {
-                format!("{} one thread", ratio(value))
-            }),
+            label,
+            or_na(call_ns, ns),
+            or_na(Snapshots::per_service(call_ns), ns),
+            versus_floor,
+            versus_warm,
+        ]);
+    }
+    table
+}
+
+/// A start alone against a start while snapshots run back to back; empty when neither was
+/// measured.
+pub(crate) fn start_under_snapshots_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["case", "per start", "x alone"]);
+    if summary.start_alone_ns.is_none() && summary.start_with_snapshots_ns.is_none() {
+        return table;
+    }
+    let alone = summary.start_alone_ns;
+    for (case, start_ns) in [
+        ("alone", alone),
+        (
+            "while another thread takes snapshots back to back",
+            summary.start_with_snapshots_ns,
+        ),
+    ] {
+        table.push(vec![
+            case.to_string(),
+            or_na(start_ns, time),
+            or_na(divide(start_ns, alone), ratio),
+        ]);
+    }
+    table
+}
+
+/// Starts from 1, 2, 4 and 8 threads at once, one shared name against one name per thread;
+/// empty when none of them was measured.
+pub(crate) fn threads_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "threads",
+        "same name ns/start/thread",
+        "x 1 thread",
+        "different names ns/start/thread",
+        "x 1 thread",
+        "same / different",
+    ]);
+    let threads = &summary.threads;
+    if !threads.any() {
+        return table;
+    }
+    for row in &threads.rows {
+        table.push(vec![
+            row.threads.to_string(),
+            or_na(row.same_name_ns, ns),
+            or_na(threads.same_name_vs_one(row), ratio),
+            or_na(row.different_names_ns, ns),
+            or_na(threads.different_names_vs_one(row), ratio),
+            or_na(row.same_vs_different(), ratio),
         ]);
     }
     table
@@ -273,8 +361,11 @@ mod tests {
         // The registry tables keep their rows, marked n/a.
         assert!(start_table(&summary).render().contains("| 100000 "));
         assert!(spawn_table(&summary).render().contains("n/a"));
-        // The supervisor table only when its bench ran.
+        // The supervisor, snapshot and thread tables only when their benches ran.
         assert!(supervisor_table(&summary).is_empty());
+        assert!(snapshot_table(&summary).is_empty());
+        assert!(start_under_snapshots_table(&summary).is_empty());
+        assert!(threads_table(&summary).is_empty());
     }
 
     #[test]
@@ -346,9 +437,56 @@ mod tests {
             row(&starts, "100000"),
             ["100000", "1320", "1.65x", "500.0", "2.50x", "2.64x"]
         );
-        let misc = registry_misc_table(&summary).render();
-        assert!(misc.contains("15.0 ns/service"), "{misc}");
-        assert!(misc.contains("3.00x one thread"), "{misc}");
+        let snapshots = snapshot_table(&summary).render();
+        assert_eq!(
+            row(&snapshots, "metrics(), 10000 live, warm"),
+            [
+                "metrics(), 10000 live, warm",
+                "150000",
+                "15.0",
+                "5.00x",
+                "1.00x"
+            ]
+        );
+        assert_eq!(
+            row(&snapshots, "metrics(), 10000 live, cold"),
+            [
+                "metrics(), 10000 live, cold",
+                "450000",
+                "45.0",
+                "7.50x",
+                "3.00x"
+            ]
+        );
+        assert_eq!(
+            row(
+                &snapshots,
+                "metrics(), 10000 live, warm, after 1000000 churned"
+            )[1..],
+            ["180000", "18.0", "6.00x", "1.20x"]
+        );
+        assert_eq!(
+            row(&snapshots, "sequential read of as many bytes, cold")[1..],
+            ["60000", "6.00", "-", "-"]
+        );
+        let under = start_under_snapshots_table(&summary).render();
+        assert_eq!(
+            row(&under, "while another thread takes snapshots back to back"),
+            [
+                "while another thread takes snapshots back to back",
+                "650.0 ns",
+                "1.30x"
+            ]
+        );
+        let threads = threads_table(&summary).render();
+        assert_eq!(
+            row(&threads, "2"),
+            ["2", "2100", "3.00x", "1300", "2.00x", "1.62x"]
+        );
+        assert_eq!(
+            row(&threads, "8"),
+            ["8", "8400", "12.00x", "5200", "8.00x", "1.62x"]
+        );
     }
 
     #[test]

@@ -84,6 +84,18 @@ pub(crate) fn ns(value: f64) -> String {
     }
 }
 
+/// A time given in nanoseconds, in the unit that suits its size: `450.0 ns`, `1.23 µs`,
+/// `5.40 ms`.
+pub(crate) fn time(value_ns: f64) -> String {
+    if value_ns.abs() < 1_000.0 {
+        format!("{} ns", ns(value_ns))
+    } else if value_ns.abs() < 1_000_000.0 {
+        format!("{} µs", ns(value_ns / 1_000.0))
+    } else {
+        format!("{} ms", ns(value_ns / 1_000_000.0))
+    }
+}
+
 /// A ratio as `0.33x`.
 pub(crate) fn ratio(value: f64) -> String {
     format!("{value:.2}x")
@@ -125,6 +137,9 @@ mod tests {
         assert_eq!(ns(1234.4), "1234");
         assert_eq!(ns(-0.5), "-0.50");
         assert_eq!(ratio(0.3333), "0.33x");
+        assert_eq!(time(450.0), "450.0 ns");
+        assert_eq!(time(1_234.0), "1.23 µs");
+        assert_eq!(time(5_397_600.0), "5.40 ms");
         assert_eq!(or_na(None, ns), "n/a");
         assert_eq!(or_na(Some(2.0), ratio), "2.00x");
     }
