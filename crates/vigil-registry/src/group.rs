@@ -1,7 +1,6 @@
 //! One service name's bookkeeping: instance ids, the live instances (their figures in the
 //! name's slab), amortized eviction of finished ones, and the name's lifetime counters.
 
-use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -97,8 +96,9 @@ pub(crate) struct Inner<R> {
     lifetime: Lifetime,
     /// Sweeps that folded something; a slot folded by sweep `g` is marked `g`.
     generation: u64,
-    /// Snapshots reading the slab without the lock, by the generation they began at.
-    readers: BTreeMap<u64, usize>,
+    /// Snapshots reading the slab without the lock: `(generation they began at, count)`.
+    /// A handful at most, and kept allocated: begin and end allocate nothing.
+    readers: Vec<(u64, usize)>,
     /// Folded slots not yet free, with their generation: a reader that began before their
     /// sweep may still count them.
     pending: Vec<(SlotIndex, u64)>,
@@ -127,7 +127,7 @@ impl<R> ServiceGroup<R> {
                 sweep_at: MIN_SWEEP_LEN,
                 lifetime: Lifetime::default(),
                 generation: 0,
-                readers: BTreeMap::new(),
+                readers: Vec::new(),
                 pending: Vec::new(),
             }),
         }
@@ -160,7 +160,14 @@ impl<R> ServiceGroup<R> {
             used: inner.slots.used(),
             stored: inner.instances.len(),
         };
-        *inner.readers.entry(start.generation).or_default() += 1;
+        match inner
+            .readers
+            .iter_mut()
+            .find(|(generation, _)| *generation == start.generation)
+        {
+            Some((_, count)) => *count += 1,
+            None => inner.readers.push((start.generation, 1)),
+        }
         start
     }
 
@@ -180,10 +187,14 @@ impl<R> ServiceGroup<R> {
     /// Ends a read begun by [`begin_read`](ServiceGroup::begin_read).
     pub(crate) fn end_read(&self, start: &ReadStart) {
         let mut inner = self.lock();
-        if let Some(count) = inner.readers.get_mut(&start.generation) {
-            *count -= 1;
-            if *count == 0 {
-                inner.readers.remove(&start.generation);
+        if let Some(index) = inner
+            .readers
+            .iter()
+            .position(|(generation, _)| *generation == start.generation)
+        {
+            inner.readers[index].1 -= 1;
+            if inner.readers[index].1 == 0 {
+                inner.readers.swap_remove(index);
             }
         }
         inner.release_pending(&self.slab);
@@ -289,19 +300,16 @@ impl<R> Inner<R> {
         if self.pending.is_empty() {
             return;
         }
-        let oldest_reader = self.readers.keys().next().copied();
-        let mut freed = Vec::new();
+        let oldest_reader = self.readers.iter().map(|&(generation, _)| generation).min();
+        let slots = &mut self.slots;
         self.pending.retain(|&(index, generation)| {
             let free = oldest_reader.is_none_or(|oldest| generation <= oldest);
             if free {
                 slab.slot(index).release();
-                freed.push(index);
+                slots.free(index);
             }
             !free
         });
-        if !freed.is_empty() {
-            self.slots.free(freed);
-        }
     }
 
     /// Stored instances, live or finished but not yet evicted, in id order.

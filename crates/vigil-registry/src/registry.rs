@@ -97,6 +97,11 @@ where
 }
 
 impl Registry {
+    /// Bytes each stored instance takes in its name's slab: its monitor's
+    /// [`RawMetrics`](vigil_monitor::RawMetrics) and the slot's own state. A snapshot reads
+    /// this much per stored instance, sequentially (the same for every monitor factory and clock).
+    pub const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
     /// A registry with the default clock, a 5 s utilization window and no custom monitor.
     pub fn new() -> Self {
         Self::builder().build()

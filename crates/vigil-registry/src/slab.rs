@@ -221,9 +221,7 @@ impl Slab {
 /// Which slots are free: the name's lock guards it.
 #[derive(Debug, Default)]
 pub(crate) struct SlotAllocator {
-    /// Free slots, a stack. Each batch is pushed in reverse, so the lowest of the latest
-    /// batch is reused first (without sorting the whole list, which a sweep of a large
-    /// name would pay for on every start's share).
+    /// Free slots, a stack: the most recently freed (still in cache) is reused first.
     free: Vec<SlotIndex>,
     /// Slots `0..used` have been handed out at least once.
     used: SlotIndex,
@@ -250,9 +248,9 @@ impl SlotAllocator {
         index
     }
 
-    /// Makes `indices` (ascending) available again, the first of them to be reused first.
-    pub(crate) fn free(&mut self, indices: Vec<SlotIndex>) {
-        self.free.extend(indices.into_iter().rev());
+    /// Makes `index` available again.
+    pub(crate) fn free(&mut self, index: SlotIndex) {
+        self.free.push(index);
     }
 
     /// Slots handed out at least once: a snapshot reads `0..used()`.
@@ -294,16 +292,18 @@ mod tests {
     }
 
     #[test]
-    fn freed_slots_are_reused_in_the_order_given_before_the_slab_grows() {
+    fn freed_slots_are_reused_last_freed_first_before_the_slab_grows() {
         let slab = Slab::new();
         let mut slots = SlotAllocator::default();
         for _ in 0..10 {
             slots.allocate(&slab);
         }
-        slots.free(vec![2, 5, 7]);
+        for index in [2, 5, 7] {
+            slots.free(index);
+        }
         assert_eq!(
             (0..4).map(|_| slots.allocate(&slab)).collect::<Vec<_>>(),
-            [2, 5, 7, 10]
+            [7, 5, 2, 10]
         );
     }
 }
