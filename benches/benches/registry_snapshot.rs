@@ -15,7 +15,8 @@
 //!   (untimed: a [`CacheEvictor`] writes and reads 64 MiB, twice the reference VM's 32 MiB
 //!   L3) and then times one `metrics()` call (`iter_custom`); the result is dropped untimed.
 //! - `registry_snapshot_floor/{warm,cold}`: the memory floor. One iteration is one
-//!   sequential read ([`sum_words`]) of `10_000 * size_of::<RawMetrics>()` bytes from one
+//!   sequential read ([`sum_words`]) of `10_000 * Registry::SLOT_BYTES` bytes (a slab slot: the
+//!   monitor's `RawMetrics` and the slot's state) from one
 //!   `Vec`, the bytes of the per-instance state a snapshot reads today: back to back
 //!   (`warm`), or after the same untimed eviction with only the read timed (`cold`).
 //! - `registry_snapshot_churned/10000`: warm, as `registry_snapshot`, on a fresh registry and
@@ -33,10 +34,13 @@
 //!   `with_snapshots` another std thread calls `metrics()` back to back (dropping each result)
 //!   from before the first timed start to after the last; it is stopped and joined outside
 //!   the timed region. The starting thread is pinned to CPU 0 and the snapshot thread to
-//!   CPU 1 (the runtime's two workers float), as on a host with a core to spare: unpinned,
-//!   on the 2-core VM, the mean start under snapshots flipped from one criterion batch to
-//!   the next between about 1 µs and tens of µs, with where the OS happened to run the two
-//!   threads. The xtask reports `with_snapshots / alone`. (No throughput: the estimate is
+//!   CPU 1: unpinned, on the 2-core VM, the mean start under snapshots flipped from one
+//!   criterion batch to the next between about 1 µs and tens of µs, with where the OS
+//!   happened to run the two threads. The instances run on a current-thread runtime that is
+//!   driven only between batches (untimed: the starter polls, aborts and awaits the batch),
+//!   so no runtime worker competes with the two measured threads for the two CPUs: with a
+//!   two-worker runtime, a thread that only streamed memory (no registry at all) on CPU 1
+//!   already made starts 1.6x slower. The xtask reports `with_snapshots / alone`. (No throughput: the estimate is
 //!   already per start.)
 
 use std::future::pending;
@@ -48,11 +52,10 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Builder, Handle, Runtime};
 use vigil_benches::{
     floor_words, pin_current_thread, runtime, sum_words, CacheEvictor, EVICTION_BYTES,
 };
-use vigil_monitor::RawMetrics;
 use vigil_registry::{Registry, ServiceObj};
 
 /// Live services in every snapshot benchmark.
@@ -166,7 +169,7 @@ fn time_cold<T>(
 
 /// `registry_snapshot_floor/{warm,cold}`.
 fn snapshot_floor(criterion: &mut Criterion) {
-    let bytes = SNAPSHOT_SERVICES as usize * size_of::<RawMetrics>();
+    let bytes = SNAPSHOT_SERVICES as usize * Registry::SLOT_BYTES;
     let mut words = None;
     let mut group = snapshot_group(criterion, "registry_snapshot_floor");
     group.bench_function("warm", |b| {
@@ -237,7 +240,14 @@ fn start_under_snapshots(criterion: &mut Criterion) {
     let mut group = criterion.benchmark_group("registry_start_under_snapshots");
     for (case, with_snapshots) in [("alone", false), ("with_snapshots", true)] {
         group.bench_function(case, |b| {
-            let live = live.get_or_insert_with(|| with_live_services(runtime(), Registry::new()));
+            // A current-thread runtime, driven only between timed batches: no worker thread
+            // competes with the two measured threads for this machine's two CPUs.
+            let live = live.get_or_insert_with(|| {
+                let undriven = Builder::new_current_thread()
+                    .build()
+                    .expect("failed to build the benchmark runtime");
+                with_live_services(undriven, Registry::new())
+            });
             let (runtime, registry) = (&live.runtime, &live.registry);
             b.iter_custom(|iters| {
                 let stop = AtomicBool::new(false);

@@ -98,7 +98,7 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
              the reference VM's last-level cache), only the call timed. Churned: warm, on a \
              registry whose runtime first started and finished a million short-lived \
              services. The sequential read sums `u64`s from one `Vec` of \
-             `10_000 * size_of::<RawMetrics>()` bytes, the per-instance state a snapshot \
+             `10_000 * Registry::SLOT_BYTES` bytes, the per-instance state a snapshot \
              reads today, in the same cache state (warm or cold).\n",
         ),
     );
