@@ -94,7 +94,7 @@
 //! | crate | what | runtime |
 //! |---|---|---|
 //! | [`vigil_monitor`] | [`ServiceMonitor`], [`PollMonitor`], [`RawMetrics`], clocks | any executor |
-//! | [`vigil_status`] | [`split`](status::split), [`ServiceJoinHandle`], [`ServiceStatusJoinHandle`] | tokio |
+//! | [`vigil_status`] | [`spawn`](status::spawn), [`split`](status::split), [`ServiceJoinHandle`], [`ServiceStatusJoinHandle`] | tokio |
 //! | [`vigil_registry`] | [`Registry`], [`ServiceObj`], [`ServiceId`], [`ServicesMetrics`] | tokio |
 //! | [`vigil_supervisor`] | [`Supervisor`], [`ChildSpec`], [`Restart`], [`Backoff`], [`ShutdownReport`] | tokio |
 //!
