@@ -399,26 +399,30 @@ pub(crate) fn start_under_snapshots_line(summary: &Summary) -> Option<String> {
     let with_own = summary.start_with_snapshots_ns?;
     let with_other = summary.start_with_other_snapshots_ns?;
     let own = summary.start_with_own_vs_other_snapshots()?;
-    let mut line = format!(
+    let machine = with_other / alone;
+    Some(format!(
         "Snapshots of another registry ({SNAPSHOT_SERVICES} live instances of its own: the \
-         starts share only the machine with them) make a start take {}, {} alone: that is the \
-         machine's share, two busy CPUs competing for what they share. Snapshots of this \
-         registry make it take {}, {} alone. This registry's snapshots / another registry's \
-         snapshots = {}, the registry's own interference: ",
+         starts share only the machine with them) make a start take {}, {} alone: {}. \
+         Snapshots of this registry make it take {}, {} alone. This registry's snapshots / \
+         another registry's snapshots = {}, the registry's own interference: {}.",
         time(with_other),
-        ratio(with_other / alone),
+        ratio(machine),
+        if machine < MEASURABLE_RATIO {
+            "a second CPU busy with snapshots costs a start nothing measurable on this machine"
+        } else {
+            "that is the machine's share, two busy CPUs competing for what they share"
+        },
         time(with_own),
         ratio(with_own / alone),
         ratio(own),
-    );
-    line.push_str(if own < MEASURABLE_RATIO {
-        "nothing measurable, so a snapshot slows a start no more than any other work on the \
-         second CPU would."
-    } else {
-        "what a start pays, beyond the machine's share, for sharing the registry with the \
-         snapshots (the name's lock, the cache lines a start writes and a snapshot reads)."
-    });
-    Some(line)
+        if own < MEASURABLE_RATIO {
+            "nothing measurable, so a snapshot slows a start no more than any other work on \
+             the second CPU would"
+        } else {
+            "what a start pays, beyond the machine's share, for sharing the registry with the \
+             snapshots (the name's lock, the cache lines a start writes and a snapshot reads)"
+        },
+    ))
 }
 
 /// "700.0 ns from 1 thread, 2100 ns from 2 (3.00x), ...": the measured thread counts of
@@ -550,7 +554,8 @@ mod tests {
         // Under the table: 520 ns with another registry's snapshots, 650 ns with this one's.
         let line = start_under_snapshots_line(&summary).unwrap();
         for expected in [
-            "make a start take 520.0 ns, 1.04x alone: that is the machine's share",
+            "make a start take 520.0 ns, 1.04x alone: a second CPU busy with snapshots costs \
+             a start nothing measurable on this machine.",
             "Snapshots of this registry make it take 650.0 ns, 1.30x alone.",
             "snapshots = 1.25x, the registry's own interference: what a start pays, beyond",
         ] {
@@ -560,10 +565,12 @@ mod tests {
         let mut estimates = sample_estimates();
         estimates.insert("registry_start_under_snapshots/with_other_snapshots", 640.0);
         let line = start_under_snapshots_line(&Summary::from_estimates(&estimates)).unwrap();
-        assert!(
-            line.contains("= 1.02x, the registry's own interference: nothing measurable"),
-            "{line}"
-        );
+        for expected in [
+            "640.0 ns, 1.28x alone: that is the machine's share",
+            "= 1.02x, the registry's own interference: nothing measurable",
+        ] {
+            assert!(line.contains(expected), "missing {expected:?} in\n{line}");
+        }
         // Without the other-registry case: the target's sentence alone, no line.
         let mut estimates = crate::estimates::Estimates::default();
         estimates.insert("registry_start_under_snapshots/alone", 500.0);
