@@ -25,23 +25,34 @@
 //!   about a second on the reference VM, printed), so the live instances are allocated from
 //!   a heap that many frees in completion order have fragmented, as in a long-running
 //!   process, instead of from fresh memory.
-//! - `registry_start_under_snapshots/{alone,with_snapshots}`: start latency while snapshots
-//!   run. A registry with 10k live parked instances of one name (one registry for both
-//!   cases); one std thread starts parked instances of the SAME name, one at a time. One
-//!   iteration is one start (`ServiceObj::new` and `start_in`); starts are timed in batches
-//!   of 100, and after each batch (untimed) its instances are aborted and awaited, so the
-//!   name keeps 10k live instances (plus at most one batch) however long criterion runs. In
-//!   `with_snapshots` another std thread calls `metrics()` back to back (dropping each result)
-//!   from before the first timed start to after the last; it is stopped and joined outside
-//!   the timed region. The starting thread is pinned to CPU 0 and the snapshot thread to
-//!   CPU 1: unpinned, on the 2-core VM, the mean start under snapshots flipped from one
-//!   criterion batch to the next between about 1 µs and tens of µs, with where the OS
-//!   happened to run the two threads. The instances run on a current-thread runtime that is
-//!   driven only between batches (untimed: the starter polls, aborts and awaits the batch),
-//!   so no runtime worker competes with the two measured threads for the two CPUs: with a
-//!   two-worker runtime, a thread that only streamed memory (no registry at all) on CPU 1
-//!   already made starts 1.6x slower. The xtask reports `with_snapshots / alone`. (No throughput: the estimate is
-//!   already per start.)
+//! - `registry_start_under_snapshots/{alone,with_snapshots,with_other_snapshots}`: start
+//!   latency while snapshots run, and whose snapshots slow it. Each case starts from a
+//!   registry with 10k live parked instances of one name, each polled once (one registry for
+//!   all three cases); one std thread starts parked instances of the SAME name on it, one at
+//!   a time. One iteration is one start (`ServiceObj::new` and `start_in`); starts are timed
+//!   in batches of 100, and after each batch (untimed) its instances are aborted and awaited,
+//!   so the name keeps 10k live instances (plus at most one batch) however long criterion
+//!   runs. In `alone` nothing else runs. In `with_snapshots` another std thread calls
+//!   `metrics()` on the SAME registry back to back (dropping each result) from before the
+//!   first timed start to after the last; it is stopped and joined outside the timed region.
+//!   In `with_other_snapshots` that thread does exactly the same on ANOTHER registry, built
+//!   the same way (10k live parked instances of the same name, each polled once, on its own
+//!   undriven current-thread runtime) once, the first time the case runs, outside the timed
+//!   region: the starts and those snapshots share no registry state, only the machine. This
+//!   case exists to separate the two causes of a slower start: `with_other_snapshots / alone`
+//!   is what a second CPU busy with a snapshot's work costs a start on this machine (whatever
+//!   the two CPUs share: caches, memory bandwidth, a host core), and `with_snapshots /
+//!   with_other_snapshots` is what is left for the registry itself (its locks, the cache
+//!   lines a start and a snapshot both touch). The starting thread is pinned to CPU 0 and the
+//!   snapshot thread to CPU 1: unpinned, on the 2-core VM, the mean start under snapshots
+//!   flipped from one criterion batch to the next between about 1 µs and tens of µs, with
+//!   where the OS happened to run the two threads. The instances run on current-thread
+//!   runtimes that are never driven while anything is timed (the starter's is driven between
+//!   batches, untimed: it polls, aborts and awaits the batch), so no runtime worker competes
+//!   with the two measured threads for the two CPUs: with a two-worker runtime, a thread that
+//!   only streamed memory (no registry at all) on CPU 1 already made starts 1.6x slower. The
+//!   xtask reports `with_snapshots / alone` against the target and `with_snapshots /
+//!   with_other_snapshots` next to it. (No throughput: the estimate is already per start.)
 
 use std::future::pending;
 use std::hint::black_box;
@@ -233,25 +244,44 @@ fn churn(runtime: &Runtime, registry: &Registry) {
     });
 }
 
-/// `registry_start_under_snapshots/{alone,with_snapshots}`.
+/// Which registry, if any, the second thread of `registry_start_under_snapshots` takes
+/// snapshots of while the first one starts instances.
+#[derive(Debug, Clone, Copy)]
+enum SnapshotsOf {
+    /// No second thread.
+    Nothing,
+    /// The registry the starts go to.
+    TheStartsRegistry,
+    /// A registry of its own, with as many live instances: only the machine is shared.
+    AnotherRegistry,
+}
+
+/// `registry_start_under_snapshots/{alone,with_snapshots,with_other_snapshots}`.
 fn start_under_snapshots(criterion: &mut Criterion) {
     let mut live = None;
+    let mut other = None;
     let unpinned = Once::new();
     let mut group = criterion.benchmark_group("registry_start_under_snapshots");
-    for (case, with_snapshots) in [("alone", false), ("with_snapshots", true)] {
+    for (case, snapshots_of) in [
+        ("alone", SnapshotsOf::Nothing),
+        ("with_snapshots", SnapshotsOf::TheStartsRegistry),
+        ("with_other_snapshots", SnapshotsOf::AnotherRegistry),
+    ] {
         group.bench_function(case, |b| {
-            // A current-thread runtime, driven only between timed batches: no worker thread
-            // competes with the two measured threads for this machine's two CPUs.
-            let live = live.get_or_insert_with(|| {
-                let undriven = Builder::new_current_thread()
-                    .build()
-                    .expect("failed to build the benchmark runtime");
-                with_live_services(undriven, Registry::new())
-            });
+            let live = &*live.get_or_insert_with(parked_on_undriven_runtime);
             let (runtime, registry) = (&live.runtime, &live.registry);
+            let snapshotted = match snapshots_of {
+                SnapshotsOf::Nothing => None,
+                SnapshotsOf::TheStartsRegistry => Some(registry),
+                SnapshotsOf::AnotherRegistry => Some(
+                    &other
+                        .get_or_insert_with(parked_on_undriven_runtime)
+                        .registry,
+                ),
+            };
             b.iter_custom(|iters| {
                 let stop = AtomicBool::new(false);
-                let ready = Barrier::new(if with_snapshots { 2 } else { 1 });
+                let ready = Barrier::new(if snapshotted.is_some() { 2 } else { 1 });
                 let pin = |cpu| {
                     if !pin_current_thread(cpu) {
                         unpinned.call_once(|| {
@@ -263,13 +293,13 @@ fn start_under_snapshots(criterion: &mut Criterion) {
                     }
                 };
                 thread::scope(|scope| {
-                    let snapshots = with_snapshots.then(|| {
+                    let snapshots = snapshotted.map(|snapshotted| {
                         scope.spawn(|| {
                             pin(SNAPSHOT_CPU);
                             ready.wait();
                             // Relaxed: a stop request, no data rides on it.
                             while !stop.load(Ordering::Relaxed) {
-                                drop(black_box(registry.metrics()));
+                                drop(black_box(snapshotted.metrics()));
                             }
                         })
                     });
@@ -291,6 +321,29 @@ fn start_under_snapshots(criterion: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// A registry with [`SNAPSHOT_SERVICES`] parked instances of [`NAME`], each polled once, on a
+/// current-thread runtime that is then driven only when its owner asks (`block_on`): no
+/// worker thread competes with the measured threads for this machine's two CPUs.
+fn parked_on_undriven_runtime() -> LiveRegistry<impl Sized> {
+    let undriven = Builder::new_current_thread()
+        .build()
+        .expect("failed to build the benchmark runtime");
+    let live = with_live_services(undriven, Registry::new());
+    // Every poll of a parked instance returns `Pending` and nothing wakes it: once all are
+    // polled, the name's poll count is the number of instances.
+    let polled = || {
+        let metrics = live.registry.metrics();
+        metrics.group(NAME).map_or(0, |group| group.poll_count)
+    };
+    live.runtime.block_on(async {
+        while polled() < SNAPSHOT_SERVICES {
+            tokio::task::yield_now().await;
+        }
+    });
+    assert_eq!(polled(), SNAPSHOT_SERVICES);
+    live
 }
 
 /// Starts `iters` parked instances of [`NAME`] one at a time from this thread, timed in

@@ -223,21 +223,26 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
     table
 }
 
-/// A start alone against a start while snapshots run back to back; empty when neither was
-/// measured.
+/// A start alone against a start while snapshots of this registry, or of another one, run
+/// back to back; empty when none of them was measured.
 pub(crate) fn start_under_snapshots_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["case", "per start", "x alone"]);
-    if summary.start_alone_ns.is_none() && summary.start_with_snapshots_ns.is_none() {
-        return table;
-    }
     let alone = summary.start_alone_ns;
-    for (case, start_ns) in [
+    let rows = [
         ("alone", alone),
         (
-            "while another thread takes snapshots back to back",
+            "while another thread takes snapshots of this registry back to back",
             summary.start_with_snapshots_ns,
         ),
-    ] {
+        (
+            "while another thread takes snapshots of another registry back to back",
+            summary.start_with_other_snapshots_ns,
+        ),
+    ];
+    if rows.iter().all(|(_, start_ns)| start_ns.is_none()) {
+        return table;
+    }
+    for (case, start_ns) in rows {
         table.push(vec![
             case.to_string(),
             or_na(start_ns, time),
@@ -340,6 +345,13 @@ mod tests {
         assert_eq!(
             row(&rendered, "start_in / bare spawn (spawn only)")[3],
             "FAIL"
+        );
+        assert_eq!(
+            row(
+                &rendered,
+                "start with this registry's snapshots / with another registry's snapshots"
+            )[1..],
+            ["1.25x", "none", "report"]
         );
         assert_eq!(
             row(&rendered, "supervised start / Registry::start_in"),
@@ -470,13 +482,32 @@ mod tests {
             ["60000", "6.00", "-", "-"]
         );
         let under = start_under_snapshots_table(&summary).render();
+        assert_eq!(row(&under, "alone")[1..], ["500.0 ns", "1.00x"]);
         assert_eq!(
-            row(&under, "while another thread takes snapshots back to back"),
-            [
-                "while another thread takes snapshots back to back",
-                "650.0 ns",
-                "1.30x"
-            ]
+            row(
+                &under,
+                "while another thread takes snapshots of this registry back to back"
+            )[1..],
+            ["650.0 ns", "1.30x"]
+        );
+        assert_eq!(
+            row(
+                &under,
+                "while another thread takes snapshots of another registry back to back"
+            )[1..],
+            ["520.0 ns", "1.04x"]
+        );
+        // A run of the other-registry case alone keeps the other rows, marked n/a.
+        let mut estimates = Estimates::default();
+        estimates.insert("registry_start_under_snapshots/with_other_snapshots", 700.0);
+        let only_other = start_under_snapshots_table(&Summary::from_estimates(&estimates)).render();
+        assert_eq!(row(&only_other, "alone")[1..], ["n/a", "n/a"]);
+        assert_eq!(
+            row(
+                &only_other,
+                "while another thread takes snapshots of another registry back to back"
+            )[1..],
+            ["700.0 ns", "n/a"]
         );
         let threads = threads_table(&summary).render();
         assert_eq!(

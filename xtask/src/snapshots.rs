@@ -122,6 +122,7 @@ mod tests {
             "registry_start_under_snapshots",
             "alone",
             "with_snapshots",
+            "with_other_snapshots",
         ] {
             assert!(
                 source.contains(&format!("\"{id}\"")),
