@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use vigil_monitor::{
-    MonitorReport, MonitorSnapshot, PollHistogram, SchedulingSnapshot, SlowPollSnapshot,
+    utilization_percent, Clock, MonitorReport, MonitorSnapshot, PollHistogram, SchedulingSnapshot,
+    SlowPollSnapshot, UsageSample,
 };
 
 use crate::id::{ServiceId, StaticName};
@@ -64,13 +65,13 @@ impl ServiceMetrics {
     /// The default monitor's figures and the attached monitors' report.
     #[cfg(any(test, feature = "serde"))]
     fn split(self) -> (CoreMetrics, MonitorReport) {
-        let core = CoreMetrics {
-            poll_count: self.poll_count,
-            total_busy_duration: self.total_busy_duration,
-            utilization: self.utilization,
-            current_poll_duration: self.current_poll_duration,
-            age: self.age,
-        };
+        let core = CoreMetrics::new(
+            self.poll_count,
+            self.total_busy_duration,
+            self.utilization,
+            self.current_poll_duration,
+            self.age,
+        );
         let mut report = MonitorReport::default();
         report.slow_polls = self.slow_polls;
         report.poll_histogram = self.poll_histogram;
@@ -95,32 +96,86 @@ impl From<MonitorSnapshot> for ServiceMetrics {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct CoreMetrics {
     poll_count: u64,
-    total_busy_duration: Duration,
+    /// Nanoseconds, like the two below: 8 bytes each where a `Duration` takes 16, and no
+    /// split into seconds while a snapshot is being taken.
+    total_busy_ns: u64,
+    /// [`NOT_IN_POLL`] between polls.
+    current_poll_ns: u64,
+    age_ns: u64,
     utilization: u8,
-    current_poll_duration: Option<Duration>,
-    age: Duration,
+}
+
+/// [`CoreMetrics::current_poll_ns`] of an instance that is not inside a poll.
+const NOT_IN_POLL: u64 = u64::MAX;
+
+/// A duration in whole nanoseconds, saturating (at 584 years).
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
 impl From<MonitorSnapshot> for CoreMetrics {
     fn from(snapshot: MonitorSnapshot) -> Self {
-        Self {
-            poll_count: snapshot.poll_count,
-            total_busy_duration: snapshot.total_busy_duration,
-            utilization: snapshot.utilization,
-            current_poll_duration: snapshot.current_poll_duration,
-            age: snapshot.age,
-        }
+        Self::new(
+            snapshot.poll_count,
+            snapshot.total_busy_duration,
+            snapshot.utilization,
+            snapshot.current_poll_duration,
+            snapshot.age,
+        )
     }
 }
 
 impl CoreMetrics {
+    fn new(
+        poll_count: u64,
+        total_busy: Duration,
+        utilization: u8,
+        current_poll: Option<Duration>,
+        age: Duration,
+    ) -> Self {
+        Self {
+            poll_count,
+            total_busy_ns: nanos(total_busy),
+            current_poll_ns: current_poll
+                .map_or(NOT_IN_POLL, |duration| nanos(duration).min(NOT_IN_POLL - 1)),
+            age_ns: nanos(age),
+            utilization,
+        }
+    }
+
+    /// The figures of a live instance's `sample`, converted with its monitor's `clock`: the
+    /// same values as `sample.to_snapshot(clock)`, without building durations.
+    #[inline]
+    pub(crate) fn from_sample<C: Clock>(sample: &UsageSample, clock: &C) -> Self {
+        Self {
+            poll_count: sample.poll_count,
+            total_busy_ns: clock.ticks_to_nanos(sample.total_busy_ticks()),
+            current_poll_ns: sample.current_poll_ticks().map_or(NOT_IN_POLL, |ticks| {
+                clock.ticks_to_nanos(ticks).min(NOT_IN_POLL - 1)
+            }),
+            age_ns: clock.ticks_to_nanos(sample.now.saturating_sub(sample.created_at)),
+            utilization: utilization_percent(sample),
+        }
+    }
+
+    /// Polls so far.
+    pub(crate) fn poll_count(&self) -> u64 {
+        self.poll_count
+    }
+
+    /// Busy time so far, in nanoseconds.
+    pub(crate) fn total_busy_ns(&self) -> u64 {
+        self.total_busy_ns
+    }
+
     fn with_report(self, report: MonitorReport) -> ServiceMetrics {
         ServiceMetrics {
             poll_count: self.poll_count,
-            total_busy_duration: self.total_busy_duration,
+            total_busy_duration: Duration::from_nanos(self.total_busy_ns),
             utilization: self.utilization,
-            current_poll_duration: self.current_poll_duration,
-            age: self.age,
+            current_poll_duration: (self.current_poll_ns != NOT_IN_POLL)
+                .then(|| Duration::from_nanos(self.current_poll_ns)),
+            age: Duration::from_nanos(self.age_ns),
             slow_polls: report.slow_polls,
             poll_histogram: report.poll_histogram,
             scheduling: report.scheduling,
@@ -554,5 +609,46 @@ impl ServiceGroupMetrics {
         }
         aggregate.mean_utilization = utilization_sum as f64 / aggregate.instances.max(1) as f64;
         aggregate
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use vigil_monitor::{BusyMonitor, DefaultClock, MonitorReport, PollMonitor, PollOutcome};
+
+    use super::{CoreMetrics, ServiceMetrics};
+
+    proptest! {
+        /// A snapshot's compact entry, read back, is exactly what the monitor's own
+        /// `to_snapshot` gives for the same sample: in a poll or between polls, on the TSC
+        /// clock's real conversion.
+        #[test]
+        fn compact_entries_read_back_as_the_monitor_snapshot(
+            polls in proptest::collection::vec((0_u64..5_000_000, 0_u64..5_000_000), 0..40),
+            in_flight in proptest::option::of(0_u64..5_000_000),
+            later in 0_u64..50_000_000,
+            window in 1_u64..20_000_000,
+        ) {
+            let clock = DefaultClock::new();
+            let mut monitor = BusyMonitor::at(1_000, window);
+            let mut now = 1_000;
+            for (gap, busy) in polls {
+                now += gap;
+                monitor.on_poll_start(now);
+                monitor.on_poll_end(now, now + busy, PollOutcome::Pending);
+                now += busy;
+            }
+            if let Some(gap) = in_flight {
+                now += gap;
+                monitor.on_poll_start(now);
+            }
+            let sample = monitor.metrics().sample(now + later);
+            let compact = CoreMetrics::from_sample(&sample, &clock);
+            prop_assert_eq!(
+                compact.with_report(MonitorReport::default()),
+                ServiceMetrics::new(sample.to_snapshot(&clock), MonitorReport::default())
+            );
+        }
     }
 }

@@ -297,7 +297,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 reports.reserve(inner.instances().len());
                 for instance in inner.instances() {
                     let slot = group.slot(instance.slot);
-                    if let Some(core) = tally.count(self, now, slot) {
+                    if let Some(core) = tally.count(&self.clock, now, slot) {
                         let mut report = MonitorReport::default();
                         instance.reader.report(&self.clock, &mut report);
                         reports.push(report);
@@ -313,7 +313,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 let mut sorted = true;
                 let mut last = None;
                 group.read(&start, |instance_id, slot| {
-                    if let Some(core) = tally.count(self, now, slot) {
+                    if let Some(core) = tally.count(&self.clock, now, slot) {
                         sorted &= last < Some(instance_id);
                         last = Some(instance_id);
                         entries.push((ServiceId::new(slot.task(name), instance_id), core));
@@ -332,7 +332,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 restarts: lifetime.restarts,
                 endings: lifetime.endings,
                 poll_count: lifetime.ended_poll_count + tally.live_poll_count,
-                total_busy_duration: lifetime.ended_busy + tally.live_busy,
+                total_busy_duration: lifetime.ended_busy + Duration::from_nanos(tally.live_busy_ns),
             });
         }
         let taken_at = self
@@ -416,30 +416,27 @@ struct Tally {
     /// The name's lifetime counters, plus the endings of instances the snapshot saw ended.
     lifetime: Lifetime,
     live_poll_count: u64,
-    live_busy: Duration,
+    /// Nanoseconds: each instance's busy time converted on its own, exactly as its entry
+    /// shows it.
+    live_busy_ns: u64,
 }
 
 impl Tally {
     /// Counts the instance in `slot` at `now`: its figures if it is live (returned for its
     /// entry), its ending and final figures if it has ended.
     #[inline]
-    fn count<F: MonitorFactory<C>, C: Clock>(
-        &mut self,
-        registry: &Registry<F, C>,
-        now: Ticks,
-        slot: &Slot,
-    ) -> Option<CoreMetrics> {
+    fn count<C: Clock>(&mut self, clock: &C, now: Ticks, slot: &Slot) -> Option<CoreMetrics> {
         let sample = slot.metrics().sample(now);
         if sample.lifecycle.is_finished() {
             self.lifetime.add_ended(&sample, slot.failed(), |ticks| {
-                registry.clock.ticks_to_duration(ticks)
+                clock.ticks_to_duration(ticks)
             });
             return None;
         }
-        let snapshot = sample.to_snapshot(&registry.clock);
-        self.live_poll_count += snapshot.poll_count;
-        self.live_busy += snapshot.total_busy_duration;
-        Some(CoreMetrics::from(snapshot))
+        let core = CoreMetrics::from_sample(&sample, clock);
+        self.live_poll_count += core.poll_count();
+        self.live_busy_ns = self.live_busy_ns.saturating_add(core.total_busy_ns());
+        Some(core)
     }
 }
 
