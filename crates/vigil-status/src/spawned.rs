@@ -3,20 +3,24 @@
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crossbeam_utils::atomic::AtomicCell;
 use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use crate::completion::{drop_payload, Completion, Outcome};
 
 /// The one allocation a spawned service shares with its handles.
 pub(crate) struct Spawned {
     completion: Completion,
-    /// Set right after spawning, before any handle exists; so every handle finds it set.
-    abort: OnceLock<AbortHandle>,
+    /// Tokio's handle to the task, stored right after spawning (before any of our handles
+    /// exists) and kept only to abort the task. In an `AtomicCell` (one atomic store, where a
+    /// `OnceLock` runs its once-protocol and an `AbortHandle` costs a reference count on the
+    /// task); `abort` takes it out and puts it back.
+    task: AtomicCell<Option<JoinHandle<()>>>,
 }
 
 impl Spawned {
@@ -27,12 +31,8 @@ impl Spawned {
         F: Future<Output = ()> + Send + 'static,
     {
         let (shared, tracked) = Self::track(future);
-        let join = handle.spawn(tracked);
-        let set = shared.abort.set(join.abort_handle());
-        debug_assert!(set.is_ok(), "the abort handle is set once, here");
-        // The wrapper reports the ending, so tokio's `JoinHandle` is not needed: dropping it
-        // now lets tokio drop the (unit) output as soon as the task ends.
-        drop(join);
+        // The wrapper reports the ending; tokio's `JoinHandle` is kept only to abort.
+        shared.task.store(Some(handle.spawn(tracked)));
         shared
     }
 
@@ -41,7 +41,7 @@ impl Spawned {
     pub(crate) fn track<F>(future: F) -> (Arc<Self>, Tracked<F>) {
         let shared = Arc::new(Self {
             completion: Completion::new(),
-            abort: OnceLock::new(),
+            task: AtomicCell::new(None),
         });
         let tracked = Tracked {
             future: Some(future),
@@ -55,8 +55,11 @@ impl Spawned {
     }
 
     pub(crate) fn abort(&self) {
-        if let Some(abort) = self.abort.get() {
-            abort.abort();
+        // Taken, used and put back: a concurrent `abort` that finds it taken has nothing to
+        // do, the one holding it aborts the task.
+        if let Some(task) = self.task.take() {
+            task.abort();
+            self.task.store(Some(task));
         }
     }
 }
@@ -129,4 +132,15 @@ impl<F: Future<Output = ()>> Future for Tracked<F> {
 fn drop_in_place<F>(mut future: Pin<&mut Option<F>>) -> std::thread::Result<()> {
     // AssertUnwindSafe: whatever happens, the slot is `None` afterwards and never used again.
     panic::catch_unwind(AssertUnwindSafe(|| future.set(None)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_join_handle_is_one_lock_free_atomic() {
+        // Otherwise `AtomicCell` would fall back to a global striped lock on every store.
+        assert!(AtomicCell::<Option<JoinHandle<()>>>::is_lock_free());
+    }
 }
