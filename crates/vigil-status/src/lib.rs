@@ -78,8 +78,8 @@
 //!   drops it (so its destructors have run when the handles resolve, as with
 //!   tokio) and records the ending. If the wrapper is dropped first (the task
 //!   was aborted, or its runtime shut down), it records a cancellation. The
-//!   completion and tokio's `JoinHandle` (kept only to abort the task, never
-//!   awaited) share a single allocation. The handles' polls never touch
+//!   completion and the task's abort handle share a single allocation, and
+//!   tokio's `JoinHandle` is dropped at once. The handles' polls never touch
 //!   tokio, so they do not take part in its cooperative scheduling budget: a
 //!   handle of a finished service is ready at once, like any ready future.
 //! - With [`split`], the `JoinHandle` is kept behind its own mutex and polled

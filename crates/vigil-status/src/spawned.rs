@@ -9,18 +9,18 @@ use std::task::{Context, Poll};
 use crossbeam_utils::atomic::AtomicCell;
 use pin_project_lite::pin_project;
 use tokio::runtime::Handle;
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 
 use crate::completion::{drop_payload, Completion, Outcome};
 
 /// The one allocation a spawned service shares with its handles.
 pub(crate) struct Spawned {
     completion: Completion,
-    /// Tokio's handle to the task, stored right after spawning (before any of our handles
-    /// exists) and kept only to abort the task. In an `AtomicCell` (one atomic store, where a
-    /// `OnceLock` runs its once-protocol and an `AbortHandle` costs a reference count on the
-    /// task); `abort` takes it out and puts it back.
-    task: AtomicCell<Option<JoinHandle<()>>>,
+    /// Set right after spawning, before any of our handles exists. In an `AtomicCell`: one
+    /// atomic store, where a `OnceLock` runs its once-protocol; `abort` takes it out and puts
+    /// it back. (Not tokio's `JoinHandle`: holding that keeps the task's join state alive, and
+    /// dropping it late costs tokio's slow path.)
+    task: AtomicCell<Option<AbortHandle>>,
 }
 
 impl Spawned {
@@ -31,8 +31,11 @@ impl Spawned {
         F: Future<Output = ()> + Send + 'static,
     {
         let (shared, tracked) = Self::track(future);
-        // The wrapper reports the ending; tokio's `JoinHandle` is kept only to abort.
-        shared.task.store(Some(handle.spawn(tracked)));
+        let join = handle.spawn(tracked);
+        shared.task.store(Some(join.abort_handle()));
+        // The wrapper reports the ending, so tokio's `JoinHandle` is not needed: dropping it
+        // now lets tokio drop the (unit) output as soon as the task ends.
+        drop(join);
         shared
     }
 
@@ -139,8 +142,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_stored_join_handle_is_one_lock_free_atomic() {
+    fn the_stored_abort_handle_is_one_lock_free_atomic() {
         // Otherwise `AtomicCell` would fall back to a global striped lock on every store.
-        assert!(AtomicCell::<Option<JoinHandle<()>>>::is_lock_free());
+        assert!(AtomicCell::<Option<AbortHandle>>::is_lock_free());
     }
 }
