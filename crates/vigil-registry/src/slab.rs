@@ -31,7 +31,13 @@ const FREE: u64 = u64::MAX;
 const UNFOLDED: u64 = 0;
 
 /// One instance's place in the slab.
+///
+/// Laid out so that a start writes two cache lines: `repr(C)` puts the 32 bytes of slot
+/// state first and `RawMetrics` (itself `repr(C)`, the fields a reset writes in its first 88
+/// bytes) right after, and the alignment puts every slot at a line boundary. A snapshot
+/// reads these lines continuously, so each line a start writes is a transfer between cores.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Slot {
     /// `FREE`, `UNFOLDED`, or the generation (>= 1) of the sweep that folded the instance
     /// into its name's lifetime counters; written under the name's lock, read by snapshots
