@@ -225,23 +225,33 @@ impl Slab {
 }
 
 /// Which slots are free: the name's lock guards it.
+///
+/// The lowest free slot is always taken first, so the live instances stay packed at the
+/// front of the slab: a start writes into the part of the slab in use (warm), and after a
+/// burst has ended, `used` comes back down and snapshots read only that part again.
 #[derive(Debug, Default)]
 pub(crate) struct SlotAllocator {
-    /// Free slots, a stack: the most recently freed (still in cache) is reused first.
-    free: Vec<SlotIndex>,
-    /// Slots `0..used` have been handed out at least once.
+    /// Bit `i % 64` of word `i / 64` is set if slot `i < used` is free.
+    free: Vec<u64>,
+    /// Bit `w % 64` of word `w / 64` is set if `free[w]` has a set bit: the lowest free
+    /// slot is found in a few words even with millions of slots.
+    summary: Vec<u64>,
+    /// Slots `0..used` may be occupied; a snapshot reads `0..used()`.
     used: SlotIndex,
 }
 
 impl SlotAllocator {
-    /// A free slot of `slab`, growing it if none is free.
+    /// The lowest free slot of `slab`, growing it if none is free.
     ///
     /// # Panics
     ///
     /// With more than 4 billion instances of one name stored at once.
     pub(crate) fn allocate(&mut self, slab: &Slab) -> SlotIndex {
-        if let Some(index) = self.free.pop() {
-            return index;
+        if let Some(word) = lowest_set(&self.summary) {
+            let bit = self.free[word].trailing_zeros() as usize;
+            let index = word * 64 + bit;
+            self.set_free(index, false);
+            return index as SlotIndex;
         }
         let index = self.used;
         let (chunk, _) = Slab::locate(index);
@@ -251,18 +261,51 @@ impl SlotAllocator {
         );
         slab.chunk(chunk);
         self.used += 1;
+        let words = (self.used as usize).div_ceil(64);
+        if self.free.len() < words {
+            self.free.resize(words, 0);
+            self.summary.resize(words.div_ceil(64), 0);
+        }
         index
     }
 
-    /// Makes `index` available again.
+    /// Makes `index` available again; if it was the last slot in use, `used` shrinks past
+    /// every free slot at the end.
     pub(crate) fn free(&mut self, index: SlotIndex) {
-        self.free.push(index);
+        debug_assert!(index < self.used);
+        self.set_free(index as usize, true);
+        while self.used > 0 && self.is_free(self.used as usize - 1) {
+            self.used -= 1;
+            self.set_free(self.used as usize, false);
+        }
     }
 
-    /// Slots handed out at least once: a snapshot reads `0..used()`.
+    /// Slots handed out and not all freed since: a snapshot reads `0..used()`.
     pub(crate) fn used(&self) -> SlotIndex {
         self.used
     }
+
+    fn is_free(&self, index: usize) -> bool {
+        self.free[index / 64] & (1 << (index % 64)) != 0
+    }
+
+    fn set_free(&mut self, index: usize, free: bool) {
+        let word = index / 64;
+        if free {
+            self.free[word] |= 1 << (index % 64);
+        } else {
+            self.free[word] &= !(1 << (index % 64));
+        }
+        let has_free = u64::from(self.free[word] != 0);
+        let summary = &mut self.summary[word / 64];
+        *summary = (*summary & !(1 << (word % 64))) | (has_free << (word % 64));
+    }
+}
+
+/// The index of the lowest set bit in `words`.
+fn lowest_set(words: &[u64]) -> Option<usize> {
+    let (at, word) = words.iter().enumerate().find(|(_, word)| **word != 0)?;
+    Some(at * 64 + word.trailing_zeros() as usize)
 }
 
 #[cfg(test)]
@@ -298,18 +341,62 @@ mod tests {
     }
 
     #[test]
-    fn freed_slots_are_reused_last_freed_first_before_the_slab_grows() {
+    fn the_lowest_free_slot_is_reused_before_the_slab_grows() {
         let slab = Slab::new();
         let mut slots = SlotAllocator::default();
         for _ in 0..10 {
             slots.allocate(&slab);
         }
-        for index in [2, 5, 7] {
+        for index in [7, 2, 5] {
             slots.free(index);
         }
         assert_eq!(
             (0..4).map(|_| slots.allocate(&slab)).collect::<Vec<_>>(),
-            [7, 5, 2, 10]
+            [2, 5, 7, 10]
         );
+    }
+
+    #[test]
+    fn used_shrinks_back_when_the_last_slots_are_freed() {
+        let slab = Slab::new();
+        let mut slots = SlotAllocator::default();
+        for _ in 0..10_000 {
+            slots.allocate(&slab);
+        }
+        // A burst ends: everything but slot 3 is freed, in no particular order.
+        for index in (4..10_000).rev().chain([0, 1, 2]) {
+            slots.free(index);
+        }
+        assert_eq!(slots.used(), 4);
+        assert_eq!(slots.allocate(&slab), 0);
+        slots.free(3);
+        assert_eq!(slots.used(), 1, "only slot 0 is left in use");
+        assert_eq!(slots.allocate(&slab), 1);
+    }
+
+    proptest::proptest! {
+        /// Against a model (a sorted set of free slots below `used`): every allocation is
+        /// the lowest free slot, or `used` when none is free; `used` is one past the highest
+        /// slot in use.
+        #[test]
+        fn allocations_match_a_model(ops in proptest::collection::vec(0_u16..1_000, 1..400)) {
+            let slab = Slab::new();
+            let mut slots = SlotAllocator::default();
+            let mut in_use = std::collections::BTreeSet::new();
+            for op in ops {
+                if op % 3 == 0 && !in_use.is_empty() {
+                    // Free one in use, picked by the op.
+                    let index = *in_use.iter().nth(op as usize % in_use.len()).unwrap();
+                    in_use.remove(&index);
+                    slots.free(index);
+                } else {
+                    let expected = (0..).find(|index| !in_use.contains(index)).unwrap();
+                    proptest::prop_assert_eq!(slots.allocate(&slab), expected);
+                    in_use.insert(expected);
+                }
+                let used = in_use.iter().next_back().map_or(0, |last| last + 1);
+                proptest::prop_assert_eq!(slots.used(), used);
+            }
+        }
     }
 }
