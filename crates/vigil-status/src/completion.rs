@@ -75,9 +75,11 @@ impl Outcome {
 ///   without the lock, and re-checks the outcome after registering; `complete` wakes it
 ///   after setting the outcome. So the common life of a service (started, its owner awaits
 ///   it, it returns) takes no lock at all unless a status handle waits too.
-/// - The payload is stored under the same lock as `owner_alive`: it is kept only while the
-///   owned handle exists, and whichever of `complete` / the owner's drop comes second drops
-///   it, so it is handed to the owner or dropped, exactly once.
+/// - A panic payload is stored under the lock, and only if `owner_gone` is not set when
+///   `complete` reads it (after setting the outcome). The owner's drop sets `owner_gone` and
+///   then reads the outcome (all four `SeqCst`): if the outcome is a panic, it locks and
+///   drops whatever was stored; otherwise no payload can be stored any more, and the drop
+///   takes no lock. So a payload is handed to the owner or dropped, exactly once.
 /// - Nothing user-supplied (wakers, payloads) is woken or dropped under the lock.
 pub(crate) struct Completion {
     /// `PENDING` until `complete`, then the encoded [`Outcome`].
@@ -87,6 +89,8 @@ pub(crate) struct Completion {
     listed: AtomicBool,
     /// The waker of a spawned service's owned handle.
     owner: AtomicWaker,
+    /// Set when the owned handle is dropped before it resolved: a payload then has no taker.
+    owner_gone: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -94,9 +98,6 @@ struct State {
     waiters: Slots,
     /// The panic payload, kept until the owned handle takes it.
     payload: Option<Payload>,
-    /// Whether the owned handle still exists; if not, a payload has no taker and is
-    /// dropped as soon as it arrives.
-    owner_alive: bool,
 }
 
 impl Completion {
@@ -105,10 +106,10 @@ impl Completion {
             outcome: AtomicU8::new(PENDING),
             listed: AtomicBool::new(false),
             owner: AtomicWaker::new(),
+            owner_gone: AtomicBool::new(false),
             state: Mutex::new(State {
                 waiters: Slots::default(),
                 payload: None,
-                owner_alive: true,
             }),
         }
     }
@@ -134,17 +135,18 @@ impl Completion {
     pub(crate) fn complete(&self, outcome: Outcome, payload: Option<Payload>) {
         debug_assert_eq!(payload.is_some(), outcome == Outcome::Panicked);
         let unclaimed = match payload {
-            // The payload and `owner_alive` live under the lock: a panic takes it.
+            // The payload lives under the lock: a panic takes it.
             Some(payload) => {
                 let mut state = self.lock();
                 step();
                 if !self.set_outcome(outcome) {
                     Some(payload)
-                } else if state.owner_alive {
+                // SeqCst: after the outcome's SeqCst store, against `release_owner`.
+                } else if self.owner_gone.load(Ordering::SeqCst) {
+                    Some(payload)
+                } else {
                     state.payload = Some(payload);
                     None
-                } else {
-                    Some(payload)
                 }
             }
             None if !self.set_outcome(outcome) => return,
@@ -254,10 +256,18 @@ impl Completion {
     pub(crate) fn release_owner(&self, key: &mut Option<usize>) {
         // The owner's own slot, if it waited there.
         drop(self.owner.take());
+        // SeqCst: before the SeqCst read of the outcome below, against `complete`.
+        self.owner_gone.store(true, Ordering::SeqCst);
+        step();
+        let panicked = self.outcome.load(Ordering::SeqCst) == PANICKED;
+        // Without a panic no payload is stored now or later, and a split's owner that never
+        // waited has no slot: nothing needs the lock.
+        if !panicked && key.is_none() {
+            return;
+        }
         let (payload, waker) = {
             let mut state = self.lock();
             step();
-            state.owner_alive = false;
             (
                 state.payload.take(),
                 key.take().and_then(|k| state.waiters.release(k)),
@@ -271,7 +281,8 @@ impl Completion {
     /// Whether the owned handle is still alive, for tests.
     #[cfg(test)]
     pub(crate) fn owner_alive(&self) -> bool {
-        self.lock().owner_alive
+        // SeqCst: test bookkeeping.
+        !self.owner_gone.load(Ordering::SeqCst)
     }
 
     /// How many handles have a waker registered right now, for tests.
