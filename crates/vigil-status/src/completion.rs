@@ -139,10 +139,10 @@ impl Completion {
             Some(payload) => {
                 let mut state = self.lock();
                 step();
-                if !self.set_outcome(outcome) {
-                    Some(payload)
-                // SeqCst: after the outcome's SeqCst store, against `release_owner`.
-                } else if self.owner_gone.load(Ordering::SeqCst) {
+                // Not the first ending, or the owner is gone: nobody will take it.
+                // SeqCst: `owner_gone` is read after the outcome's SeqCst store, against
+                // `release_owner`.
+                if !self.set_outcome(outcome) || self.owner_gone.load(Ordering::SeqCst) {
                     Some(payload)
                 } else {
                     state.payload = Some(payload);
