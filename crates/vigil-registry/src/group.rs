@@ -337,7 +337,7 @@ impl<R> Inner<R> {
         self.lifetime
     }
 
-    /// `(stored instances, slots ever handed out)`.
+    /// `(stored instances, slots in use)`.
     #[cfg(test)]
     pub(crate) fn storage(&self) -> (usize, usize) {
         (self.instances.len(), self.slots.used() as usize)
