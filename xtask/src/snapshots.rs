@@ -88,10 +88,7 @@ impl Snapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: Option<f64>, b: f64) -> bool {
-        a.is_some_and(|a| (a - b).abs() < 1e-9)
-    }
+    use crate::summary::tests::close;
 
     #[test]
     fn compares_each_snapshot_with_its_floor() {

@@ -465,7 +465,8 @@ pub(crate) mod tests {
         assert!(source.contains("Throughput::Elements(STARTS)"));
     }
 
-    fn close(a: Option<f64>, b: f64) -> bool {
+    /// `a` is `b`, up to float rounding; the tests of every module reading estimates use it.
+    pub(crate) fn close(a: Option<f64>, b: f64) -> bool {
         a.is_some_and(|a| (a - b).abs() < 1e-9)
     }
 

@@ -82,10 +82,7 @@ impl ThreadStarts {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn close(a: Option<f64>, b: f64) -> bool {
-        a.is_some_and(|a| (a - b).abs() < 1e-9)
-    }
+    use crate::summary::tests::close;
 
     #[test]
     fn compares_each_count_with_one_thread() {
