@@ -372,16 +372,11 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         name: &'static str,
         f: impl FnOnce(&ServiceGroup<Reader<F, C>>, &mut Inner<Reader<F, C>>) -> T,
     ) -> T {
+        // The common case borrows the group from the directory: no reference count touched.
         if let Some(group) = self.directory.find(name) {
             return f(group, &mut group.lock());
         }
-        {
-            let groups = read(&self.groups);
-            if let Some(group) = groups.get(name) {
-                return f(group, &mut group.lock());
-            }
-        }
-        let group = {
+        let group = self.group(name).unwrap_or_else(|| {
             let mut groups = self.groups.write().unwrap_or_else(PoisonError::into_inner);
             let group = groups.entry(name).or_insert_with(|| {
                 let group = Arc::new(ServiceGroup::new());
@@ -390,7 +385,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 group
             });
             Arc::clone(group)
-        };
+        });
         let mut inner = group.lock();
         f(&group, &mut inner)
     }
