@@ -10,6 +10,8 @@
 //! | Enter | expand a service into its instances, or fold it back |
 //! | ↑/↓, `k`/`j`, PgUp/PgDn, Home/End | select a row (the detail pane follows) |
 //! | `+`/`-` | longer/shorter refresh interval |
+//! | `p` | record a 2 s CPU profile; the detail pane shows the selected service's hottest functions |
+//! | Esc | close the profile, else clear the filter |
 //! | `?` | help; any key closes it |
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -21,6 +23,8 @@ use crate::state::{App, RowKey, SortColumn, INTERVALS};
 pub(crate) enum Flow {
     Continue,
     Quit,
+    /// Record a profile: the event loop asks [`App::request_profile`] and starts it.
+    Profile,
 }
 
 /// Rows moved by PgUp/PgDn.
@@ -67,7 +71,9 @@ impl App {
             KeyCode::Right | KeyCode::Char('>') => self.step_sort(1),
             KeyCode::Char('r') => self.reverse = !self.reverse,
             KeyCode::Char('/') => self.editing_filter = true,
+            KeyCode::Esc if self.profile.is_some() => self.profile = None,
             KeyCode::Esc => self.filter.clear(),
+            KeyCode::Char('p') => return Flow::Profile,
             KeyCode::Char(' ') => self.paused = !self.paused,
             KeyCode::Enter => self.toggle_expanded(),
             KeyCode::Up | KeyCode::Char('k') => self.move_selection(-1),
@@ -306,6 +312,19 @@ mod tests {
             app.on_key(press(KeyCode::Char('+')));
         }
         assert_eq!(app.interval, INTERVALS[INTERVALS.len() - 1]);
+    }
+
+    #[test]
+    fn p_asks_for_a_profile_and_escape_closes_it_before_clearing_the_filter() {
+        let mut app = app();
+        assert_eq!(app.on_key(press(KeyCode::Char('p'))), Flow::Profile);
+        app.filter = "cons".to_owned();
+        app.profile = Some(crate::profiling::ProfileRun::Failed("x".to_owned()));
+        app.on_key(press(KeyCode::Esc));
+        assert!(app.profile.is_none());
+        assert_eq!(app.filter, "cons");
+        app.on_key(press(KeyCode::Esc));
+        assert!(app.filter.is_empty());
     }
 
     #[test]

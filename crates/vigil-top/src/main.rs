@@ -11,12 +11,16 @@
 
 mod demo;
 mod figures;
+mod folded;
 mod keys;
 mod model;
 mod plain;
+mod profiling;
 mod source;
+mod stacks;
 mod state;
 mod ui;
+mod ui_profiling;
 mod view;
 
 use std::io::IsTerminal as _;
@@ -30,7 +34,7 @@ use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::keys::Flow;
-use crate::source::{Client, Poller};
+use crate::source::{Client, Poller, Update};
 use crate::state::App;
 use crate::ui::Theme;
 
@@ -46,7 +50,8 @@ usage: vigil-top [--once] [--interval SECS] [--stuck-after SECS] [--no-color] UR
   --stuck-after SECS  a poll in flight longer than this is STUCK (default 1)
   --no-color       no colours (also when NO_COLOR is set)
 
-keys: q quit, ←/→ sort, r invert, / filter, space pause, Enter expand, ? help";
+keys: q quit, ←/→ sort, r invert, / filter, space pause, Enter expand,
+      p profile (2 s), ? help";
 
 /// Set while the terminal is in raw mode on the alternate screen.
 static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -160,6 +165,17 @@ fn run_once(client: &Client, target: &str, options: &Options) -> ExitCode {
     // reason as a warning line.
     app.on_fetch(client.fetch(), Instant::now());
     print!("{}", plain::render(&app));
+    // Where the stuck services are blocked, when the endpoint has a profiler (a 404, or
+    // any failure, leaves the table as it is: the stacks are a bonus here).
+    let stuck = app
+        .services
+        .values()
+        .any(|service| service.state == state::ServiceState::Stuck);
+    if stuck {
+        if let Ok(stacks) = client.fetch_stacks() {
+            print!("{}", plain::render_stacks(&stacks));
+        }
+    }
     ExitCode::SUCCESS
 }
 
@@ -195,12 +211,14 @@ fn install_panic_hook() {
 
 /// The interactive dashboard, until `q` or Ctrl-C.
 fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<()> {
-    let (poller, results) = Poller::spawn(client, options.interval);
+    let (poller, updates) = Poller::spawn(client, options.interval, options.stuck_after);
     let mut app = App::new(target, options.interval, Instant::now());
     app.stuck_after = options.stuck_after;
     let theme = Theme {
         color: options.color,
     };
+    let mut interest = app.stack_interest();
+    poller.set_stack_interest(interest.clone());
 
     terminal::enable_raw_mode()?;
     TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
@@ -217,8 +235,14 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
                 match event::read()? {
                     Event::Key(key) => {
                         let interval = app.interval;
-                        if app.on_key(key) == Flow::Quit {
-                            return Ok(());
+                        match app.on_key(key) {
+                            Flow::Quit => return Ok(()),
+                            Flow::Profile => {
+                                if let Some(seconds) = app.request_profile(Instant::now()) {
+                                    poller.start_profile(seconds);
+                                }
+                            }
+                            Flow::Continue => {}
                         }
                         if app.interval != interval {
                             poller.set_interval(app.interval);
@@ -229,9 +253,21 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
                 }
                 dirty = true;
             }
-            while let Ok((fetched, at)) = results.try_recv() {
-                app.on_fetch(fetched, at);
+            while let Ok(update) = updates.try_recv() {
+                match update {
+                    Update::Document(fetched, at) => app.on_fetch(fetched, at),
+                    Update::Stacks(fetched) => app.on_stacks(fetched),
+                    Update::Profile(fetched) => app.on_profile(fetched, Instant::now()),
+                }
                 dirty = true;
+            }
+            // The profiling countdown ticks without any update.
+            dirty |= app.profiling_left(Instant::now()).is_some();
+            // Keys and documents change which row the detail pane shows.
+            let now_shown = app.stack_interest();
+            if now_shown != interest {
+                interest = now_shown;
+                poller.set_stack_interest(interest.clone());
             }
         }
     })();

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::figures;
+use crate::stacks::StacksDocument;
 use crate::state::{App, Connection};
 
 /// The header line, the table (same rows and order as the screen, instances folded) and
@@ -69,6 +70,33 @@ pub(crate) fn render(app: &App) -> String {
     out
 }
 
+/// The stacks of the stuck instances, one frame a line with the whole path, for under
+/// the table (`--once` against an endpoint with a profiler).
+pub(crate) fn render_stacks(stacks: &StacksDocument) -> String {
+    let mut out = String::new();
+    for entry in &stacks.stuck {
+        let thread = match (&entry.thread_name, entry.thread_id) {
+            (Some(name), Some(id)) => format!(" (thread {name}, tid {id})"),
+            (Some(name), None) => format!(" (thread {name})"),
+            (None, Some(id)) => format!(" (thread tid {id})"),
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "stack of {}{thread}, in poll for {}:",
+            entry.id,
+            figures::duration(std::time::Duration::from_nanos(entry.in_poll_ns))
+        );
+        if let Some(error) = &entry.error {
+            let _ = writeln!(out, "  no stack: {error}");
+        }
+        for (index, frame) in entry.frames.iter().enumerate() {
+            let _ = writeln!(out, "  {index:>3} {}", frame.line_within(usize::MAX));
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, Instant};
@@ -97,5 +125,26 @@ mod tests {
         assert!(lines[3].contains(" 250 "), "polls/s from the delta: {text}");
         assert!(lines[3].contains(" 50% "), "busy% from the delta: {text}");
         assert!(text.contains("consumer#5 panicked: boom"), "{text}");
+    }
+
+    #[test]
+    fn stacks_print_every_frame_with_its_whole_path_or_the_error() {
+        let stacks = crate::stacks::parse(crate::stacks::SAMPLE_STACKS.as_bytes()).expect("sample");
+        let text = render_stacks(&stacks);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "stack of stuck#0 (thread tokio-runtime-worker, tid 4242), in poll for 2.50s:"
+        );
+        assert_eq!(lines[1], "    0 [libc.so.6]");
+        assert_eq!(
+            lines[3],
+            "    2 vigil::demo::wait_for_legacy_lock (inlined)  /work/main/crates/vigil/src/demo.rs:205"
+        );
+        assert_eq!(lines[10], "stack of other#3, in poll for 1.50s:");
+        assert_eq!(
+            lines[11],
+            "  no stack: the thread did not answer within 250ms"
+        );
     }
 }

@@ -1,18 +1,25 @@
-//! Fetching `URL/snapshot.json`: once, or on a background thread every interval.
+//! Fetching `URL/snapshot.json` (once, or on a background thread every interval), and the
+//! profiler's routes next to it: the stacks of stuck services, and CPU profiles.
 //!
 //! A blocking client (`ureq`) on one plain thread is all attach mode needs: one request a
 //! second to one host, no async runtime to set up. Every outcome is a value: the poller
 //! never panics on what the target sends, and it keeps retrying while the target is away.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::folded::{self, FoldedStack};
 use crate::model::{self, Document};
+use crate::stacks::{self, StackInterest, StacksDocument};
 
 /// Largest response body read (a snapshot of a process with a million live instances
 /// is about 200 MB; past this something else is answering).
 const MAX_BODY_BYTES: u64 = 512 * 1024 * 1024;
+/// The least a stacks request (and a profile, past its duration) may take before it is
+/// given up: the target resolves symbols before answering, slowly the first time.
+const STACKS_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a fetch produced no document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,11 +60,84 @@ pub(crate) fn document_url(target: &str) -> String {
     }
 }
 
-/// A reusable client for one document URL.
-#[derive(Debug)]
+/// Why `/debug/stacks` gave no stacks document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum StacksError {
+    /// `404`: the endpoint has no profiler. Remembered: the route is not asked again.
+    NoProfiler,
+    /// Anything else (unreachable, another status, a malformed body), with the reason.
+    Failed(String),
+}
+
+/// One stacks fetch's outcome.
+pub(crate) type StacksFetched = Result<StacksDocument, StacksError>;
+
+/// Why `/debug/pprof/folded` gave no profile, each shown as one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ProfileFailure {
+    /// `409`: another profile is running in the target.
+    Busy,
+    /// `404`: the endpoint has no profiler.
+    NoProfiler,
+    /// `501`: the profiler is there but disabled (unsupported platform, …); the body's
+    /// first line says why.
+    Disabled(String),
+    /// Anything else, with the reason.
+    Failed(String),
+}
+
+impl std::fmt::Display for ProfileFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => f.write_str(
+                "another profile is running in the target (HTTP 409): try again when it is done",
+            ),
+            Self::NoProfiler => f.write_str(
+                "the endpoint has no profiler (HTTP 404): serve it with Endpoint::profiler",
+            ),
+            Self::Disabled(reason) if reason.is_empty() => {
+                f.write_str("the target's profiler is disabled (HTTP 501)")
+            }
+            Self::Disabled(reason) => {
+                write!(f, "the target's profiler is disabled (HTTP 501): {reason}")
+            }
+            Self::Failed(reason) => write!(f, "profile failed: {reason}"),
+        }
+    }
+}
+
+/// One profile fetch's outcome: the folded stacks, parsed.
+pub(crate) type ProfileFetched = Result<Vec<FoldedStack>, ProfileFailure>;
+
+/// The URL the debug routes hang off: the document URL without its last path segment
+/// (`http://h:1/snapshot.json` gives `http://h:1`, `http://h:1/x/snapshot.json` gives
+/// `http://h:1/x`), so they are looked up next to the document.
+pub(crate) fn debug_base(document_url: &str) -> String {
+    let authority_start = document_url.find("://").map_or(0, |at| at + 3);
+    match document_url[authority_start..].rfind('/') {
+        Some(slash) => document_url[..authority_start + slash].to_owned(),
+        None => document_url.to_owned(),
+    }
+}
+
+/// The first line of a body, at most 80 characters: enough to say why in one line.
+fn first_line(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(80)
+        .collect()
+}
+
+/// A reusable client for one target: its document, and the debug routes next to it.
+#[derive(Debug, Clone)]
 pub(crate) struct Client {
     agent: ureq::Agent,
     url: String,
+    debug_base: String,
+    timeout: Duration,
 }
 
 impl Client {
@@ -71,104 +151,169 @@ impl Client {
             .proxy(None)
             .build()
             .into();
-        Self { agent, url }
+        let debug_base = debug_base(&url);
+        Self {
+            agent,
+            url,
+            debug_base,
+            timeout,
+        }
     }
 
-    /// Fetches and reads one document.
-    pub(crate) fn fetch(&self) -> Fetched {
+    /// One GET: the status and the whole body, or why there is none.
+    fn get(&self, url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), FetchError> {
         let mut response = self
             .agent
-            .get(&self.url)
+            .get(url)
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
             .call()
-            .map_err(|error| self.describe(&error))?;
-        let status = response.status();
+            .map_err(|error| describe(url, &error))?;
+        let status = response.status().as_u16();
         let body = response
             .body_mut()
             .with_config()
             .limit(MAX_BODY_BYTES)
             .read_to_vec()
-            .map_err(|error| self.describe(&error))?;
-        if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            let first_line = text
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(80)
-                .collect::<String>();
-            let hint = if status.as_u16() == 404 {
+            .map_err(|error| describe(url, &error))?;
+        Ok((status, body))
+    }
+
+    /// Fetches and reads one document.
+    pub(crate) fn fetch(&self) -> Fetched {
+        let (status, body) = self.get(&self.url, self.timeout)?;
+        if !(200..300).contains(&status) {
+            let hint = if status == 404 {
                 " (does the process serve vigil's endpoint with the `serde` feature?)"
             } else {
                 ""
             };
             return Err(FetchError::Invalid(format!(
-                "{} answered HTTP {status}{hint}: {first_line}",
-                self.url
+                "{} answered HTTP {status}{hint}: {}",
+                self.url,
+                first_line(&body)
             )));
         }
         model::parse(&body).map_err(|error| FetchError::Invalid(format!("{}: {error}", self.url)))
     }
 
-    fn describe(&self, error: &ureq::Error) -> FetchError {
-        let reason = format!("{}: {error}", self.url);
-        match error {
-            ureq::Error::BadUri(_)
-            | ureq::Error::Protocol(_)
-            | ureq::Error::BodyExceedsLimit(_)
-            | ureq::Error::Http(_) => FetchError::Invalid(reason),
-            _ => FetchError::Unreachable(reason),
+    /// Fetches the stacks of the instances stuck in a poll (`/debug/stacks?format=json`).
+    pub(crate) fn fetch_stacks(&self) -> StacksFetched {
+        let url = format!("{}/debug/stacks?format=json", self.debug_base);
+        // Capturing takes up to the profiler's timeout per stuck instance, and its first
+        // capture loads the symbols: give it more room than a snapshot.
+        let (status, body) = self
+            .get(&url, self.timeout.max(STACKS_TIMEOUT))
+            .map_err(|error| StacksError::Failed(error.to_string()))?;
+        match status {
+            200..=299 => stacks::parse(&body).map_err(StacksError::Failed),
+            404 => Err(StacksError::NoProfiler),
+            _ => Err(StacksError::Failed(format!(
+                "{url} answered HTTP {status}: {}",
+                first_line(&body)
+            ))),
+        }
+    }
+
+    /// Records a CPU profile of `seconds` (`/debug/pprof/folded?seconds=N`): blocks for
+    /// that long, and for the target to resolve its symbols.
+    pub(crate) fn fetch_profile(&self, seconds: u64) -> ProfileFetched {
+        let url = format!("{}/debug/pprof/folded?seconds={seconds}", self.debug_base);
+        let timeout = Duration::from_secs(seconds) + self.timeout.max(STACKS_TIMEOUT);
+        let (status, body) = self
+            .get(&url, timeout)
+            .map_err(|error| ProfileFailure::Failed(error.to_string()))?;
+        match status {
+            200..=299 => {
+                let text = String::from_utf8_lossy(&body);
+                folded::parse(&text).map_err(ProfileFailure::Failed)
+            }
+            404 => Err(ProfileFailure::NoProfiler),
+            409 => Err(ProfileFailure::Busy),
+            501 => Err(ProfileFailure::Disabled(first_line(&body))),
+            _ => Err(ProfileFailure::Failed(format!(
+                "{url} answered HTTP {status}: {}",
+                first_line(&body)
+            ))),
         }
     }
 }
 
+fn describe(url: &str, error: &ureq::Error) -> FetchError {
+    let reason = format!("{url}: {error}");
+    match error {
+        ureq::Error::BadUri(_)
+        | ureq::Error::Protocol(_)
+        | ureq::Error::BodyExceedsLimit(_)
+        | ureq::Error::Http(_) => FetchError::Invalid(reason),
+        _ => FetchError::Unreachable(reason),
+    }
+}
+
+/// What the fetch threads send the UI.
+#[derive(Debug)]
+pub(crate) enum Update {
+    /// A document (or why not), with the instant the fetch finished.
+    Document(Fetched, Instant),
+    /// The stacks fetched right after a document that showed a stuck service.
+    Stacks(StacksFetched),
+    /// A profile the `p` key asked for.
+    Profile(ProfileFetched),
+}
+
 /// A background thread fetching every interval until its receiver or controller is dropped.
+///
+/// After a document whose stuck service the detail pane shows (see [`StackInterest`]),
+/// the same thread fetches the stacks once; after a `404` it never asks for them again.
 #[derive(Debug)]
 pub(crate) struct Poller {
     /// Sends a new interval; dropping it stops the thread.
     control: Option<Sender<Duration>>,
     thread: Option<JoinHandle<()>>,
+    interest: Arc<Mutex<StackInterest>>,
+    /// For profiles, each on a thread of its own.
+    client: Client,
+    updates: Sender<Update>,
 }
 
 impl Poller {
     /// Starts fetching with `client` right away, then every `interval`; results arrive on
-    /// the returned receiver with the instant each fetch finished.
+    /// the returned receiver (documents with the instant each fetch finished).
+    /// `stuck_after` is the threshold the UI marks STUCK with.
     pub(crate) fn spawn(
         client: Client,
         interval: Duration,
-    ) -> (Self, Receiver<(Fetched, Instant)>) {
-        let (results_tx, results) = mpsc::channel();
+        stuck_after: Duration,
+    ) -> (Self, Receiver<Update>) {
+        let (updates, results) = mpsc::channel();
         let (control, control_rx) = mpsc::channel::<Duration>();
-        let thread = std::thread::Builder::new()
-            .name("vigil-top-poller".to_owned())
-            .spawn(move || {
-                let mut interval = interval;
-                let mut next = Instant::now();
-                loop {
-                    match control_rx.recv_timeout(next.saturating_duration_since(Instant::now())) {
-                        Ok(new_interval) => {
-                            // The next fetch moves by the change (earlier when shortened).
-                            next = next
-                                .checked_sub(interval)
-                                .map_or(next, |start| start + new_interval);
-                            interval = new_interval;
-                            continue;
-                        }
-                        Err(RecvTimeoutError::Disconnected) => return,
-                        Err(RecvTimeoutError::Timeout) => {}
-                    }
-                    let fetched = client.fetch();
-                    if results_tx.send((fetched, Instant::now())).is_err() {
-                        return;
-                    }
-                    next = Instant::now() + interval;
-                }
-            })
-            .expect("spawning the poller thread");
+        let interest = Arc::new(Mutex::new(StackInterest::None));
+        let thread = {
+            let client = client.clone();
+            let updates = updates.clone();
+            let interest = Arc::clone(&interest);
+            std::thread::Builder::new()
+                .name("vigil-top-poller".to_owned())
+                .spawn(move || {
+                    poll_loop(
+                        &client,
+                        interval,
+                        stuck_after,
+                        &control_rx,
+                        &updates,
+                        &interest,
+                    );
+                })
+                .expect("spawning the poller thread")
+        };
         (
             Self {
                 control: Some(control),
                 thread: Some(thread),
+                interest,
+                client,
+                updates,
             },
             results,
         )
@@ -180,6 +325,81 @@ impl Poller {
             // A closed channel means the thread is gone; nothing to tell it.
             let _ = control.send(interval);
         }
+    }
+
+    /// Says which service the detail pane shows, for the next refreshes.
+    pub(crate) fn set_stack_interest(&self, interest: StackInterest) {
+        // A poisoned lock means the thread panicked: there is no one left to tell.
+        if let Ok(mut current) = self.interest.lock() {
+            *current = interest;
+        }
+    }
+
+    /// Records a profile of `seconds` on a thread of its own (the refreshes go on); its
+    /// result arrives as [`Update::Profile`].
+    pub(crate) fn start_profile(&self, seconds: u64) {
+        let client = self.client.clone();
+        let updates = self.updates.clone();
+        let spawned = std::thread::Builder::new()
+            .name("vigil-top-profile".to_owned())
+            .spawn(move || {
+                // The UI may have quit meanwhile: nobody to tell.
+                let _ = updates.send(Update::Profile(client.fetch_profile(seconds)));
+            });
+        if let Err(error) = spawned {
+            let failure = ProfileFailure::Failed(format!("cannot start a thread: {error}"));
+            let _ = self.updates.send(Update::Profile(Err(failure)));
+        }
+    }
+}
+
+/// The poller thread's loop: a document every interval, then the stacks when wanted.
+fn poll_loop(
+    client: &Client,
+    mut interval: Duration,
+    stuck_after: Duration,
+    control: &Receiver<Duration>,
+    updates: &Sender<Update>,
+    interest: &Mutex<StackInterest>,
+) {
+    let mut next = Instant::now();
+    // Set by a 404 from the stacks route: the endpoint has no profiler, and will not grow
+    // one while this process lives (a restarted target starts a new vigil-top session).
+    let mut no_profiler = false;
+    loop {
+        match control.recv_timeout(next.saturating_duration_since(Instant::now())) {
+            Ok(new_interval) => {
+                // The next fetch moves by the change (earlier when shortened).
+                next = next
+                    .checked_sub(interval)
+                    .map_or(next, |start| start + new_interval);
+                interval = new_interval;
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        let fetched = client.fetch();
+        let wants_stacks = !no_profiler
+            && fetched.as_ref().is_ok_and(|document| {
+                interest
+                    .lock()
+                    .is_ok_and(|interest| interest.wants_stacks(document, stuck_after))
+            });
+        if updates
+            .send(Update::Document(fetched, Instant::now()))
+            .is_err()
+        {
+            return;
+        }
+        if wants_stacks {
+            let stacks = client.fetch_stacks();
+            no_profiler = matches!(stacks, Err(StacksError::NoProfiler));
+            if updates.send(Update::Stacks(stacks)).is_err() {
+                return;
+            }
+        }
+        next = Instant::now() + interval;
     }
 }
 
@@ -261,6 +481,122 @@ mod tests {
     fn a_document_is_read() {
         let fetched = fetch(answer_once("200 OK", crate::model::SAMPLE));
         assert_eq!(fetched.expect("a document").groups.len(), 2);
+    }
+
+    /// Serves every request with `answer(path with query)` (status line, body) until the
+    /// test ends; returns the target URL.
+    fn serve(answer: impl Fn(&str) -> (&'static str, String) + Send + 'static) -> String {
+        use std::io::{BufRead as _, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let mut reader = BufReader::new(stream);
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_owned();
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|read| read > 2) {
+                    line.clear();
+                }
+                let (status, body) = answer(&path);
+                let _ = write!(
+                    reader.get_mut(),
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        document_url(&address.to_string())
+    }
+
+    #[test]
+    fn debug_routes_hang_off_the_documents_directory() {
+        assert_eq!(debug_base("http://h:1/snapshot.json"), "http://h:1");
+        assert_eq!(debug_base("http://h:1/x/snapshot.json"), "http://h:1/x");
+        assert_eq!(debug_base("http://h.json"), "http://h.json");
+    }
+
+    #[test]
+    fn stacks_and_profiles_are_read_and_their_statuses_told_apart() {
+        let url = serve(|path| match path {
+            "/debug/stacks?format=json" => ("200 OK", crate::stacks::SAMPLE_STACKS.to_owned()),
+            "/debug/pprof/folded?seconds=1" => ("200 OK", crate::folded::SAMPLE_FOLDED.to_owned()),
+            "/debug/pprof/folded?seconds=2" => ("409 Conflict", "busy".to_owned()),
+            "/debug/pprof/folded?seconds=3" => (
+                "501 Not Implemented",
+                "profiling is disabled\nmore".to_owned(),
+            ),
+            "/debug/pprof/folded?seconds=4" => ("200 OK", "no count here\n".to_owned()),
+            _ => ("404 Not Found", "not found".to_owned()),
+        });
+        let client = Client::new(url, Duration::from_secs(5));
+        let stacks = client.fetch_stacks().expect("stacks");
+        assert_eq!(stacks.stuck[0].id, "stuck#0");
+        assert_eq!(client.fetch_profile(1).expect("profile").len(), 6);
+        assert_eq!(client.fetch_profile(2), Err(ProfileFailure::Busy));
+        assert_eq!(
+            client.fetch_profile(3),
+            Err(ProfileFailure::Disabled("profiling is disabled".to_owned()))
+        );
+        assert!(
+            matches!(client.fetch_profile(4), Err(ProfileFailure::Failed(reason)) if reason.contains("line 1"))
+        );
+        assert_eq!(client.fetch_profile(5), Err(ProfileFailure::NoProfiler));
+        let without = Client::new(
+            serve(|_| ("404 Not Found", String::new())),
+            Duration::from_secs(5),
+        );
+        assert!(matches!(
+            without.fetch_stacks(),
+            Err(StacksError::NoProfiler)
+        ));
+    }
+
+    #[test]
+    fn the_poller_fetches_stacks_only_while_a_stuck_service_is_shown_and_never_after_a_404() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let stacks_requests = Arc::new(AtomicUsize::new(0));
+        let counted = Arc::clone(&stacks_requests);
+        let url = serve(move |path| {
+            if path.starts_with("/debug/stacks") {
+                counted.fetch_add(1, Ordering::SeqCst);
+                ("404 Not Found", "no profiler".to_owned())
+            } else {
+                ("200 OK", crate::model::SAMPLE.to_owned())
+            }
+        });
+        let client = Client::new(url, Duration::from_secs(5));
+        let (poller, updates) =
+            Poller::spawn(client, Duration::from_millis(20), Duration::from_secs(1));
+        let mut documents = 0;
+        let mut receive = |until: usize| {
+            while documents < until {
+                match updates
+                    .recv_timeout(Duration::from_secs(10))
+                    .expect("an update")
+                {
+                    Update::Document(fetched, _) => {
+                        fetched.expect("a document");
+                        documents += 1;
+                    }
+                    Update::Stacks(fetched) => {
+                        assert!(matches!(fetched, Err(StacksError::NoProfiler)));
+                    }
+                    Update::Profile(_) => panic!("no profile was asked for"),
+                }
+            }
+        };
+        // Nothing shown yet: no stacks asked for.
+        receive(3);
+        assert_eq!(stacks_requests.load(Ordering::SeqCst), 0);
+        // The pane shows the stuck service: asked once, 404, never again.
+        poller.set_stack_interest(StackInterest::Service("stuck".to_owned()));
+        receive(10);
+        assert_eq!(stacks_requests.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::figures;
 use crate::model::{Document, Endings, Group};
+use crate::profiling::{ProfileRun, Stacks};
 use crate::source::FetchError;
 pub(crate) use crate::view::{
     Connection, Event, InstanceView, RowKey, ServiceState, ServiceView, Severity, SortColumn,
@@ -76,6 +77,10 @@ pub(crate) struct App {
     pub(crate) expanded: BTreeSet<String>,
     /// The row the keys selected; `None` means the first row, whichever it is.
     pub(crate) selected: Option<RowKey>,
+    /// The stacks of stuck services, when the endpoint has a profiler.
+    pub(crate) stacks: Stacks,
+    /// The profile the `p` key asked for, shown in the detail pane until Esc.
+    pub(crate) profile: Option<ProfileRun>,
     previous: HashMap<String, Previous>,
     previous_taken_at_ns: Option<u64>,
     last_seq: Option<u64>,
@@ -106,6 +111,8 @@ impl App {
             show_help: false,
             expanded: BTreeSet::new(),
             selected: None,
+            stacks: Stacks::default(),
+            profile: None,
             previous: HashMap::new(),
             previous_taken_at_ns: None,
             last_seq: None,
@@ -123,6 +130,7 @@ impl App {
                 self.connection = Connection::Connected;
                 if !self.paused {
                     self.ingest(document, now);
+                    self.drop_stale_stacks();
                 }
             }
             Err(FetchError::Unreachable(reason)) => {

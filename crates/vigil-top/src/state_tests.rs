@@ -271,3 +271,71 @@ fn extreme_figures_do_not_panic() {
     assert_eq!(app.services["a"].state, ServiceState::Stuck);
     let _ = crate::plain::render(&app);
 }
+
+#[test]
+fn stacks_are_wanted_while_a_stuck_service_is_shown_and_never_after_a_404() {
+    use crate::source::StacksError;
+    use crate::stacks::StackInterest;
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let sample = parse(crate::model::SAMPLE.as_bytes()).expect("sample");
+    app.on_fetch(Ok(sample.clone()), now);
+    // Following the first row: the poller fetches when a stuck one passes the filter.
+    let interest = app.stack_interest();
+    assert_eq!(
+        interest,
+        StackInterest::FirstRow {
+            filter: String::new()
+        }
+    );
+    assert!(interest.wants_stacks(&sample, app.stuck_after));
+    app.filter = "cons".to_owned();
+    assert!(!app.stack_interest().wants_stacks(&sample, app.stuck_after));
+    app.filter.clear();
+    // A picked row: only that name.
+    app.selected = Some(RowKey::Service("consumer".to_owned()));
+    assert_eq!(
+        app.stack_interest(),
+        StackInterest::Service("consumer".to_owned())
+    );
+    assert!(!app.stack_interest().wants_stacks(&sample, app.stuck_after));
+    app.selected = Some(RowKey::Service("stuck".to_owned()));
+    assert!(app.stack_interest().wants_stacks(&sample, app.stuck_after));
+
+    // A failure other than 404 is shown and the next refresh asks again.
+    app.on_stacks(Err(StacksError::Failed("timed out".to_owned())));
+    assert_eq!(app.stacks.error.as_deref(), Some("timed out"));
+    assert_ne!(app.stack_interest(), StackInterest::None);
+    // A 404 is remembered: no profiler, never asked again, whatever is shown.
+    app.on_stacks(Err(StacksError::NoProfiler));
+    assert_eq!(app.stacks.route, crate::profiling::StacksRoute::Absent);
+    assert!(app.stacks.error.is_none());
+    for _ in 0..3 {
+        app.on_fetch(Ok(sample.clone()), now);
+        assert_eq!(app.stack_interest(), StackInterest::None);
+    }
+    app.selected = None;
+    assert_eq!(app.stack_interest(), StackInterest::None);
+}
+
+#[test]
+fn stacks_are_dropped_once_nothing_is_stuck() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let mut document = parse(crate::model::SAMPLE.as_bytes()).expect("sample");
+    app.on_fetch(Ok(document.clone()), now);
+    app.on_stacks(Ok(crate::stacks::parse(
+        crate::stacks::SAMPLE_STACKS.as_bytes(),
+    )
+    .expect("stacks")));
+    assert_eq!(app.stacks.route, crate::profiling::StacksRoute::Present);
+    assert!(app.stacks.document.is_some());
+    document.taken_at_ns += 1_000_000_000;
+    document.groups[1].longest_in_poll_ns = None;
+    app.on_fetch(Ok(document), now);
+    assert!(
+        app.stacks.document.is_none(),
+        "the poll ended: its stack goes"
+    );
+    assert_eq!(app.stacks.route, crate::profiling::StacksRoute::Present);
+}

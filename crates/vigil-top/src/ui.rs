@@ -1,6 +1,6 @@
 //! Drawing the dashboard with ratatui: header, services table, events and detail panes, help.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Flex, Layout, Rect};
@@ -8,14 +8,16 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{
     Bar, BarChart, BarGroup, Block, Cell, Clear, List, ListItem, Paragraph, RenderDirection, Row,
-    Sparkline, Table, TableState, Widget,
+    Sparkline, Table, TableState, Widget, Wrap,
 };
 use ratatui::Frame;
 
 use crate::figures;
+use crate::model::PollHistogram;
 use crate::state::{
     App, Connection, InstanceView, RowKey, ServiceState, ServiceView, Severity, SortColumn,
 };
+use crate::ui_profiling;
 
 /// Width of the busy-% history column (one cell per sample, newest on the right).
 const SPARKLINE_WIDTH: u16 = 20;
@@ -30,7 +32,8 @@ pub(crate) struct Theme {
 }
 
 impl Theme {
-    fn fg(self, color: Color) -> Style {
+    /// `color` as the foreground, or no style without colours.
+    pub(crate) fn fg(self, color: Color) -> Style {
         if self.color {
             Style::new().fg(color)
         } else {
@@ -169,8 +172,14 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
                     theme.fg(Color::Yellow).add_modifier(Modifier::BOLD),
                 ));
             }
+            if let Some(left) = app.profiling_left(Instant::now()) {
+                spans.push(Span::styled(
+                    format!("  profiling… {}s", left.as_secs_f64().ceil()),
+                    theme.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+                ));
+            }
             spans.push(Span::styled(
-                "  ? help  q quit  ←/→ sort  / filter  Enter expand",
+                "  ? help  q quit  ←/→ sort  / filter  Enter expand  p profile",
                 theme.fg(Color::DarkGray),
             ));
             Line::from(spans)
@@ -389,61 +398,103 @@ fn draw_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     };
     let instances = app.instances.get(name).map_or(&[][..], Vec::as_slice);
     let instance_lines = u16::try_from(instances.len().min(3)).unwrap_or(3);
-    let [quantiles, chart, list] = Layout::vertical([
+    let stack = ui_profiling::stack_section(app, &selected);
+    let profile = ui_profiling::profile_lines(app, name, inner.width, Instant::now(), theme);
+    // Where a stuck service is blocked comes first; the chart (or the profile) keeps at
+    // least 3 lines below it.
+    let room = inner.height.saturating_sub(2 + instance_lines + 1);
+    let stack_height = stack.as_ref().map_or(0, |section| {
+        section.wanted_lines().min(room.saturating_sub(3))
+    });
+    let [quantiles, stack_area, chart, list] = Layout::vertical([
         Constraint::Length(2),
+        Constraint::Length(stack_height),
         Constraint::Min(3),
         Constraint::Length(instance_lines + 1),
     ])
     .areas(inner);
-
-    let Some(histogram) = &service.histogram else {
-        // Without a histogram, the busy history gets the room, full height.
-        let newest = service.history.back().copied().unwrap_or(0);
-        let highest = service.history.iter().copied().max().unwrap_or(0);
+    if let Some(section) = &stack {
         frame.render_widget(
-            Paragraph::new(vec![
-                Line::raw(format!(
-                    "busy% now {newest}%, highest {highest}% over the last {} samples",
-                    service.history.len()
-                )),
-                Line::styled(
-                    "no poll histogram: attach the histogram monitor for p99",
-                    theme.fg(Color::DarkGray),
-                ),
-            ]),
-            quantiles,
+            Paragraph::new(ui_profiling::stack_lines(
+                section,
+                stack_area.width,
+                stack_area.height,
+                theme,
+            )),
+            stack_area,
         );
-        let samples: Vec<u64> = service.history.iter().copied().collect();
-        frame.render_widget(
-            Sparkline::default()
-                .data(&samples)
-                .max(highest.max(100))
-                .style(theme.fg(Color::Cyan)),
-            chart,
-        );
-        draw_instances(frame, list, instances);
-        return;
-    };
-    let bounds = &app.histogram_bounds_ns;
-    let quantile = |q| optional(figures::quantile(histogram, bounds, q), figures::duration);
-    let mut lines = vec![Line::raw(format!(
-        "p50 ≤{}  p90 ≤{}  p99 ≤{}  max {}",
-        quantile(0.5),
-        quantile(0.9),
-        quantile(0.99),
-        figures::duration(Duration::from_nanos(histogram.max_ns))
-    ))];
-    if let Some(slow) = service.slow_polls {
-        let threshold = service
-            .slow_threshold
-            .map_or_else(String::new, |threshold| {
-                format!(" (over {})", figures::duration(threshold))
-            });
-        lines.push(Line::raw(format!("slow polls {slow}{threshold}")));
     }
-    frame.render_widget(Paragraph::new(lines), quantiles);
+    let bounds = &app.histogram_bounds_ns;
+    match &service.histogram {
+        Some(histogram) => {
+            let quantile = |q| optional(figures::quantile(histogram, bounds, q), figures::duration);
+            let mut lines = vec![Line::raw(format!(
+                "p50 ≤{}  p90 ≤{}  p99 ≤{}  max {}",
+                quantile(0.5),
+                quantile(0.9),
+                quantile(0.99),
+                figures::duration(Duration::from_nanos(histogram.max_ns))
+            ))];
+            if let Some(slow) = service.slow_polls {
+                let threshold = service
+                    .slow_threshold
+                    .map_or_else(String::new, |threshold| {
+                        format!(" (over {})", figures::duration(threshold))
+                    });
+                lines.push(Line::raw(format!("slow polls {slow}{threshold}")));
+            }
+            frame.render_widget(Paragraph::new(lines), quantiles);
+        }
+        None => {
+            let newest = service.history.back().copied().unwrap_or(0);
+            let highest = service.history.iter().copied().max().unwrap_or(0);
+            frame.render_widget(
+                Paragraph::new(vec![
+                    Line::raw(format!(
+                        "busy% now {newest}%, highest {highest}% over the last {} samples",
+                        service.history.len()
+                    )),
+                    Line::styled(
+                        "no poll histogram: attach the histogram monitor for p99",
+                        theme.fg(Color::DarkGray),
+                    ),
+                ]),
+                quantiles,
+            );
+        }
+    }
+    match (profile, &service.histogram) {
+        // An open profile takes the chart's place: it is what the user just asked for.
+        // Wrapped: a failure is one sentence that may be wider than the pane.
+        (Some(lines), _) => {
+            frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), chart)
+        }
+        (None, Some(histogram)) => draw_histogram(frame, chart, histogram, bounds, theme),
+        // Without a histogram, the busy history gets the room, full height.
+        (None, None) => {
+            let samples: Vec<u64> = service.history.iter().copied().collect();
+            let highest = samples.iter().copied().max().unwrap_or(0);
+            frame.render_widget(
+                Sparkline::default()
+                    .data(&samples)
+                    .max(highest.max(100))
+                    .style(theme.fg(Color::Cyan)),
+                chart,
+            );
+        }
+    }
+    draw_instances(frame, list, instances);
+}
 
-    // Only the buckets from the first to the last non-empty one.
+/// The buckets from the first to the last non-empty one, as a bar chart labelled with
+/// each bucket's lower bound.
+fn draw_histogram(
+    frame: &mut Frame<'_>,
+    chart: Rect,
+    histogram: &PollHistogram,
+    bounds: &[(u64, Option<u64>)],
+    theme: Theme,
+) {
     let first = histogram.buckets.iter().position(|count| *count > 0);
     let last = histogram.buckets.iter().rposition(|count| *count > 0);
     if let (Some(first), Some(last)) = (first, last) {
@@ -467,7 +518,6 @@ fn draw_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
             chart,
         );
     }
-    draw_instances(frame, list, instances);
 }
 
 fn draw_instances(frame: &mut Frame<'_>, area: Rect, instances: &[InstanceView]) {
@@ -505,6 +555,8 @@ const HELP: &[(&str, &str)] = &[
     ("Enter", "expand a service into its instances"),
     ("↑/↓, j/k", "select a row (the detail pane follows)"),
     ("+/-", "longer / shorter refresh interval"),
+    ("p", "2 s CPU profile: hottest functions in the detail"),
+    ("Esc", "close the profile (else clear the filter)"),
     ("?", "this help (any key closes it)"),
 ];
 

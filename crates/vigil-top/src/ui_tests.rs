@@ -259,3 +259,187 @@ fn extreme_figures_render_without_panicking() {
     let buffer = render(&app, true);
     assert!(line(&buffer, FIRST_ROW).contains("STUCK"));
 }
+
+/// The app with the sample stacks fetched: `stuck#0` blocked in a sleep.
+fn app_with_stacks() -> App {
+    let mut app = app();
+    app.on_stacks(Ok(crate::stacks::parse(
+        crate::stacks::SAMPLE_STACKS.as_bytes(),
+    )
+    .expect("stacks")));
+    app
+}
+
+/// The detail pane's lines (right of its left border), from its title down.
+fn detail_lines(buffer: &Buffer, title: &str) -> Vec<String> {
+    let top = find(buffer, title, FIRST_ROW).expect("detail pane");
+    let x = usize::from(WIDTH / 2 + 1);
+    (top + 1..buffer.area.height)
+        .map(|y| line(buffer, y).chars().skip(x).collect::<String>())
+        .collect()
+}
+
+#[test]
+fn the_detail_pane_of_a_stuck_service_shows_its_stack_innermost_first() {
+    let buffer = render(&app_with_stacks(), true);
+    let pane = detail_lines(&buffer, "detail: stuck");
+    let at = |needle: &str| {
+        pane.iter()
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in the detail pane:\n{}", text(&buffer)))
+    };
+    let header = at("stack of stuck#0 (thread tokio-runtime-worker, tid 4242):");
+    // Room for all nine frames: each on its own line, innermost first, paths shortened
+    // to the file name where the whole one does not fit.
+    assert!(
+        pane[header + 1].contains("0 [libc.so.6]"),
+        "{}",
+        pane[header + 1]
+    );
+    assert!(pane[header + 2]
+        .contains("1 std::thread::sleep  /rustc/abc/library/std/src/thread/mod.rs:879"));
+    let wide = &pane[header + 3];
+    assert!(wide.contains("2 vigil::demo::wait_for_legacy_lock (inlined)  demo.rs:205"));
+    assert!(!wide.contains("/work/main"), "{wide}");
+    assert!(
+        pane[header + 9].contains("8 start_thread"),
+        "{}",
+        pane[header + 9]
+    );
+    assert!(at("1 live instance(s)") > header + 9, "{}", text(&buffer));
+}
+
+#[test]
+fn a_short_detail_pane_leaves_the_runtime_plumbing_out_first() {
+    let app = app_with_stacks();
+    let mut terminal = Terminal::new(TestBackend::new(WIDTH, 22)).expect("test terminal");
+    terminal
+        .draw(|frame| draw(frame, &app, Theme { color: true }))
+        .expect("draw");
+    let buffer = terminal.backend().buffer().clone();
+    let pane = detail_lines(&buffer, "detail: stuck").join("\n");
+    // The service's own frames and the blocking call stay; the runtime's leave first.
+    for kept in [
+        "0 [libc.so.6]",
+        "std::thread::sleep",
+        "wait_for_legacy_lock",
+        "stuck::{{closure}}",
+    ] {
+        assert!(pane.contains(kept), "{kept} missing:\n{pane}");
+    }
+    assert!(!pane.contains("tokio::runtime"), "{pane}");
+    assert!(
+        pane.contains("more frames (runtime plumbing left out first)"),
+        "{pane}"
+    );
+}
+
+#[test]
+fn a_failed_capture_shows_its_error_and_other_services_show_no_stack() {
+    let mut app = app_with_stacks();
+    let document = app.stacks.document.as_mut().expect("stacks");
+    document.stuck[0].frames.clear();
+    document.stuck[0].error = Some("the poll ended before the capture".to_owned());
+    let buffer = render(&app, true);
+    let pane = detail_lines(&buffer, "detail: stuck").join("\n");
+    assert!(pane.contains("stack of stuck#0"), "{pane}");
+    assert!(
+        pane.contains("no stack: the poll ended before the capture"),
+        "{pane}"
+    );
+    // A service that is not stuck gets no stack section.
+    app.selected = Some(crate::state::RowKey::Service("consumer".to_owned()));
+    let buffer = render(&app, true);
+    assert_eq!(
+        find(&buffer, "stack of", FIRST_ROW),
+        None,
+        "{}",
+        text(&buffer)
+    );
+}
+
+#[test]
+fn without_a_profiler_the_detail_pane_shows_nothing_more() {
+    let mut app = app();
+    let before = text(&render(&app, true));
+    app.on_stacks(Err(crate::source::StacksError::NoProfiler));
+    assert_eq!(text(&render(&app, true)), before);
+    assert!(!before.contains("stack"), "{before}");
+}
+
+#[test]
+fn the_profile_view_lists_the_hottest_functions_with_their_share() {
+    let mut app = app();
+    app.selected = Some(crate::state::RowKey::Service("consumer".to_owned()));
+    let folded = "\
+consumer;tokio::runtime::task::harness::poll_future;app::consume;app::decode 30
+consumer;tokio::runtime::task::harness::poll_future;app::consume;serde_json::de::from_slice 10
+consumer;tokio::runtime::task::harness::poll_future;app::other;app::decode 20
+(no service);tokio::runtime::park 40
+";
+    app.on_profile(
+        Ok(crate::folded::parse(folded).expect("folded")),
+        Instant::now(),
+    );
+    let buffer = render(&app, true);
+    let pane = detail_lines(&buffer, "detail: consumer");
+    let at = |needle: &str| {
+        pane.iter()
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` in:\n{}", text(&buffer)))
+    };
+    let title = at("CPU profile, 2s: consumer 60 of 100 samples");
+    assert!(
+        pane[title + 1].contains(" 83.3%      50  app::decode"),
+        "{}",
+        pane[title + 1]
+    );
+    assert!(pane[title + 2].contains(" 16.7%      10  serde_json::de::from_slice"));
+    // The profile takes the histogram's place; the quantiles stay above it.
+    assert!(at("p50 ≤") < title);
+    assert!(find(&buffer, "profile: 100 samples over 2s", FIRST_ROW).is_some());
+}
+
+#[test]
+fn profile_failures_are_one_clear_line() {
+    use crate::source::ProfileFailure;
+    for (failure, expected) in [
+        (
+            ProfileFailure::Busy,
+            "another profile is running in the target (HTTP 409)",
+        ),
+        (
+            ProfileFailure::NoProfiler,
+            "the endpoint has no profiler (HTTP 404): serve it with Endpoint::profiler",
+        ),
+        (
+            ProfileFailure::Disabled("profiling is not supported here".to_owned()),
+            "the target's profiler is disabled (HTTP 501): profiling is not supported here",
+        ),
+    ] {
+        let mut app = app();
+        app.on_profile(Err(failure), Instant::now());
+        // Wrapped when wider than the pane: read it back as one sentence.
+        let pane = detail_lines(&render(&app, true), "detail: stuck")
+            .iter()
+            .map(|line| line.trim_end_matches(['│', ' ']))
+            .collect::<Vec<_>>()
+            .join(" ");
+        assert!(pane.contains(expected), "{expected} missing:\n{pane}");
+    }
+}
+
+#[test]
+fn while_profiling_the_header_counts_down() {
+    let mut app = app();
+    assert_eq!(app.request_profile(Instant::now()), Some(2));
+    let buffer = render(&app, true);
+    assert!(
+        line(&buffer, 1).contains("profiling… 2s"),
+        "{}",
+        line(&buffer, 1)
+    );
+    assert!(find(&buffer, "profiling… 2s (the whole process)", FIRST_ROW).is_some());
+    // A second `p` meanwhile starts nothing.
+    assert_eq!(app.request_profile(Instant::now()), None);
+}
