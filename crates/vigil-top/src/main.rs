@@ -15,6 +15,7 @@ mod folded;
 mod keys;
 mod model;
 mod plain;
+mod poller;
 mod profiling;
 mod source;
 mod stacks;
@@ -34,7 +35,8 @@ use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
 use crate::keys::Flow;
-use crate::source::{Client, Poller, Update};
+use crate::poller::{Poller, Update};
+use crate::source::Client;
 use crate::state::App;
 use crate::ui::Theme;
 
