@@ -50,16 +50,10 @@ fn main() {
         .build()
         .expect("a runtime");
     let (sleeper, sleeping) = registry
-        .try_start_in(
-            runtime.handle(),
-            ServiceObj::new("sleeper", sleeper()),
-        )
+        .try_start_in(runtime.handle(), ServiceObj::new("sleeper", sleeper()))
         .expect("a start");
     let (spinner, spinning) = registry
-        .try_start_in(
-            runtime.handle(),
-            ServiceObj::new("spinner", spinner()),
-        )
+        .try_start_in(runtime.handle(), ServiceObj::new("spinner", spinner()))
         .expect("a start");
     std::thread::sleep(Duration::from_millis(300));
 

@@ -156,7 +156,7 @@ impl Profile {
             None => "CPU by service".to_owned(),
         };
         let mut svg = Vec::new();
-        inferno::flamegraph::from_lines(&mut options, lines.into_iter(), &mut svg)
+        inferno::flamegraph::from_lines(&mut options, lines, &mut svg)
             .map_err(|error| ProfileError::Os(std::io::Error::other(error.to_string())))?;
         Ok(svg)
     }

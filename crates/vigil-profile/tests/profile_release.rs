@@ -41,7 +41,14 @@ fn release_build_names_the_blocking_call_and_the_services_functions() {
     }
     let manifest = env!("CARGO_MANIFEST_DIR");
     let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "vigil-profile", "--example", "where"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "vigil-profile",
+            "--example",
+            "where",
+        ])
         .current_dir(manifest)
         .status()
         .expect("cargo runs");
@@ -56,13 +63,25 @@ fn release_build_names_the_blocking_call_and_the_services_functions() {
     assert!(output.status.success(), "the example failed:\n{stdout}");
 
     let sleeper = section(&stdout, "sleeper#0");
-    assert!(sleeper.contains("clock_nanosleep"), "no blocking call in:\n{sleeper}");
-    assert!(sleeper.contains("where::sleeper"), "no service function in:\n{sleeper}");
+    assert!(
+        sleeper.contains("clock_nanosleep"),
+        "no blocking call in:\n{sleeper}"
+    );
+    assert!(
+        sleeper.contains("where::sleeper"),
+        "no service function in:\n{sleeper}"
+    );
     assert!(capture_time(sleeper) < Duration::from_secs(1), "{sleeper}");
 
     let spinner = section(&stdout, "spinner#0");
-    assert!(spinner.contains("where::spinner"), "no service function in:\n{spinner}");
+    assert!(
+        spinner.contains("where::spinner"),
+        "no service function in:\n{spinner}"
+    );
     assert!(capture_time(spinner) < Duration::from_secs(1), "{spinner}");
 
-    assert!(stdout.contains("samples by service: [(\"spinner\","), "{stdout}");
+    assert!(
+        stdout.contains("samples by service: [(\"spinner\","),
+        "{stdout}"
+    );
 }
