@@ -1,7 +1,8 @@
 //! Where are my services? Captures the stack of a service blocked inside a poll and of one
 //! spinning inside a poll, then profiles both for a second.
 //!
-//! `cargo run --release -p vigil-profile --example where`
+//! `cargo run --release -p vigil-profile --example where`; with `-- --captures N` it also
+//! captures the spinning service N times and says how often its own function was found.
 
 use std::time::{Duration, Instant};
 
@@ -67,6 +68,26 @@ fn main() {
             ),
             Err(error) => println!("{id}: {error}"),
         }
+    }
+
+    if let Some(captures) = std::env::args()
+        .skip_while(|argument| argument != "--captures")
+        .nth(1)
+        .and_then(|count| count.parse::<u32>().ok())
+    {
+        let (mut found, mut frames) = (0, 0);
+        for _ in 0..captures {
+            if let Ok(stack) = profiler.capture(spinner) {
+                frames += stack.frames().len();
+                if stack.contains_function("where::spinner") {
+                    found += 1;
+                }
+            }
+        }
+        println!(
+            "spinner's own function in {found} of {captures} captures ({:.1} frames each)",
+            frames as f64 / f64::from(captures)
+        );
     }
 
     let profile = profiler
