@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use vigil_monitor::Clock;
 use vigil_registry::{MonitorFactory, Registry, ServiceId};
 
+use crate::dwarf::StackCopy;
 use crate::stack::{StackTrace, Symbolizer};
 use crate::state::{phase, Shared};
 use crate::{sys, CaptureError};
@@ -46,7 +47,8 @@ impl fmt::Display for StuckService {
 
 /// Where a capture stands while its requester waits.
 enum Answer {
-    Captured(Vec<usize>),
+    /// The frame-pointer walk, and the copy for DWARF unwinding.
+    Captured(Vec<usize>, StackCopy),
     NotInPoll,
     TimedOut,
 }
@@ -80,7 +82,15 @@ pub(crate) fn capture(shared: &'static Shared, id: ServiceId) -> Result<StackTra
     };
     drop(guard);
     match answer {
-        Answer::Captured(addresses) => {
+        Answer::Captured(walked, copy) => {
+            // The DWARF unwind sees through code without frame pointers; the frame-pointer
+            // walk is the fallback where unwind information is missing or the copy ends.
+            let unwound = crate::dwarf::unwind(&copy);
+            let addresses = if unwound.len() >= walked.len() {
+                unwound
+            } else {
+                walked
+            };
             let frames = Symbolizer::new().stack(&addresses);
             Ok(StackTrace::new(frames, shared.thread_name(index), tid))
         }
@@ -143,13 +153,28 @@ fn take_answer(shared: &Shared) -> Option<Answer> {
     let area = &shared.capture;
     // Acquire: pairs with the handler's Release, so the frames are whole.
     let answer = match area.state.load(Ordering::Acquire) {
-        phase::CAPTURED => Answer::Captured(area.frames.to_vec()),
+        phase::CAPTURED => Answer::Captured(area.frames.to_vec(), stack_copy(area)),
         phase::NOT_IN_POLL => Answer::NotInPoll,
         _ => return None,
     };
     // Relaxed: only this requester (under the lock) uses the area next.
     area.state.store(phase::IDLE, Ordering::Relaxed);
     Some(answer)
+}
+
+/// The registers and stack the handler copied. Relaxed loads: the caller acquired the state.
+fn stack_copy(area: &crate::state::CaptureArea) -> StackCopy {
+    let words = area
+        .stack_words
+        .load(Ordering::Relaxed)
+        .min(area.stack.len());
+    StackCopy {
+        registers: std::array::from_fn(|index| area.registers[index].load(Ordering::Relaxed)),
+        stack: area.stack[..words]
+            .iter()
+            .map(|word| word.load(Ordering::Relaxed))
+            .collect(),
+    }
 }
 
 /// Takes the request back if no handler took it; `None` while one is writing its answer.

@@ -84,6 +84,11 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod capture;
+#[cfg(all(
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod dwarf;
 mod error;
 mod marker;
 pub mod pprof;

@@ -16,6 +16,10 @@ pub(crate) const MAX_THREADS: usize = 1024;
 /// Frames a handler records per stack (innermost first); deeper stacks are cut there.
 pub(crate) const MAX_FRAMES: usize = 128;
 
+/// Bytes of the interrupted stack a capture copies (from the stack pointer up), for DWARF
+/// unwinding afterwards: the innermost frames, where the service's own code is.
+pub(crate) const STACK_COPY_WORDS: usize = 64 * 1024 / 8;
+
 /// Sample buffers shared by every thread's profiling handler (about 1 KiB each). A profile
 /// drains them every 10 ms; at 99 Hz they hold a second of samples of 10 busy threads.
 pub(crate) const SAMPLE_BUFFERS: usize = 1024;
@@ -132,6 +136,11 @@ pub(crate) struct CaptureArea {
     pub(crate) key: AtomicU64,
     pub(crate) poll_seq: AtomicU64,
     pub(crate) frames: Frames,
+    /// The interrupted registers: `[pc, sp, fp, lr]` (`lr` is `0` on x86_64).
+    pub(crate) registers: [AtomicUsize; 4],
+    /// A copy of the stack from `sp` up, for DWARF unwinding; `stack_words` are valid.
+    pub(crate) stack: Box<[AtomicU64]>,
+    pub(crate) stack_words: AtomicUsize,
 }
 
 /// One profiling sample, written by the handler of the thread it was taken on.
@@ -185,6 +194,9 @@ impl Shared {
                 key: AtomicU64::new(0),
                 poll_seq: AtomicU64::new(0),
                 frames: Frames::new(),
+                registers: std::array::from_fn(|_| AtomicUsize::new(0)),
+                stack: (0..STACK_COPY_WORDS).map(|_| AtomicU64::new(0)).collect(),
+                stack_words: AtomicUsize::new(0),
             },
             capture_lock: Mutex::new(()),
             profiling: AtomicBool::new(false),

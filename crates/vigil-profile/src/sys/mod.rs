@@ -47,4 +47,8 @@ pub(crate) struct Module {
     pub(crate) name: String,
     /// Where its executable segments are mapped.
     pub(crate) ranges: Vec<Range<usize>>,
+    /// Its file, to read unwind information from (`None` for the vDSO).
+    pub(crate) path: Option<std::path::PathBuf>,
+    /// Load bias: the file's addresses plus this are the addresses in memory.
+    pub(crate) bias: usize,
 }

@@ -185,7 +185,9 @@ extern "C" fn on_capture_signal(_signal: c_int, _info: *mut libc::siginfo_t, con
         return;
     }
     capture.frames.clear();
-    walk::walk(&registers(context), slot, &capture.frames);
+    let registers = registers(context);
+    walk::walk(&registers, slot, &capture.frames);
+    walk::copy_stack(&registers, slot, capture);
     // Release: publishes the frames with the verdict.
     capture.state.store(phase::CAPTURED, Ordering::Release);
 }

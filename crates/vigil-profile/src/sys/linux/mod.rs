@@ -145,18 +145,20 @@ unsafe extern "C" fn add_module(
             .to_string_lossy()
             .into_owned()
     };
-    let name = match name.as_str() {
-        "" => std::env::current_exe()
-            .ok()
-            .and_then(|path| {
-                path.file_name()
-                    .map(|name| name.to_string_lossy().into_owned())
-            })
-            .unwrap_or_else(|| "[exe]".to_owned()),
-        name if name.starts_with("linux-vdso") || name.starts_with("linux-gate") => {
+    let path = match name.as_str() {
+        "" => std::env::current_exe().ok(),
+        name if name.starts_with('/') => Some(std::path::PathBuf::from(name)),
+        _ => None,
+    };
+    let name = match (&path, name.as_str()) {
+        (Some(path), _) => path.file_name().map_or_else(
+            || "[exe]".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        ),
+        (None, name) if name.starts_with("linux-vdso") || name.starts_with("linux-gate") => {
             "[vdso]".to_owned()
         }
-        path => path.rsplit('/').next().unwrap_or(path).to_owned(),
+        (None, name) => name.to_owned(),
     };
     let headers: &[libc::Elf64_Phdr] = if info.dlpi_phdr.is_null() {
         &[]
@@ -172,6 +174,11 @@ unsafe extern "C" fn add_module(
             start..start + header.p_memsz as usize
         })
         .collect();
-    modules.push(Module { name, ranges });
+    modules.push(Module {
+        name,
+        ranges,
+        path,
+        bias: info.dlpi_addr as usize,
+    });
     0
 }

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::state::{Frames, ThreadSlot};
+use crate::state::{CaptureArea, Frames, ThreadSlot};
 
 /// The registers a walk starts from.
 #[derive(Debug, Clone, Copy)]
@@ -42,6 +42,42 @@ pub(super) fn walk(registers: &Registers, slot: &ThreadSlot, frames: &Frames) {
     }
     let fp = first_frames(registers, &stack, frames);
     follow_chain(fp, &stack, frames);
+}
+
+/// Copies the registers and the stack from `sp` up (at most the area's size, never past the
+/// thread's stack) into the capture area, for DWARF unwinding after the handler returned.
+pub(super) fn copy_stack(registers: &Registers, slot: &ThreadSlot, area: &CaptureArea) {
+    #[cfg(target_arch = "aarch64")]
+    let lr = registers.lr;
+    #[cfg(not(target_arch = "aarch64"))]
+    let lr = 0;
+    for (cell, value) in area
+        .registers
+        .iter()
+        .zip([registers.pc, registers.sp, registers.fp, lr])
+    {
+        // Relaxed: published by the area's Release store of its state.
+        cell.store(value, Ordering::Relaxed);
+    }
+    let stack = Stack {
+        low: registers.sp,
+        high: slot.stack_high.load(Ordering::Relaxed),
+    };
+    let in_stack =
+        registers.sp >= slot.stack_low.load(Ordering::Relaxed) && registers.sp < stack.high;
+    let mut words = 0;
+    if in_stack {
+        for (index, cell) in area.stack.iter().enumerate() {
+            let Some(word) = stack.read(registers.sp + index * WORD) else {
+                break;
+            };
+            // Relaxed: as above.
+            cell.store(word as u64, Ordering::Relaxed);
+            words = index + 1;
+        }
+    }
+    // Relaxed: as above.
+    area.stack_words.store(words, Ordering::Relaxed);
 }
 
 /// The part of the thread's stack that is in use: `[sp, high)`, all of it mapped.
