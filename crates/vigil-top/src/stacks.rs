@@ -20,7 +20,11 @@ const PLUMBING_PREFIXES: &[&str] = &[
     "std::rt::",
     "std::sys::backtrace",
     "std::sys::pal::unix::thread::Thread::new",
+    "std::sys::thread::unix::Thread>::new",
     "std::thread::Builder",
+    "std::thread::local::",
+    "__rust_try",
+    "__rust_begin_short_backtrace",
     "std::thread::lifecycle",
     "vigil_registry::",
     "vigil_monitor::",
@@ -299,5 +303,21 @@ mod tests {
             plumbing,
             [false, false, false, false, true, true, true, true, true]
         );
+        let frame = |function: &str| StackFrame {
+            function: Some(function.to_owned()),
+            file: None,
+            line: None,
+            module: None,
+            address: 0,
+            inlined: false,
+        };
+        for plumbing in [
+            "<std::sys::thread::unix::Thread>::new::thread_start",
+            "std::thread::local::LocalKey<T>::with",
+            "__rust_try",
+        ] {
+            assert!(frame(plumbing).is_plumbing(), "{plumbing}");
+        }
+        assert!(!frame("std::sys::thread::unix::sleep").is_plumbing());
     }
 }
