@@ -1,8 +1,8 @@
 //! `vigil::http`: the endpoint over real sockets on 127.0.0.1 — routes, errors, limits.
 
 mod export_fixture;
+mod http_client;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,63 +16,14 @@ use vigil::{Registry, ServiceObj, ServicesMetrics};
 use vigil_supervisor::{Backoff, ChildSpec, Escalation, Restart, ServiceState, Supervisor};
 
 use export_fixture::Fixture;
-
-/// The endpoint's request-head deadline (documented in `vigil::http`).
-const HEAD_DEADLINE: Duration = Duration::from_secs(2);
-
-/// Bound on every network exchange of these tests: a hang fails instead of blocking.
-const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
+use http_client::{exchange, get, loopback, multi_thread, HttpResponse, EXCHANGE_TIMEOUT};
 
 /// How a Prometheus server asks for metrics.
 const PROMETHEUS_ACCEPT: &str =
     "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
 
-/// An HTTP response, split.
-#[derive(Debug)]
-struct HttpResponse {
-    status_line: String,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-/// Sends `request` on a new connection and reads the response until the server closes
-/// (requests ask for `Connection: close`; error responses close by themselves).
-async fn exchange(address: SocketAddr, request: &[u8]) -> HttpResponse {
-    let raw = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
-        let mut stream = TcpStream::connect(address).await.expect("connect");
-        stream.write_all(request).await.expect("send the request");
-        let mut raw = Vec::new();
-        stream
-            .read_to_end(&mut raw)
-            .await
-            .expect("read the response");
-        raw
-    })
-    .await
-    .expect("the server answers in time");
-    let raw = String::from_utf8(raw).expect("a UTF-8 response");
-    let (head, body) = raw.split_once("\r\n\r\n").expect("a head and a body");
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap().to_owned();
-    let headers = lines
-        .map(|line| {
-            let (name, value) = line.split_once(": ").expect("name: value");
-            (name.to_ascii_lowercase(), value.to_owned())
-        })
-        .collect();
-    HttpResponse {
-        status_line,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-/// `GET path` with the given extra header lines, on a connection closed after it.
-async fn get(address: SocketAddr, path: &str, headers: &str) -> HttpResponse {
-    let request =
-        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Connection: close\r\n\r\n");
-    exchange(address, request.as_bytes()).await
-}
+/// The endpoint's request-head deadline (documented in `vigil::http`).
+const HEAD_DEADLINE: Duration = Duration::from_secs(2);
 
 /// A scrape of `/metrics` that must succeed; returns the body.
 async fn scrape(address: SocketAddr) -> String {
@@ -94,19 +45,6 @@ fn with_fixture_server<T>(
         .spawn(fixture.runtime.handle(), loopback())
         .expect("bind loopback");
     fixture.runtime.block_on(requests(server.local_addr()))
-}
-
-/// Port 0 of 127.0.0.1: any free port.
-fn loopback() -> SocketAddr {
-    (std::net::Ipv4Addr::LOCALHOST, 0).into()
-}
-
-fn multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a multi-thread runtime")
 }
 
 #[test]
