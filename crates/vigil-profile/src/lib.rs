@@ -51,14 +51,17 @@
 //! - **Capture.** `capture(id)` finds the thread whose slot carries `id`, writes a request
 //!   naming that poll, and sends the capture signal to that one thread (`tgkill`). Its
 //!   handler checks that the thread is still in *that* poll (same key, same sequence
-//!   number), records the interrupted instruction and walks the frame-pointer chain into
-//!   memory prepared at install, and returns. Symbols are resolved afterwards, on the
-//!   caller's thread. A poll that ended meanwhile answers [`CaptureError::NotInPoll`],
+//!   number), records the interrupted instruction, walks the frame-pointer chain and copies
+//!   the top 64 KiB of the stack into memory prepared at install, and returns. Afterwards,
+//!   on the caller's thread, the copy is unwound with DWARF (`.eh_frame`, through
+//!   `framehop`), so code built without frame pointers shows whole, and symbols are
+//!   resolved. A poll that ended meanwhile answers [`CaptureError::NotInPoll`],
 //!   never another poll's stack; a thread that does not answer (it blocks the signal)
 //!   answers [`CaptureError::Timeout`] after the capture timeout (default 250 ms).
 //! - **Profiles.** `profile(duration)` starts a timer on each registered thread's own CPU
 //!   clock (an idle thread is not sampled at all); each expiry signals that thread, whose
-//!   handler records its stack and the instance in a poll there.
+//!   handler records its stack (the frame-pointer walk: no copy per sample) and the
+//!   instance in a poll there.
 //!
 //! # Signal safety
 //!
