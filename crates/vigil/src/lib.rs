@@ -97,9 +97,11 @@
 //! | [`vigil_status`] | [`spawn`](status::spawn), [`split`](status::split), [`ServiceJoinHandle`], [`ServiceStatusJoinHandle`] | tokio |
 //! | [`vigil_registry`] | [`Registry`], [`ServiceObj`], [`ServiceId`], [`ServicesMetrics`] | tokio |
 //! | [`vigil_supervisor`] | [`Supervisor`], [`ChildSpec`], [`Restart`], [`Backoff`], [`ShutdownReport`] | tokio |
+//! | `vigil_profile` (feature `profile`) | `Profiler` (stacks of stuck polls, per-service CPU profiles), `StackTrace`, `Profile` | Linux; any executor's threads |
 //!
-//! The modules [`monitor`], [`status`], [`registry`] and [`supervisor`] re-export each crate
-//! whole; the most used items are also at the root and in the [`prelude`].
+//! The modules [`monitor`], [`status`], [`registry`] and [`supervisor`] (and `profile`, with
+//! its feature) re-export each crate whole; the most used items are also at the root and in
+//! the [`prelude`].
 //!
 //! # Feature flags
 //!
@@ -118,8 +120,18 @@
 //!   HTTP/1.1 with [`hyper`](https://docs.rs/hyper) on tokio (adds `hyper`, `hyper-util`,
 //!   `http-body-util`, `serde_json`, and tokio's `net` and `time`). No authentication, no
 //!   TLS: bind loopback unless the metrics may be public.
-//! - `demo`: `vigil::demo` starts synthetic supervised services that exercise every figure
-//!   (a crash loop, a given-up service, a stuck poll, a service that ignores shutdown).
+//! - `profile`: `vigil::profile` re-exports `vigil-profile`: the stack of a poll in progress
+//!   (`Profiler::capture`, `Profiler::stuck`) and CPU profiles attributed to services
+//!   (`Profiler::profile`: folded stacks, pprof) on Linux (x86_64 tested, aarch64 compiles);
+//!   elsewhere `Profiler::install` answers `Unsupported`. With `http`,
+//!   `Endpoint::profiler` adds the debug routes `/debug/stacks`, `/debug/pprof/profile` and
+//!   `/debug/pprof/folded` (adds `vigil-profile`, hence `backtrace`, `prost`, `flate2`, `libc`).
+//! - `flamegraph` (implies `profile`): `Profile::flamegraph_svg` and, with `http`,
+//!   `/debug/flamegraph.svg`, drawn by `inferno` (licensed CDDL-1.0, which is why it is
+//!   opt-in).
+//! - `demo` (implies `profile`): `vigil::demo` starts synthetic supervised services that
+//!   exercise every figure (a crash loop, a given-up service, a stuck poll, a service that
+//!   ignores shutdown), on a registry with the profiler attached.
 //!
 //! # Examples
 //!
@@ -156,6 +168,14 @@ pub mod registry {
 pub mod supervisor {
     #[doc(inline)]
     pub use vigil_supervisor::*;
+}
+
+/// Where a service is stuck and where its CPU goes: everything in [`vigil_profile`]
+/// (feature `profile`).
+#[cfg(feature = "profile")]
+pub mod profile {
+    #[doc(inline)]
+    pub use vigil_profile::*;
 }
 
 #[doc(inline)]

@@ -1,7 +1,9 @@
-//! The HTTP endpoint: `/metrics`, `/health`, `/snapshot.json` on hyper (feature `http`).
+//! The HTTP endpoint: `/metrics`, `/health`, `/snapshot.json` on hyper (feature `http`), and
+//! with a profiler the debug routes `/debug/stacks` and `/debug/pprof/*`.
 //!
 //! [`Endpoint`] serves a [`Registry`] over HTTP/1.1 with [`hyper`], its JSON written by
-//! [`serde_json`]; nothing here parses or writes HTTP or JSON by hand.
+//! [`serde_json`], query strings read by `form_urlencoded`; nothing here parses or writes
+//! HTTP or JSON by hand.
 //!
 //! | route | answers |
 //! |---|---|
@@ -11,14 +13,80 @@
 //! | another path | `404` |
 //! | another method than `GET` or `HEAD` | `405`, with `Allow: GET, HEAD` |
 //!
-//! `HEAD` answers as `GET` without the body; query strings are ignored; request bodies are
-//! never read.
+//! `HEAD` answers as `GET` without the body; query strings are ignored (but by the debug
+//! routes); request bodies are never read.
+//!
+//! ## Debug routes (feature `profile`)
+//!
+//! With [`Endpoint::profiler`] (features `http` and `profile`) the endpoint also answers
+//! these; without it they are `404`. They are **debug endpoints: keep them on loopback**.
+//! Stacks name the code's functions and files, and a profile costs CPU while it records,
+//! and nothing here authenticates. Each works on a blocking thread (tokio's
+//! `spawn_blocking`), never on the connection's task or a runtime worker.
+//!
+//! | route | answers |
+//! |---|---|
+//! | `GET /debug/stacks` | `200` `text/plain`: every live instance of the registry inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s), longest first, each as `StuckService`'s `Display` writes it (`stuck#0 inside one poll for 2.03s on thread tokio-runtime-worker (tid 4242):`, then its stack one frame a line, innermost first), separated by a blank line; or the line `no instance has been inside one poll for longer than 1s` |
+//! | `GET /debug/stacks?format=json` | `200` `application/json`: the same as the document below |
+//! | `GET /debug/pprof/profile?seconds=N` | records a CPU profile of every thread that polls services for `N` seconds (a whole number, 1 to 60, default 30 as Go's pprof), then `200` `application/octet-stream` with `Content-Disposition: attachment; filename="profile.pb.gz"`: gzipped pprof `profile.proto`, a `service` label on every sample (`go tool pprof` reads it) |
+//! | `GET /debug/pprof/folded?seconds=N` | the same recording, `200` `text/plain`: flamegraph's folded stacks, one line `service;outer;...;inner count` per distinct stack, rooted at the service name (`(no service)` outside any service's poll) |
+//! | `GET /debug/flamegraph.svg?seconds=N[&service=NAME]` | feature `flamegraph`: the same recording, `200` `image/svg+xml`, of one service's stacks or all |
+//!
+//! A profile route answers `400` for a `seconds` that is not a whole number from 1 to 60,
+//! `409 Conflict` while another profile records (one at a time in the process, whoever
+//! asked), `501` when the profiler is [`Profiler::disabled`](vigil_profile::Profiler::disabled)
+//! (not Linux, or its signals were taken). A profile runs its whole duration even if the
+//! client goes away meanwhile. Unknown query keys are ignored.
+//!
+//! The JSON of `/debug/stacks?format=json` (what `vigil-top` reads for the stack of a
+//! stuck service; durations in integer nanoseconds):
+//!
+//! ```json
+//! {
+//!   "stuck_after_ns": 1000000000,
+//!   "stuck": [
+//!     {
+//!       "id": "stuck#0",
+//!       "name": "stuck",
+//!       "instance_id": 0,
+//!       "in_poll_ns": 2031000000,
+//!       "thread_name": "tokio-runtime-worker",
+//!       "thread_id": 4242,
+//!       "frames": [
+//!         {
+//!           "function": "std::thread::sleep",
+//!           "file": "/rustc/.../library/std/src/thread/mod.rs",
+//!           "line": 883,
+//!           "module": "top",
+//!           "address": 94544239271020,
+//!           "inlined": false
+//!         }
+//!       ],
+//!       "error": null
+//!     }
+//!   ]
+//! }
+//! ```
+//!
+//! - `stuck`: longest in poll first; empty when none is stuck.
+//! - `thread_name`: `null` when the thread has no name; `thread_id`: the kernel's thread id
+//!   (`top -H`).
+//! - `frames`: innermost first; `function` is demangled without its hash, `null` where no
+//!   symbol covers the address (then `module` names the loaded object, `[vdso]` included);
+//!   `file` and `line` are `null` without debug information; `address` is the
+//!   interrupted instruction for the first frame and return addresses after it; `inlined`
+//!   frames share their caller's address.
+//! - `error`: `null` with a stack; else why there is none, as `CaptureError`'s `Display`
+//!   writes it (the poll ended meanwhile, the thread did not answer in time, the service
+//!   was started by a registry without the profiler), and then `thread_name` and
+//!   `thread_id` are `null` and `frames` is empty.
 //!
 //! # Security
 //!
 //! There is **no authentication and no TLS**: anyone who can connect reads every service's
-//! name and figures. Bind a loopback address (`127.0.0.1:…`, as the examples do) unless the
-//! metrics may be public, or put the endpoint behind a proxy that authenticates.
+//! name and figures (and, with a profiler, its stacks, and can make it record profiles).
+//! Bind a loopback address (`127.0.0.1:…`, as the examples do) unless the metrics may be
+//! public, or put the endpoint behind a proxy that authenticates.
 //!
 //! # Limits
 //!
@@ -36,6 +104,9 @@
 //!   among 200 silent connections is answered at once.
 //! - **connection lifetime, 10 s**: then the connection is closed after its response in
 //!   progress (at most 2 s more), which bounds clients that never read their responses.
+//!   A debug reply in progress is let finish first: a connection waiting for a profile is
+//!   kept for the profile's whole duration (up to 60 s), its symbols' resolution and the
+//!   2 s to write it. A debug reply not ready within 70 s answers `503`.
 //!
 //! # Examples
 //!
@@ -65,10 +136,14 @@
 //! # }).unwrap();
 //! ```
 
+#[cfg(feature = "profile")]
+mod debug;
 mod document;
 mod health;
 mod routes;
 mod server;
+#[cfg(feature = "profile")]
+mod stacks;
 
 use std::fmt;
 use std::io;
@@ -103,6 +178,8 @@ where
     registry: Arc<Registry<F, C>>,
     stuck_after: Duration,
     supervisor: Option<Box<dyn SupervisorView>>,
+    #[cfg(feature = "profile")]
+    profiler: Option<vigil_profile::Profiler>,
 }
 
 /// What the endpoint reads of a supervisor, whatever its registry's type: the endpoint
@@ -131,12 +208,15 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
             registry,
             stuck_after: DEFAULT_STUCK_AFTER,
             supervisor: None,
+            #[cfg(feature = "profile")]
+            profiler: None,
         }
     }
 
     /// `/health` answers `503` while a live instance has been inside one poll for longer
     /// than `threshold` (default 1 s): a service blocking its worker thread, or looping
-    /// without yielding.
+    /// without yielding. With a [`profiler`](Endpoint::profiler), `/debug/stacks` shows the
+    /// stacks of those instances.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -178,6 +258,39 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
         C2: Clock,
     {
         self.supervisor = Some(Box::new(supervisor));
+        self
+    }
+
+    /// Adds the debug routes (see the [module documentation](self#debug-routes-feature-profile)):
+    /// `/debug/stacks` (the stack of every instance stuck past
+    /// [`stuck_after`](Endpoint::stuck_after)), `/debug/pprof/profile` and
+    /// `/debug/pprof/folded` (CPU profiles by service) and, with the `flamegraph` feature,
+    /// `/debug/flamegraph.svg`. Without a profiler those paths are `404`.
+    ///
+    /// Attach the same profiler to the registry (`Registry::builder().monitor(profiler)`, or
+    /// in a tuple with other monitors): it sees only the polls of registries it is attached
+    /// to. A [`Profiler::disabled`](vigil_profile::Profiler::disabled) one answers stacks
+    /// with why there are none and profiles with `501`. Keep the endpoint on loopback: the
+    /// debug routes have no authentication.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigil::http::Endpoint;
+    /// use vigil::profile::Profiler;
+    /// use vigil::Registry;
+    ///
+    /// let profiler = Profiler::install_or_disabled();
+    /// let registry = Arc::new(Registry::builder().monitor(profiler).build());
+    /// let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    /// let server = Endpoint::new(registry)
+    ///     .profiler(profiler)
+    ///     .spawn(runtime.handle(), "127.0.0.1:0".parse().unwrap())
+    ///     .unwrap();
+    /// println!("go tool pprof http://{}/debug/pprof/profile?seconds=10", server.local_addr());
+    /// ```
+    #[cfg(feature = "profile")]
+    pub fn profiler(mut self, profiler: vigil_profile::Profiler) -> Self {
+        self.profiler = Some(profiler);
         self
     }
 
@@ -250,17 +363,22 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
             registry: self.registry,
             stuck_after: self.stuck_after,
             supervisor: self.supervisor,
+            #[cfg(feature = "profile")]
+            profiler: self.profiler,
         }
     }
 }
 
 impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Endpoint<F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Endpoint")
+        let mut debug = f.debug_struct("Endpoint");
+        debug
             .field("registry", &self.registry)
             .field("stuck_after", &self.stuck_after)
-            .field("supervisor", &self.supervisor)
-            .finish()
+            .field("supervisor", &self.supervisor);
+        #[cfg(feature = "profile")]
+        debug.field("profiler", &self.profiler);
+        debug.finish()
     }
 }
 

@@ -1,8 +1,13 @@
-//! What the endpoint answers: one function from a request to a response.
+//! What the endpoint answers: one function from a request to a reply, ready at once or,
+//! for the debug routes, worked out in the background.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "profile")]
+use super::debug::{self, DebugRoute};
 use super::{document, health, SupervisorView};
 use crate::export::prometheus::{encode, Format};
 use crate::{MonitorFactory, Registry};
@@ -20,14 +25,32 @@ pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
     pub(super) registry: Arc<Registry<F, C>>,
     pub(super) stuck_after: Duration,
     pub(super) supervisor: Option<Box<dyn SupervisorView>>,
+    /// Set by [`Endpoint::profiler`](super::Endpoint::profiler): the debug routes exist.
+    #[cfg(feature = "profile")]
+    pub(super) profiler: Option<vigil_profile::Profiler>,
 }
 
-const TEXT: &str = "text/plain; charset=utf-8";
-const JSON: &str = "application/json";
+/// What a request gets.
+pub(super) enum Reply {
+    /// A response built at once: every route but the debug ones.
+    Ready(Response<Body>),
+    /// A debug route's response, worked out on a blocking thread (a profile records for
+    /// seconds). It completes within [`SLOW_REPLY_LIMIT`](super::server::SLOW_REPLY_LIMIT);
+    /// the connection is kept open until it does.
+    // Built only by the debug routes (feature `profile`).
+    #[cfg_attr(not(feature = "profile"), allow(dead_code))]
+    Slow(SlowReply),
+}
 
-/// The response to `request`. `HEAD` gets the same head as `GET` (hyper leaves the body
-/// out); a request body is never read.
-pub(super) fn respond<F, C, B>(shared: &Shared<F, C>, request: &Request<B>) -> Response<Body>
+/// The future of a [`Reply::Slow`].
+pub(super) type SlowReply = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+
+pub(super) const TEXT: &str = "text/plain; charset=utf-8";
+pub(super) const JSON: &str = "application/json";
+
+/// The reply to `request`. `HEAD` gets the same head as `GET` (hyper leaves the body out);
+/// a request body is never read.
+pub(super) fn respond<F, C, B>(shared: &Arc<Shared<F, C>>, request: &Request<B>) -> Reply
 where
     F: MonitorFactory<C>,
     C: Clock,
@@ -36,7 +59,10 @@ where
         "/metrics" => Route::Metrics,
         "/health" => Route::Health,
         "/snapshot.json" => Route::Snapshot,
-        _ => return plain(StatusCode::NOT_FOUND, "not found\n".to_owned()),
+        other => match debug_route(shared, other) {
+            Some(route) => route,
+            None => return Reply::Ready(plain(StatusCode::NOT_FOUND, "not found\n".to_owned())),
+        },
     };
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = plain(
@@ -46,9 +72,9 @@ where
         response
             .headers_mut()
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return response;
+        return Reply::Ready(response);
     }
-    match route {
+    Reply::Ready(match route {
         Route::Metrics => {
             let accept = request
                 .headers()
@@ -88,7 +114,11 @@ where
                 ),
             }
         }
-    }
+        #[cfg(feature = "profile")]
+        Route::Debug(route, profiler) => {
+            return debug::respond(shared, profiler, route, request.uri().query());
+        }
+    })
 }
 
 /// The paths served.
@@ -96,13 +126,40 @@ enum Route {
     Metrics,
     Health,
     Snapshot,
+    /// Only with a profiler.
+    #[cfg(feature = "profile")]
+    Debug(DebugRoute, vigil_profile::Profiler),
 }
 
-fn plain(status: StatusCode, text: String) -> Response<Body> {
+/// The debug route at `path`, if the endpoint has a profiler (else those paths are `404`).
+#[cfg(feature = "profile")]
+fn debug_route<F: MonitorFactory<C>, C: Clock>(shared: &Shared<F, C>, path: &str) -> Option<Route> {
+    Some(Route::Debug(DebugRoute::of(path)?, shared.profiler?))
+}
+
+/// Without the `profile` feature there are no debug routes.
+#[cfg(not(feature = "profile"))]
+fn debug_route<F: MonitorFactory<C>, C: Clock>(_: &Shared<F, C>, _: &str) -> Option<Route> {
+    None
+}
+
+pub(super) fn plain(status: StatusCode, text: String) -> Response<Body> {
     with_type(status, TEXT, text)
 }
 
-fn with_type(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+pub(super) fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> Response<Body> {
+    bytes(status, content_type, body.into_bytes())
+}
+
+pub(super) fn bytes(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Vec<u8>,
+) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response

@@ -7,12 +7,14 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
+use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinSet;
 use vigil_monitor::Clock;
 
-use super::routes::{self, Shared};
+use super::routes::{self, Reply, Shared};
 use crate::MonitorFactory;
 
 /// Time a client has to send a complete request head (request line and headers), from the
@@ -26,8 +28,8 @@ pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
 
 /// Connections served at once. Past it, new connections wait in the listener's backlog
 /// until one ends; every connection ends within [`HEAD_DEADLINE`] of going silent and
-/// within [`CONNECTION_LIFETIME`] + [`SHUTDOWN_GRACE`] at most, so a full table frees up
-/// by itself.
+/// within [`CONNECTION_LIFETIME`] + [`SHUTDOWN_GRACE`] at most (+ [`SLOW_REPLY_LIMIT`]
+/// while a debug reply is in progress), so a full table frees up by itself.
 ///
 /// Large enough that a few hundred silent connections leave room for scrapes, small
 /// enough to stay well under the common 1024 file-descriptor limit.
@@ -40,6 +42,12 @@ pub(super) const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 
 /// Time a connection asked to close has to finish its response.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Longest a debug reply ([`Reply::Slow`]: a CPU profile records for up to 60 s, then
+/// resolves symbols) is worked on; then it answers `503`. A connection whose lifetime ends
+/// while one is in progress is kept until it has been answered: the lifetime bounds slow
+/// readers, not slow answers.
+pub(super) const SLOW_REPLY_LIMIT: Duration = Duration::from_secs(70);
 
 /// Pause after an accept error that is not about one connection (for example out of file
 /// descriptors), so that the loop does not spin.
@@ -75,9 +83,33 @@ where
         // Responses are small and written whole: do not hold the last segment back.
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
-        let service = service_fn(move |request| {
-            let response = routes::respond(&shared, &request);
-            async move { Ok::<_, Infallible>(response) }
+        // Debug replies in progress on this connection.
+        let slow_replies = Arc::new(watch::Sender::new(0_usize));
+        let service = service_fn({
+            let slow_replies = Arc::clone(&slow_replies);
+            move |request| {
+                let reply = routes::respond(&shared, &request);
+                // Counted from now, while hyper still holds the request: the lifetime check
+                // below never misses a reply that has begun.
+                let in_progress = matches!(reply, Reply::Slow(_))
+                    .then(|| SlowReplyInProgress::begin(&slow_replies));
+                async move {
+                    let response = match reply {
+                        Reply::Ready(response) => response,
+                        Reply::Slow(reply) => {
+                            let response = tokio::time::timeout(SLOW_REPLY_LIMIT, reply).await;
+                            drop(in_progress);
+                            response.unwrap_or_else(|_| {
+                                routes::plain(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    format!("no answer within {SLOW_REPLY_LIMIT:?}\n"),
+                                )
+                            })
+                        }
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            }
         });
         let connection = http.serve_connection(TokioIo::new(stream), service);
         connections.spawn(async move {
@@ -88,10 +120,38 @@ where
                 .await
                 .is_err()
             {
-                connection.as_mut().graceful_shutdown();
-                let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
+                // A debug reply in progress is let finish first (it ends within
+                // `SLOW_REPLY_LIMIT`): a 30 s profile must not be cut at 10 s.
+                let mut slow_replies = slow_replies.subscribe();
+                let closed = tokio::time::timeout(SLOW_REPLY_LIMIT, async {
+                    tokio::select! {
+                        _ = connection.as_mut() => true,
+                        _ = slow_replies.wait_for(|in_progress| *in_progress == 0) => false,
+                    }
+                })
+                .await;
+                if closed != Ok(true) {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
+                }
             }
         });
+    }
+}
+
+/// One debug reply in progress on a connection, counted until dropped.
+struct SlowReplyInProgress(Arc<watch::Sender<usize>>);
+
+impl SlowReplyInProgress {
+    fn begin(slow_replies: &Arc<watch::Sender<usize>>) -> Self {
+        slow_replies.send_modify(|in_progress| *in_progress += 1);
+        Self(Arc::clone(slow_replies))
+    }
+}
+
+impl Drop for SlowReplyInProgress {
+    fn drop(&mut self) {
+        self.0.send_modify(|in_progress| *in_progress -= 1);
     }
 }
 
