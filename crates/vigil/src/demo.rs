@@ -11,14 +11,18 @@
 //! | `dispatcher` | starts a short-lived `job` instance every 250 ms (each lives 600 ms) | instance ids that keep growing, endings counted per name |
 //! | `crasher` | panics 1.5 s after each start | restarts with exponential backoff, new ids, panic messages |
 //! | `flaky_config` | fails at once (`Err`) | failures, then given up after 3 restarts in 30 s |
-//! | `stuck` | 3 s after each block, blocks its thread inside one poll for 2.5 s; on shutdown, blocks for good | STUCK while in that poll; reported `abandoned` with its in-poll time |
+//! | `stuck` | 3 s after each block, blocks its thread inside one poll for 2.5 s (in `wait_for_legacy_lock`); on shutdown, blocks past the deadline | STUCK while in that poll, and where (its stack); reported `abandoned` with its in-poll time |
 //! | `deaf` | ignores the shutdown request | aborted at the shutdown deadline |
 //!
 //! The demo's supervisor ([`supervisor`], a [`DemoSupervisor`]) runs on a registry with
 //! [`SlowPolls`] (default 50 µs threshold) and [`PollHistograms`] attached, so every
 //! incarnation's figures carry `slow_polls` and `poll_histogram` (poll-duration quantiles):
-//! `ingest`'s 5 ms slices and `stuck`'s 2.5 s polls show up there. It keeps the others running
-//! when one gives up ([`Escalation::Continue`]) and has a short shutdown:
+//! `ingest`'s 5 ms slices and `stuck`'s 2.5 s polls show up there. The process's
+//! [`Profiler`] is attached too ([`profiler`] returns it; a disabled one off Linux), so
+//! [`Profiler::capture`] shows where `stuck` blocks (`wait_for_legacy_lock`, a function
+//! kept out of line so that even a release build without debug information names it) and
+//! [`Profiler::profile`] where `ingest` and `bursty` spend their CPU. It keeps the
+//! others running when one gives up ([`Escalation::Continue`]) and has a short shutdown:
 //! [`SHUTDOWN_TIMEOUT`], then [`ABORT_GRACE`].
 //!
 //! `stuck` blocks a runtime worker thread on purpose: run the demo on a multi-thread runtime
@@ -49,20 +53,21 @@
 //! runtime.shutdown_timeout(Duration::from_secs(5));
 //! ```
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
+use crate::profile::Profiler;
 use crate::registry::{PollHistograms, SlowPolls};
 use crate::{
     Backoff, ChildSpec, Clock, Context, Escalation, MonitorFactory, Registry, Restart, ServiceObj,
     Supervisor,
 };
 
-/// The demo's supervisor type: on a registry with [`SlowPolls`] and [`PollHistograms`]
-/// attached (and the default clock).
-pub type DemoSupervisor = Supervisor<(SlowPolls, PollHistograms)>;
+/// The demo's supervisor type: on a registry with [`SlowPolls`], [`PollHistograms`] and the
+/// [`Profiler`] attached (and the default clock).
+pub type DemoSupervisor = Supervisor<(SlowPolls, PollHistograms, Profiler)>;
 
 /// How long the demo's supervisor waits for its services to stop before aborting them.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -73,13 +78,28 @@ pub const ABORT_GRACE: Duration = Duration::from_millis(500);
 /// One slice of `ingest`'s work: one poll.
 const WORK_SLICE: Duration = Duration::from_millis(5);
 
-/// A supervisor with the demo's settings: a new registry with [`SlowPolls::default`] and
-/// [`PollHistograms`] attached (every incarnation's slow polls and poll-duration histogram),
-/// a 1 s shutdown deadline, a 0.5 s abort grace, and [`Escalation::Continue`] so that
-/// `flaky_config` giving up leaves the others running.
+/// The profiler the demo attaches, installed at the first call of [`supervisor`] or
+/// [`profiler`].
+static PROFILER: OnceLock<Profiler> = OnceLock::new();
+
+/// The profiler attached to the registries of the demo's supervisors: the process's
+/// ([`Profiler::install_or_disabled`]), the same one at every call. Hand it to the endpoint
+/// (`vigil::http::Endpoint::profiler`) to serve the stacks and profiles of the demo.
+///
+/// Where the profiler cannot be installed (not Linux, or its signals are taken), it is
+/// [`Profiler::disabled`]: the demo runs all the same, and captures answer why there is no
+/// stack.
+pub fn profiler() -> Profiler {
+    *PROFILER.get_or_init(Profiler::install_or_disabled)
+}
+
+/// A supervisor with the demo's settings: a new registry with [`SlowPolls::default`],
+/// [`PollHistograms`] (every incarnation's slow polls and poll-duration histogram) and the
+/// [`profiler`] attached, a 1 s shutdown deadline, a 0.5 s abort grace, and
+/// [`Escalation::Continue`] so that `flaky_config` giving up leaves the others running.
 pub fn supervisor(handle: &Handle) -> DemoSupervisor {
     let registry = Registry::builder()
-        .monitor((SlowPolls::default(), PollHistograms))
+        .monitor((SlowPolls::default(), PollHistograms, profiler()))
         .build();
     Supervisor::builder()
         .registry(Arc::new(registry))
@@ -198,12 +218,29 @@ async fn stuck(ctx: Context) {
         leave_worker().await;
         // A synchronous call that hangs now and then: past the usual 1 s stuck threshold
         // for 1.5 s of every 5.5 s, so a dashboard refreshing every second sees it.
-        spin(Duration::from_millis(2_500));
+        wait_for_legacy_lock(Duration::from_millis(2_500));
     }
     leave_worker().await;
     // Its "flush on shutdown" hangs past the deadline and the abort grace: an abort cannot
     // interrupt a poll, so the supervisor reports it abandoned, with the time in this poll.
-    spin(SHUTDOWN_TIMEOUT + ABORT_GRACE + Duration::from_secs(1));
+    wait_for_legacy_lock(SHUTDOWN_TIMEOUT + ABORT_GRACE + Duration::from_secs(1));
+}
+
+/// `stuck`'s blocking call: a synchronous lock of some legacy library, held by someone else
+/// for `duration`. Never inlined, so that a captured stack names it (from the symbol table)
+/// even in a release build without debug information: the frame a reader of
+/// `/debug/stacks` looks for.
+#[inline(never)]
+fn wait_for_legacy_lock(duration: Duration) {
+    let released = Instant::now() + duration;
+    // A loop, as a lock's wait is, rather than one `sleep` as the last call: that would be
+    // compiled as a jump (a tail call), and this function would leave no frame to capture.
+    while let Some(left) = released
+        .checked_duration_since(Instant::now())
+        .filter(|left| !left.is_zero())
+    {
+        std::thread::sleep(left);
+    }
 }
 
 /// Yields once before `stuck` blocks its thread, so that it blocks the thread of a fresh

@@ -98,3 +98,34 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     // The dispatcher's unsupervised jobs are counted by name too.
     assert!(snapshot.group("job").unwrap().starts >= 8);
 }
+
+#[test]
+fn the_stuck_service_is_captured_inside_wait_for_legacy_lock() {
+    quiet_demo_panics();
+    let profiler = vigil::demo::profiler();
+    if !profiler.is_enabled() {
+        eprintln!("skipped: no profiler on this platform");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_time()
+        .build()
+        .unwrap();
+    let supervisor = vigil::demo::supervisor(runtime.handle());
+    vigil::demo::start(&supervisor);
+    // `stuck` blocks 3 s after it starts, for 2.5 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let stuck = loop {
+        let stuck = profiler.stuck(supervisor.registry(), Duration::from_millis(200));
+        if let Some(stuck) = stuck.into_iter().find(|stuck| stuck.id.name() == "stuck") {
+            break stuck;
+        }
+        assert!(std::time::Instant::now() < deadline, "stuck never blocked");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stack = stuck.stack.as_ref().expect("a stack");
+    assert!(stack.contains_function("wait_for_legacy_lock"), "{stuck}");
+    supervisor.shutdown_now();
+    runtime.shutdown_timeout(Duration::from_secs(10));
+}
