@@ -6,14 +6,18 @@
 //! (new instance ids, restart counts, `backing off`), a service that fails until it is given
 //! up, one that blocks its thread inside a poll, and one that ignores shutdown. At the end it
 //! shuts the supervisor down gracefully and prints its report: who completed, who was
-//! aborted at the deadline, who was abandoned inside a poll (and for how long).
+//! aborted at the deadline, who was abandoned inside a poll (and for how long), and, under
+//! each abandoned service's row, the stack it is still stuck in (captured by the demo's
+//! profiler right after the report; `wait_for_legacy_lock` for `stuck`).
 //!
 //! Usage: `cargo run --release -p vigil --features demo --example top -- [--duration SECS]
 //! [--once] [--serve ADDR]` (`--once` prints a single table after one second, then shuts
 //! down).
 //!
 //! `--serve 127.0.0.1:9898` also serves the endpoint while the table runs: `/metrics`,
-//! `/snapshot.json` (what `vigil-top http://127.0.0.1:9898` shows) and `/health`;
+//! `/snapshot.json` (what `vigil-top http://127.0.0.1:9898` shows), `/health`, and the
+//! profiler's debug routes `/debug/stacks` (where `stuck` blocks) and
+//! `/debug/pprof/profile?seconds=N` (`go tool pprof` reads it) or `/debug/pprof/folded`;
 //! `--prometheus ADDR` is an older name for it. It needs the `http` feature:
 //! `cargo run --release -p vigil --features demo,http --example top -- --serve 127.0.0.1:9898 --duration 60`.
 //! The endpoint has no authentication: keep it on a loopback address.
@@ -165,8 +169,8 @@ fn print_table(
     }
 }
 
-/// Serves the supervisor's endpoint (`/metrics`, `/snapshot.json`, `/health`) on `runtime`;
-/// dropping the returned handle stops it.
+/// Serves the supervisor's endpoint (`/metrics`, `/snapshot.json`, `/health`, and the
+/// profiler's `/debug/...` routes) on `runtime`; dropping the returned handle stops it.
 #[cfg(feature = "http")]
 fn serve(
     runtime: &tokio::runtime::Runtime,
@@ -175,12 +179,14 @@ fn serve(
 ) -> Result<vigil::http::ServeHandle, String> {
     let server = vigil::http::Endpoint::new(std::sync::Arc::clone(supervisor.registry()))
         .supervisor(supervisor.clone())
+        .profiler(vigil::demo::profiler())
         .spawn(runtime.handle(), address)
         .map_err(|error| format!("--serve: cannot listen on {address}: {error}"))?;
     let address = server.local_addr();
     println!(
-        "serving http://{address}/metrics, /snapshot.json and /health \
-         (watch it live: cargo run --release -p vigil-top -- http://{address})"
+        "serving http://{address}/metrics, /snapshot.json, /health, /debug/stacks and \
+         /debug/pprof/profile?seconds=N (watch it live: cargo run --release -p vigil-top -- \
+         http://{address})"
     );
     Ok(server)
 }
@@ -195,6 +201,40 @@ fn serve(
     Err("--serve needs the `http` feature: \
          cargo run --release -p vigil --features demo,http --example top -- --serve ADDR"
         .to_owned())
+}
+
+/// The stack of every instance `report` says was abandoned inside a poll, captured now (or
+/// why there is none).
+fn abandoned_stacks(report: &ShutdownReport) -> Vec<(String, String)> {
+    let profiler = vigil::demo::profiler();
+    report
+        .endings()
+        .iter()
+        .filter(|(_, exit)| matches!(exit, Exit::Abandoned { .. }))
+        .map(|(id, _)| {
+            let stack = match profiler.capture(*id) {
+                Ok(stack) => format!(
+                    "where it is stuck (thread {}):\n{stack}",
+                    stack.thread_name().unwrap_or("<unnamed>")
+                ),
+                Err(error) => format!("no stack: {error}\n"),
+            };
+            (id.to_string(), stack)
+        })
+        .collect()
+}
+
+/// The report, with each abandoned instance's stack indented under its row.
+fn print_report(report: &ShutdownReport, stacks: &[(String, String)]) {
+    for line in report.to_string().lines() {
+        println!("{line}");
+        let id = line.split_whitespace().next().unwrap_or_default();
+        if let Some((_, stack)) = stacks.iter().find(|(abandoned, _)| abandoned == id) {
+            for stack_line in stack.lines() {
+                println!("      {stack_line}");
+            }
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -253,7 +293,9 @@ fn main() -> ExitCode {
         vigil::demo::ABORT_GRACE
     );
     let report = runtime.block_on(supervisor.stop());
-    println!("{report}");
+    // At once, while the abandoned services are still inside the poll they were abandoned in.
+    let stacks = abandoned_stacks(&report);
+    print_report(&report, &stacks);
     // The abandoned service still blocks a worker thread; do not wait for it.
     runtime.shutdown_background();
     ExitCode::SUCCESS
