@@ -4,7 +4,10 @@
 //! `bursty`, `idle`, `dispatcher` and its `job`s, `crasher`, `flaky_config`, `stuck`,
 //! `deaf`). The demo does not feed the dashboard directly: it serves `/snapshot.json` on
 //! `127.0.0.1:0` with `vigil::http::Endpoint`, and the dashboard attaches to that over HTTP,
-//! so the demo exercises exactly the code path of a real target.
+//! so the demo exercises exactly the code path of a real target. The endpoint is given the
+//! demo's profiler ([`vigil::demo::profiler`], attached to the demo's registry), so it also
+//! serves the stacks of stuck services and CPU profiles, as a target with
+//! `Endpoint::profiler` does.
 
 use std::io;
 use std::net::SocketAddr;
@@ -38,6 +41,7 @@ impl Demo {
         vigil::demo::start(&supervisor);
         let serving = Endpoint::new(Arc::clone(supervisor.registry()))
             .supervisor(supervisor.clone())
+            .profiler(vigil::demo::profiler())
             .spawn(runtime.handle(), SocketAddr::from(([127, 0, 0, 1], 0)))?;
         Ok(Self {
             address: serving.local_addr(),

@@ -50,7 +50,17 @@ impl Tmux {
 
     /// Waits until the screen satisfies `check` (up to 20 s), returning it.
     fn wait_for(&self, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        self.wait_for_within(what, Duration::from_secs(20), check)
+    }
+
+    /// Waits until the screen satisfies `check` (up to `timeout`), returning it.
+    fn wait_for_within(
+        &self,
+        what: &str,
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
         loop {
             let screen = self.screen();
             if check(&screen) {
@@ -113,6 +123,41 @@ fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
     assert!(screen.contains("vigil-top exited 0"), "{screen}");
     // The terminal is restored: the dashboard's alternate screen is gone.
     assert!(!screen.contains("busy% history"), "{screen}");
+}
+
+#[test]
+fn demo_shows_where_the_stuck_service_is_blocked_in_its_detail_pane() {
+    let Some(tmux) = Tmux::start("stack", &shell("--demo")) else {
+        return;
+    };
+    // `stuck` blocks 2.5 s of every 5.5 s, from 3 s after the start, and is STUCK (pinned
+    // on top, so in the detail pane) for the last 1.5 s of each block: its stack shows in
+    // the first or the second block (the first capture also loads the symbols).
+    let screen = tmux.wait_for_within(
+        "the stuck service's stack",
+        Duration::from_secs(40),
+        |screen| screen.contains("stack of stuck#0") && screen.contains("wait_for_legacy_lock"),
+    );
+    println!("{screen}");
+    let header = screen
+        .lines()
+        .find(|line| line.contains("stack of stuck#0"))
+        .unwrap_or_default();
+    assert!(header.contains("(thread "), "{screen}");
+    assert!(header.contains(", tid "), "{screen}");
+    // Innermost first: the blocking call sits above the function that made it.
+    let row = |needle: &str| {
+        screen
+            .lines()
+            .position(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("no `{needle}` on screen:\n{screen}"))
+    };
+    assert!(row("sleep") < row("wait_for_legacy_lock"), "{screen}");
+    tmux.send("q");
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("vigil-top exited")
+    });
+    assert!(screen.contains("vigil-top exited 0"), "{screen}");
 }
 
 /// Serves `registry` on `address`, retrying for a while if the port is not free yet.
