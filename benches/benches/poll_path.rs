@@ -8,8 +8,9 @@
 //! Groups (read by `cargo xtask bench`; keep the ids stable):
 //!
 //! - `poll_path/*`: one thread; the variants of [`vigil_benches::for_each_variant`] (`bare`,
-//!   `vigil_default`, `vigil_stack`, `vigil_full_stack`, `classic`, `tokio_metrics`,
-//!   `vigil_std_clock`, `clock_floor`).
+//!   `vigil_default`, `vigil_stack`, `vigil_full_stack`, `vigil_scheduling`,
+//!   `vigil_all_monitors`, `vigil_profiler`, `classic`, `tokio_metrics`, `vigil_std_clock`,
+//!   `clock_floor`).
 //! - `clock/*`: one clock read per iteration: `default_clock` (vigil's production clock),
 //!   `std_instant`, `quanta_raw`, `std_clock` (vigil's `StdClock`).
 //! - `poll_path_contended/*`: two threads, each polling its own future; the estimate is wall

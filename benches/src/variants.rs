@@ -8,6 +8,9 @@ use vigil_monitor::{
     SlowPollMonitor, StdClock,
 };
 
+use vigil_profile::{PollMarker, Profiler};
+use vigil_registry::{MonitorFactory, ServiceId, TaskId};
+
 use crate::classic::Classic;
 use crate::floor::{ClockFloor, PollCounter};
 
@@ -28,6 +31,7 @@ pub fn for_each_variant(visitor: &mut impl VariantVisitor) {
     visitor.visit("vigil_full_stack", vigil_full_stack(spinning()));
     visitor.visit("vigil_scheduling", vigil_scheduling(spinning()));
     visitor.visit("vigil_all_monitors", vigil_all_monitors(spinning()));
+    visitor.visit("vigil_profiler", vigil_profiler(spinning()));
     visitor.visit("classic", Classic::new(spinning(), Default::default()));
     visitor.visit(
         "tokio_metrics",
@@ -105,4 +109,21 @@ pub fn vigil_all_monitors<F: Future>(
         SchedulingMonitor::new(&clock),
     );
     ServiceMonitor::with_monitor(future, monitors, clock)
+}
+
+/// vigil's default monitor plus the profiler's [`PollMarker`], as a registry built with
+/// `.monitor(profiler)` attaches it: marks the polling thread's slot at every poll start
+/// and restores it at the end. No profile runs; the peer is `vigil_default`.
+///
+/// # Panics
+///
+/// If the profiler cannot be installed (not Linux, or its signals are taken).
+pub fn vigil_profiler<F: Future>(
+    future: F,
+) -> ServiceMonitor<F, (BusyMonitor, PollMarker), DefaultClock> {
+    let clock = DefaultClock::new();
+    let profiler = Profiler::install().expect("the profiler installs on this platform");
+    let id = ServiceId::new(TaskId::new("bench"), 0);
+    let (marker, ()) = MonitorFactory::create(&profiler, &id, &clock);
+    ServiceMonitor::with_monitor(future, (BusyMonitor::new(&clock), marker), clock)
 }

@@ -26,7 +26,13 @@ registry and supervisor tables with the issues' targets (pass/fail).
     --no-run          do not run the benches; report the results already on disk";
 
 /// The `[[bench]]` targets of `vigil-benches` that `cargo xtask bench` runs.
-const BENCHES: [&str; 4] = ["poll_path", "registry", "registry_snapshot", "supervisor"];
+const BENCHES: [&str; 5] = [
+    "poll_path",
+    "registry",
+    "registry_snapshot",
+    "supervisor",
+    "profiling",
+];
 
 /// The options of `cargo xtask bench`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

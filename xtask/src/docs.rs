@@ -135,6 +135,16 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
         body_of(&supervisor, ""),
     );
 
+    section(
+        "Profiler: CPU-bound work in a monitored poll (median per poll)",
+        body_of(
+            &report::profiling_table(summary),
+            "One poll hashes 64 KiB on the bench thread, registered with the profiler by its \
+             monitor; while profiling, another thread records 2 s profiles at 99 Hz back to \
+             back.\n",
+        ),
+    );
+
     let targets = summary.targets();
     let with_limit = targets.iter().filter(|t| t.has_limit()).count();
     let measured = targets.iter().filter(|t| t.met().is_some()).count();
@@ -171,8 +181,9 @@ pub(crate) fn document(
          shared `fetch_add` per poll), and with `tokio_metrics::TaskMonitor`, all in one \
          criterion run; and measure the registry's start costs (scaling, against a bare spawn, \
          from 1 to 8 threads, while snapshots run), its snapshot costs (warm, cold, on a \
-         churned heap, against a sequential read of as many bytes), and the supervisor's start \
-         and restart costs. The benchmarks live in `benches/` (their \
+         churned heap, against a sequential read of as many bytes), the supervisor's start \
+         and restart costs, and the profiler's (its poll marker, and CPU-bound work while it \
+         samples at 99 Hz). The benchmarks live in `benches/` (their \
          module docs say exactly what one iteration is); run them with:\n\n",
     );
     out.push_str(
@@ -318,8 +329,9 @@ mod tests {
             "past that point the growth is oversubscription",
             "## Supervisor: supervised start and restart\n\n| measurement",
             "Per-start time at 100k / at 1k: 1.65x (bare spawn: 2.50x)",
+            "## Profiler: CPU-bound work in a monitored poll (median per poll)\n\n| case",
             "## Targets",
-            "6 of 9 measured targets met (0 not run); rows with limit `none`",
+            "8 of 11 measured targets met (0 not run); rows with limit `none`",
             "## Registry: start_in while snapshots run back to back (median per start)\n\n| case",
             "| while another thread takes snapshots of another registry back to back \
              |  520.0 ns |   1.04x |",
@@ -350,11 +362,11 @@ mod tests {
         for (name, figures) in [
             (
                 "cold snapshot / cold sequential read of as many bytes",
-                "7.50x |       none | report |",
+                "7.50x |        none | report |",
             ),
             (
                 "start with this registry's snapshots / with another registry's snapshots",
-                "1.25x |       none | report |",
+                "1.25x |        none | report |",
             ),
         ] {
             let expected = format!("| {name:<width$} |    {figures}");
@@ -386,7 +398,7 @@ mod tests {
         assert!(!text.contains("### Poll path, one thread"));
         assert!(!text.contains("### Supervisor"));
         assert!(!text.contains("### Registry: start_in from"));
-        assert!(text.contains("0 of 0 measured targets met (9 not run);"));
+        assert!(text.contains("0 of 0 measured targets met (11 not run);"));
         assert!(!text.contains("### Registry: start_in while"));
         assert!(!text.contains("### Registry: snapshots"));
         assert!(reading(&summary, None).is_empty());

@@ -311,6 +311,26 @@ pub(crate) fn supervisor_table(summary: &Summary) -> Table {
     table
 }
 
+/// A monitored poll of CPU-bound work, idle and while profiling at 99 Hz; empty when
+/// neither was measured.
+pub(crate) fn profiling_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&["case", "per poll", "x idle"]);
+    if summary.work_idle_ns.is_none() && summary.work_profiling_ns.is_none() {
+        return table;
+    }
+    for (case, work_ns) in [
+        ("idle", summary.work_idle_ns),
+        ("profiling at 99 Hz", summary.work_profiling_ns),
+    ] {
+        table.push(vec![
+            case.to_string(),
+            or_na(work_ns, time),
+            or_na(divide(work_ns, summary.work_idle_ns), ratio),
+        ]);
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -378,6 +398,7 @@ mod tests {
         assert!(snapshot_table(&summary).is_empty());
         assert!(start_under_snapshots_table(&summary).is_empty());
         assert!(threads_table(&summary).is_empty());
+        assert!(profiling_table(&summary).is_empty());
     }
 
     #[test]
@@ -395,6 +416,7 @@ mod tests {
                 "bare",
                 "vigil_default",
                 "vigil_stack",
+                "vigil_profiler",
                 "classic",
                 "tokio_metrics",
                 "vigil_std_clock",
@@ -517,6 +539,16 @@ mod tests {
         assert_eq!(
             row(&threads, "8"),
             ["8", "8400", "12.00x", "5200", "8.00x", "1.62x"]
+        );
+    }
+
+    #[test]
+    fn renders_the_profiling_table() {
+        let rendered = profiling_table(&Summary::from_estimates(&sample_estimates())).render();
+        assert_eq!(row(&rendered, "idle"), ["idle", "80.0 µs", "1.00x"]);
+        assert_eq!(
+            row(&rendered, "profiling at 99 Hz"),
+            ["profiling at 99 Hz", "81.0 µs", "1.01x"]
         );
     }
 
