@@ -18,7 +18,10 @@ use vigil::http::Endpoint;
 use vigil::profile::{pprof, Profiler};
 use vigil::{Registry, ServiceObj};
 
-use http_client::{get, loopback, multi_thread};
+use http_client::{exchange_within, get, loopback, multi_thread};
+
+/// The endpoint's connection lifetime (documented in `vigil::http`).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 
 /// One profile runs at a time in a process: the tests that record one take turns.
 static PROFILES: Mutex<()> = Mutex::new(());
@@ -229,6 +232,37 @@ fn a_pprof_profile_decodes_with_a_service_label_on_every_sample_and_one_runs_at_
             folded.body
         );
     });
+}
+
+#[test]
+fn a_profile_longer_than_the_connection_lifetime_is_answered_whole() {
+    let _turn = PROFILES.lock().unwrap_or_else(PoisonError::into_inner);
+    let fixture = fixture(true);
+    let seconds = CONNECTION_LIFETIME.as_secs() + 2;
+    let started = Instant::now();
+    let response = client().block_on(exchange_within(
+        fixture.address,
+        format!(
+            "GET /debug/pprof/folded?seconds={seconds} HTTP/1.1\r\nHost: localhost\r\n\
+             Connection: close\r\n\r\n"
+        )
+        .as_bytes(),
+        Duration::from_secs(seconds + 10),
+    ));
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
+    assert!(started.elapsed() >= Duration::from_secs(seconds));
+    assert_eq!(
+        response.headers["content-length"],
+        response.bytes.len().to_string()
+    );
+    assert!(
+        response
+            .body
+            .lines()
+            .any(|line| line.starts_with("spinning;")),
+        "{}",
+        response.body
+    );
 }
 
 #[test]

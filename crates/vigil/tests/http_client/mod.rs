@@ -29,7 +29,16 @@ pub(crate) struct HttpResponse {
 /// Sends `request` on a new connection and reads the response until the server closes
 /// (requests ask for `Connection: close`; error responses close by themselves).
 pub(crate) async fn exchange(address: SocketAddr, request: &[u8]) -> HttpResponse {
-    let raw = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
+    exchange_within(address, request, EXCHANGE_TIMEOUT).await
+}
+
+/// [`exchange`] for a response that takes up to `timeout` (a long profile).
+pub(crate) async fn exchange_within(
+    address: SocketAddr,
+    request: &[u8],
+    timeout: Duration,
+) -> HttpResponse {
+    let raw = tokio::time::timeout(timeout, async {
         let mut stream = TcpStream::connect(address).await.expect("connect");
         stream.write_all(request).await.expect("send the request");
         let mut raw = Vec::new();
