@@ -9,8 +9,9 @@ use vigil_monitor::Clock;
 use vigil_registry::{MonitorFactory, Registry, ServiceId};
 
 use crate::dwarf::StackCopy;
+use crate::handshake::{self, Withdrawal};
 use crate::stack::{StackTrace, Symbolizer};
-use crate::state::{phase, Shared};
+use crate::state::Shared;
 use crate::{sys, CaptureError};
 
 /// A live instance that has been inside one poll for longer than asked, and its stack.
@@ -66,12 +67,7 @@ pub(crate) fn capture(shared: &'static Shared, id: ServiceId) -> Result<StackTra
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     let (index, tid, poll_seq) = find_poll(shared, key).ok_or(CaptureError::NotInPoll(id))?;
-    let area = &shared.capture;
-    // Relaxed: published by the Release store of `REQUESTED`.
-    area.slot.store(index + 1, Ordering::Relaxed);
-    area.key.store(key, Ordering::Relaxed);
-    area.poll_seq.store(poll_seq, Ordering::Relaxed);
-    area.state.store(phase::REQUESTED, Ordering::Release);
+    shared.capture.handshake.request(index, key, poll_seq);
     let answer = match sys::signal_thread(tid, shared.config.capture_signal) {
         // The thread exited since it was found: take the request back at once.
         Err(_) => match wait(shared, Instant::now()) {
@@ -151,18 +147,15 @@ fn wait(shared: &Shared, deadline: Instant) -> Answer {
 /// The handler's answer, if it has written one (the area is then idle again).
 fn take_answer(shared: &Shared) -> Option<Answer> {
     let area = &shared.capture;
-    // Acquire: pairs with the handler's Release, so the frames are whole.
-    let answer = match area.state.load(Ordering::Acquire) {
-        phase::CAPTURED => Answer::Captured(area.frames.to_vec(), stack_copy(area)),
-        phase::NOT_IN_POLL => Answer::NotInPoll,
-        _ => return None,
+    let answer = match area.handshake.answered()? {
+        handshake::Answer::Captured => Answer::Captured(area.frames.to_vec(), stack_copy(area)),
+        handshake::Answer::NotInPoll => Answer::NotInPoll,
     };
-    // Relaxed: only this requester (under the lock) uses the area next.
-    area.state.store(phase::IDLE, Ordering::Relaxed);
+    area.handshake.finish();
     Some(answer)
 }
 
-/// The registers and stack the handler copied. Relaxed loads: the caller acquired the state.
+/// The registers and stack the handler copied. Relaxed loads: the handshake acquired them.
 fn stack_copy(area: &crate::state::CaptureArea) -> StackCopy {
     let words = area
         .stack_words
@@ -179,15 +172,10 @@ fn stack_copy(area: &crate::state::CaptureArea) -> StackCopy {
 
 /// Takes the request back if no handler took it; `None` while one is writing its answer.
 fn withdraw(shared: &Shared) -> Option<Answer> {
-    // Relaxed: nothing to publish; a handler arriving later finds no request.
-    match shared.capture.state.compare_exchange(
-        phase::REQUESTED,
-        phase::IDLE,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    ) {
-        Ok(_) => Some(Answer::TimedOut),
-        Err(_) => take_answer(shared),
+    match shared.capture.handshake.withdraw() {
+        Withdrawal::Withdrawn => Some(Answer::TimedOut),
+        Withdrawal::Answered(_) => take_answer(shared),
+        Withdrawal::Writing => None,
     }
 }
 

@@ -93,6 +93,7 @@ mod capture;
 ))]
 mod dwarf;
 mod error;
+mod handshake;
 mod marker;
 pub mod pprof;
 mod profile;

@@ -102,39 +102,23 @@ impl Frames {
     }
 }
 
-/// States of the [`CaptureArea`] (and, `FREE`/`WRITING`/`READY`, of a [`SampleBuffer`]).
+/// States of a [`SampleBuffer`].
 pub(crate) mod phase {
-    /// Nobody is asking.
-    pub(crate) const IDLE: u32 = 0;
-    /// A requester wrote a request and signalled the thread.
-    pub(crate) const REQUESTED: u32 = 1;
-    /// A handler owns the area and is writing it.
+    /// A handler owns the buffer and is writing it.
     pub(crate) const WRITING: u32 = 2;
-    /// The handler recorded the stack of the requested poll.
-    pub(crate) const CAPTURED: u32 = 3;
-    /// The handler ran on the thread, but the requested poll was no longer in progress.
-    pub(crate) const NOT_IN_POLL: u32 = 4;
     /// A sample buffer nobody uses.
     pub(crate) const FREE: u32 = 0;
     /// A sample buffer holding a sample for the profile to read.
     pub(crate) const READY: u32 = 3;
 }
 
-/// The one stack capture in progress: a request (which thread, which poll) and the answer.
+/// The one stack capture in progress: the request and its answer ([`Handshake`], whose
+/// `Release`/`Acquire` pairs publish the fields below), and what the handler records.
 ///
-/// Protocol: the requester (holding [`Shared::capture_lock`]) writes `slot`, `key` and
-/// `poll_seq`, then stores `REQUESTED` (`Release`) and signals the thread. The handler on
-/// that thread moves `REQUESTED` to `WRITING` (`Acquire`, so it reads the request whole),
-/// checks that its own slot still runs poll `poll_seq` of `key`, writes the frames, and
-/// stores `CAPTURED` or `NOT_IN_POLL` (`Release`, publishing the frames). A requester that
-/// gives up moves `REQUESTED` back to `IDLE`; a handler arriving later finds no request.
+/// [`Handshake`]: crate::handshake::Handshake
 #[derive(Debug)]
 pub(crate) struct CaptureArea {
-    pub(crate) state: AtomicU32,
-    /// Index + 1 of the slot of the thread asked; `0` for none.
-    pub(crate) slot: AtomicUsize,
-    pub(crate) key: AtomicU64,
-    pub(crate) poll_seq: AtomicU64,
+    pub(crate) handshake: crate::handshake::Handshake,
     pub(crate) frames: Frames,
     /// The interrupted registers: `[pc, sp, fp, lr]` (`lr` is `0` on x86_64).
     pub(crate) registers: [AtomicUsize; 4],
@@ -189,10 +173,7 @@ impl Shared {
             slots_in_use: AtomicUsize::new(0),
             thread_names: Mutex::new(vec![None; MAX_THREADS]),
             capture: CaptureArea {
-                state: AtomicU32::new(phase::IDLE),
-                slot: AtomicUsize::new(0),
-                key: AtomicU64::new(0),
-                poll_seq: AtomicU64::new(0),
+                handshake: crate::handshake::Handshake::new(),
                 frames: Frames::new(),
                 registers: std::array::from_fn(|_| AtomicUsize::new(0)),
                 stack: (0..STACK_COPY_WORDS).map(|_| AtomicU64::new(0)).collect(),

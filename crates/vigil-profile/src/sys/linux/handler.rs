@@ -9,6 +9,7 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use super::walk::{self, Registers};
+use crate::handshake::Answer;
 use crate::state::{phase, Shared, ThreadSlot};
 use crate::ProfileError;
 
@@ -155,41 +156,22 @@ extern "C" fn on_capture_signal(_signal: c_int, _info: *mut libc::siginfo_t, con
         return;
     };
     let capture = &shared.capture;
-    // Acquire: reads the request its requester published with `REQUESTED` (Release).
-    if capture
-        .state
-        .compare_exchange(
-            phase::REQUESTED,
-            phase::WRITING,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        )
-        .is_err()
-    {
-        return; // No request, or another thread's handler is answering it.
-    }
-    // Relaxed: ordered after the Acquire above.
-    if capture.slot.load(Ordering::Relaxed) != index + 1 {
-        // A late signal meant for an earlier request: give the request back untouched.
-        // Release: the requester's own fields are unchanged; the state is what it was.
-        capture.state.store(phase::REQUESTED, Ordering::Release);
-        return;
-    }
+    let Some((key, poll_seq)) = capture.handshake.take_request(index) else {
+        return; // No request for this thread (a late signal, or the requester gave up).
+    };
     // Relaxed: this thread's own stores, read on this thread; program order holds.
-    let in_requested_poll = slot.current.load(Ordering::Relaxed)
-        == capture.key.load(Ordering::Relaxed)
-        && slot.poll_seq.load(Ordering::Relaxed) == capture.poll_seq.load(Ordering::Relaxed);
+    let in_requested_poll = slot.current.load(Ordering::Relaxed) == key
+        && slot.poll_seq.load(Ordering::Relaxed) == poll_seq;
     if !in_requested_poll {
-        // Release: the requester reads the verdict after this store.
-        capture.state.store(phase::NOT_IN_POLL, Ordering::Release);
+        capture.handshake.answer(Answer::NotInPoll);
         return;
     }
     capture.frames.clear();
     let registers = registers(context);
     walk::walk(&registers, slot, &capture.frames);
     walk::copy_stack(&registers, slot, capture);
-    // Release: publishes the frames with the verdict.
-    capture.state.store(phase::CAPTURED, Ordering::Release);
+    // Publishes the frames and the stack copy with the verdict.
+    capture.handshake.answer(Answer::Captured);
 }
 
 /// Records one profiling sample: the stack, and the instance in a poll here, if any.
