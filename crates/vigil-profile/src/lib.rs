@@ -82,7 +82,7 @@
 //!
 //! # Feature flags
 //!
-//! - `flamegraph`: [`Profile::flamegraph_svg`], drawn by `inferno` (licensed CDDL-1.0,
+//! - `flamegraph`: `Profile::flamegraph_svg`, drawn by `inferno` (licensed CDDL-1.0,
 //!   which is why it is opt-in).
 #![deny(unsafe_op_in_unsafe_fn)]
 
