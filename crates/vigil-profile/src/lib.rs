@@ -85,6 +85,8 @@
 //! - `flamegraph`: `Profile::flamegraph_svg`, drawn by `inferno` (licensed CDDL-1.0,
 //!   which is why it is opt-in).
 #![deny(unsafe_op_in_unsafe_fn)]
+// One module owns the unsafe code (signals, handlers, timers, the stack walk): `sys`.
+#![deny(unsafe_code)]
 
 mod capture;
 #[cfg(all(
@@ -99,6 +101,7 @@ pub mod pprof;
 mod profile;
 mod stack;
 mod state;
+#[allow(unsafe_code)] // The only place: see the crate docs' "Signal safety".
 mod sys;
 
 use std::fmt;
