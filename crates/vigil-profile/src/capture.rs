@@ -81,13 +81,15 @@ pub(crate) fn capture(shared: &'static Shared, id: ServiceId) -> Result<StackTra
         Answer::Captured(walked, copy) => {
             // The DWARF unwind sees through code without frame pointers; the frame-pointer
             // walk is the fallback where unwind information is missing or the copy ends.
-            let unwound = crate::dwarf::unwind(&copy);
+            // One list of the loaded modules serves the unwind and the symbols.
+            let modules = crate::sys::modules();
+            let unwound = crate::dwarf::unwind(&copy, &modules);
             let addresses = if unwound.len() >= walked.len() {
                 unwound
             } else {
                 walked
             };
-            let frames = Symbolizer::new().stack(&addresses);
+            let frames = Symbolizer::for_modules(&modules).stack(&addresses);
             Ok(StackTrace::new(frames, shared.thread_name(index), tid))
         }
         Answer::NotInPoll => Err(CaptureError::NotInPoll(id)),

@@ -32,9 +32,9 @@ struct Dwarf {
 static DWARF: Mutex<Option<Dwarf>> = Mutex::new(None);
 
 /// The return addresses of `copy`, innermost first (the first is the interrupted
-/// instruction), as far as unwind information and the copied stack reach.
-pub(crate) fn unwind(copy: &StackCopy) -> Vec<usize> {
-    let modules = sys::modules();
+/// instruction), as far as unwind information and the copied stack reach; `modules` are the
+/// modules loaded now.
+pub(crate) fn unwind(copy: &StackCopy, modules: &[sys::Module]) -> Vec<usize> {
     let identity: Vec<(String, usize)> = modules
         .iter()
         .map(|module| (module.name.clone(), module.bias))

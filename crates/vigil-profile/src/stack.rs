@@ -142,10 +142,16 @@ pub(crate) struct Symbolizer {
 }
 
 impl Symbolizer {
+    /// A symbolizer for the modules loaded now.
     pub(crate) fn new() -> Self {
-        let modules = sys::modules()
-            .into_iter()
-            .map(|module| (Arc::from(module.name), module.ranges))
+        Self::for_modules(&sys::modules())
+    }
+
+    /// A symbolizer for `modules`, when the caller has listed them already.
+    pub(crate) fn for_modules(modules: &[sys::Module]) -> Self {
+        let modules = modules
+            .iter()
+            .map(|module| (Arc::from(module.name.as_str()), module.ranges.clone()))
             .collect();
         Self {
             modules,
