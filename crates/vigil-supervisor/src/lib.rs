@@ -77,8 +77,12 @@
 //!   give-ups, aborts and the shutdown are logged as events.
 
 mod backoff;
+mod board;
+mod config;
 mod context;
 mod core;
+mod factory;
+mod host;
 mod incarnation;
 mod intensity;
 mod mailbox;
@@ -89,11 +93,10 @@ mod supervisor;
 mod trace;
 
 pub use backoff::{Backoff, Jitter};
+pub use board::RECENT_ENDINGS;
+pub use config::{Escalation, DEFAULT_ABORT_GRACE, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use context::Context;
 pub use mailbox::{Addr, Mailbox};
 pub use report::{Ending, Exit, ServiceState, ShutdownReport};
 pub use spec::{ChildSpec, IntoExit, Plain, Restart, WithMailbox, DEFAULT_INTENSITY};
-pub use supervisor::{
-    Escalation, Supervisor, SupervisorBuilder, DEFAULT_ABORT_GRACE, DEFAULT_SHUTDOWN_TIMEOUT,
-    RECENT_ENDINGS,
-};
+pub use supervisor::{Supervisor, SupervisorBuilder};

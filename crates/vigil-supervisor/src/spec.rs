@@ -9,7 +9,7 @@ use vigil_registry::{ServiceFuture, TaskId};
 
 use crate::backoff::Backoff;
 use crate::context::Context;
-use crate::incarnation::{FailureSlot, Finish};
+use crate::factory::{Factory, FailureSlot, Finish};
 use crate::mailbox::{Mailbox, Slot};
 
 /// Which endings a service is restarted after (OTP's restart types).
@@ -45,17 +45,6 @@ impl<E: fmt::Display + Send + 'static> IntoExit for Result<(), E> {
     fn into_exit(self) -> Result<(), String> {
         self.map_err(|error| error.to_string())
     }
-}
-
-/// Builds the future of each incarnation of one spec; type-erased so the supervisor can hold
-/// specs of different closures.
-pub(crate) trait Factory: Send + Sync + 'static {
-    /// The incarnation's whole future. The user's factory runs *inside* it, so a factory that
-    /// panics is a panicking incarnation, never a panicking supervisor.
-    fn incarnation(self: Arc<Self>, ctx: Context, finish: Finish) -> ServiceFuture;
-
-    /// Where the last incarnation left its failure text.
-    fn failure(&self) -> &FailureSlot;
 }
 
 /// A factory `FnMut(Context) -> Fut`.

@@ -1,9 +1,8 @@
 //! The [`Supervisor`] handle and its builder: what users call, from any thread.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -12,32 +11,16 @@ use tokio_util::sync::CancellationToken;
 use vigil_monitor::{Clock, DefaultClock};
 use vigil_registry::{MonitorFactory, Registry, ServiceId, TaskId};
 
-use crate::core::{Adopt, Command, Config, Core};
-use crate::incarnation::{self, Host};
+use crate::board::Board;
+use crate::config::{Config, Escalation, DEFAULT_ABORT_GRACE, DEFAULT_SHUTDOWN_TIMEOUT};
+use crate::core::{Adopt, Command, Core};
+use crate::factory::Factory;
+use crate::host::Host;
+use crate::incarnation;
 use crate::mailbox::{Addr, Slot};
 use crate::report::{Ending, ServiceState, ShutdownReport};
-use crate::spec::{ChildSpec, Factory, Options, WithMailbox};
+use crate::spec::{ChildSpec, Options, WithMailbox};
 use crate::trace::Starter;
-
-/// How many endings [`Supervisor::recent_endings`] keeps.
-pub const RECENT_ENDINGS: usize = 128;
-
-/// Default [`SupervisorBuilder::shutdown_timeout`]: 10 s.
-pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Default [`SupervisorBuilder::abort_grace`]: 1 s.
-pub const DEFAULT_ABORT_GRACE: Duration = Duration::from_secs(1);
-
-/// What happens when a service gives up (restarted too often within its intensity period).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Escalation {
-    /// Shut the whole supervisor down gracefully (OTP's behaviour). The default.
-    #[default]
-    ShutdownAll,
-    /// Keep the other services running; the given-up service stays in
-    /// [`ServiceState::GaveUp`].
-    Continue,
-}
 
 /// Runs a service process: starts services through a [`Registry`], restarts them by policy,
 /// and shuts them down gracefully, reporting every ending.
@@ -93,27 +76,6 @@ pub(crate) struct Control {
     commands: mpsc::UnboundedSender<Command>,
     board: Arc<Board>,
     report: watch::Receiver<Option<Arc<ShutdownReport>>>,
-}
-
-/// What the supervisor's task publishes for [`Supervisor::states`] and
-/// [`Supervisor::recent_endings`]. Locked briefly, never across an `.await`.
-#[derive(Debug, Default)]
-pub(crate) struct Board {
-    view: Mutex<View>,
-}
-
-#[derive(Debug, Default)]
-pub(crate) struct View {
-    pub(crate) states: Vec<(&'static str, ServiceState)>,
-    pub(crate) recent: VecDeque<Ending>,
-    pub(crate) next_seq: u64,
-}
-
-impl Board {
-    pub(crate) fn lock(&self) -> MutexGuard<'_, View> {
-        // Every update is a single assignment or push: a poisoned view is still consistent.
-        self.view.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 impl Supervisor {
@@ -219,7 +181,7 @@ impl<F: MonitorFactory<C>, C: Clock> Supervisor<F, C> {
         self.control().states()
     }
 
-    /// The last (up to [`RECENT_ENDINGS`]) endings, oldest first.
+    /// The last (up to [`RECENT_ENDINGS`](crate::RECENT_ENDINGS)) endings, oldest first.
     pub fn recent_endings(&self) -> Vec<Ending> {
         self.control().recent_endings()
     }
