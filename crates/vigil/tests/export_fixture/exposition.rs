@@ -1,16 +1,25 @@
-//! Exposition text parsed back by `openmetrics-parser`, flattened into samples by name.
+//! Exposition text parsed back by `prom_text_format_parser`, flattened into samples by name.
+//!
+//! The Prometheus text format (0.0.4) goes through the crate's grammar, which rejects
+//! malformed lines, a family split in two and a `# TYPE` without samples. No permissively
+//! licensed crate parses OpenMetrics, so OpenMetrics text is held to the Prometheus text of
+//! the same snapshot instead: both are written by `prometheus-client` from the same families,
+//! so they must have the same series ([`openmetrics_samples_match`]); the figures are
+//! checked on the Prometheus text, and what is OpenMetrics' own (`# UNIT`, counter families
+//! named without `_total`, `# EOF`) by the tests that need it. Prometheus itself checks the served text in
+//! `export_promtool.rs` (`promtool check metrics`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use openmetrics_parser::{
-    HistogramValue, MetricFamily, MetricNumber, MetricsExposition, OpenMetricsValue,
-    PrometheusValue, RenderableMetricValue,
-};
+use prom_text_format_parser::{Scrape, Type, ValueType};
 
 use super::SeriesKey;
 
 /// Exposition text, parsed back: every sample by name and labels, and the type of every
 /// family.
+///
+/// Label values are as written, escapes included (`\"`, `\\`, `\n`): the parser checks
+/// them but does not undo them.
 #[derive(Debug)]
 pub(crate) struct Parsed {
     pub(crate) samples: BTreeMap<SeriesKey, f64>,
@@ -18,123 +27,72 @@ pub(crate) struct Parsed {
     pub(crate) types: BTreeMap<String, String>,
 }
 
-/// Parses Prometheus text (0.0.4), or OpenMetrics text if it ends with `# EOF`. Panics on
-/// text the grammar rejects, so malformed text fails the test.
+/// Parses Prometheus text (0.0.4). Panics on text the grammar rejects, so malformed text
+/// fails the test; panics on OpenMetrics text (see [`openmetrics_samples_match`]).
 pub(crate) fn parse(text: &str) -> Parsed {
+    assert!(
+        !text.ends_with("# EOF\n"),
+        "OpenMetrics text: compare it with `openmetrics_samples_match`"
+    );
+    let scrape = Scrape::parse(text)
+        .unwrap_or_else(|error| panic!("invalid Prometheus text: {error:?}\n{text}"));
     let mut parsed = Parsed {
         samples: BTreeMap::new(),
         types: BTreeMap::new(),
     };
-    if text.ends_with("# EOF\n") {
-        let text = &without_histogram_units(text);
-        let exposition = openmetrics_parser::openmetrics::parse_openmetrics(text)
-            .unwrap_or_else(|error| panic!("invalid OpenMetrics text: {error:?}\n{text}"));
-        flatten(&mut parsed, exposition, |name, value| match value {
-            // OpenMetrics names a counter family without `_total`; its sample has it.
-            OpenMetricsValue::Counter(counter) => {
-                Flat::One(format!("{name}_total"), number(counter.value))
-            }
-            OpenMetricsValue::Gauge(value) | OpenMetricsValue::Unknown(value) => {
-                Flat::One(name.to_owned(), number(*value))
-            }
-            OpenMetricsValue::Histogram(histogram) => Flat::Histogram(histogram.clone()),
-            other => panic!("unexpected OpenMetrics value {other:?}"),
-        });
-    } else {
-        let exposition = openmetrics_parser::prometheus::parse_prometheus(text)
-            .unwrap_or_else(|error| panic!("invalid Prometheus text: {error:?}\n{text}"));
-        flatten(&mut parsed, exposition, |name, value| match value {
-            PrometheusValue::Counter(counter) => Flat::One(name.to_owned(), number(counter.value)),
-            PrometheusValue::Gauge(value) | PrometheusValue::Unknown(value) => {
-                Flat::One(name.to_owned(), number(*value))
-            }
-            PrometheusValue::Histogram(histogram) => Flat::Histogram(histogram.clone()),
-            PrometheusValue::Summary(_) => panic!("vigil writes no summary"),
-        });
+    for family in scrape.metrics {
+        let previous = parsed
+            .types
+            .insert(family.name.clone(), family.kind.to_string());
+        assert!(previous.is_none(), "family {} written twice", family.name);
+        for sample in family.samples {
+            // A histogram's samples carry the family name and a suffix by role.
+            let suffix = match (family.kind, sample.value.value_type) {
+                (Type::Histogram, ValueType::Sample) => "_bucket",
+                (_, ValueType::Sum) => "_sum",
+                (_, ValueType::Count) => "_count",
+                (_, ValueType::Sample) => "",
+            };
+            let name = format!("{}{suffix}", family.name);
+            let labels: BTreeMap<String, String> = sample
+                .labels
+                .iter()
+                .map(|label| (label.key.clone(), label.value.clone()))
+                .collect();
+            let value = sample.value.value.as_f64();
+            let previous = parsed.samples.insert((name.clone(), labels), value);
+            assert!(previous.is_none(), "duplicate sample {name}");
+        }
     }
     parsed
 }
 
-/// `text` without the `# UNIT` lines of histogram families.
+/// Asserts that `openmetrics` is complete OpenMetrics text with the series of
+/// `prometheus`, the Prometheus text of the same snapshot (which [`parse`] checks): as many
+/// samples of each name.
 ///
-/// OpenMetrics 1.0 allows a unit on any family (its own examples give
-/// `foo_seconds` histograms one), but `openmetrics-parser` 0.5.1 refuses it on histograms;
-/// the units of the other families are still checked.
-fn without_histogram_units(text: &str) -> String {
-    let histograms: Vec<&str> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE ")?.strip_suffix(" histogram"))
-        .collect();
-    text.lines()
-        .filter(|line| {
-            let family = line
-                .strip_prefix("# UNIT ")
-                .and_then(|rest| rest.split(' ').next());
-            !family.is_some_and(|family| histograms.contains(&family))
-        })
-        .flat_map(|line| [line, "\n"])
-        .collect()
-}
-
-/// One parsed value, as flat samples.
-enum Flat {
-    One(String, f64),
-    Histogram(HistogramValue),
-}
-
-fn number(value: MetricNumber) -> f64 {
-    match value {
-        MetricNumber::Float(value) => value,
-        MetricNumber::Int(value) => value as f64,
-    }
-}
-
-fn flatten<T: std::fmt::Display + Clone, V: RenderableMetricValue + Clone>(
-    parsed: &mut Parsed,
-    exposition: MetricsExposition<T, V>,
-    mut flat: impl FnMut(&str, &V) -> Flat,
-) {
-    for (name, family) in exposition.families {
-        let family: MetricFamily<T, V> = family;
-        parsed
-            .types
-            .insert(name.clone(), family.family_type.to_string());
-        for sample in family.iter_samples() {
-            let labels: BTreeMap<String, String> = sample
-                .get_labelset()
-                .expect("samples of a parsed family have label names")
-                .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
-                .collect();
-            let mut insert = |sample_name: String, labels: BTreeMap<String, String>, value| {
-                let previous = parsed.samples.insert((sample_name.clone(), labels), value);
-                assert!(previous.is_none(), "duplicate sample {sample_name}");
-            };
-            match flat(&name, &sample.value) {
-                Flat::One(sample_name, value) => insert(sample_name, labels, value),
-                Flat::Histogram(histogram) => {
-                    for bucket in &histogram.buckets {
-                        let mut bucket_labels = labels.clone();
-                        let le = if bucket.upper_bound == f64::INFINITY {
-                            "+Inf".to_owned()
-                        } else {
-                            bucket.upper_bound.to_string()
-                        };
-                        bucket_labels.insert("le".to_owned(), le);
-                        insert(
-                            format!("{name}_bucket"),
-                            bucket_labels,
-                            number(bucket.count),
-                        );
-                    }
-                    let sum = histogram.sum.map(number).expect("a histogram sum");
-                    let count = histogram.count.expect("a histogram count");
-                    insert(format!("{name}_sum"), labels.clone(), sum);
-                    insert(format!("{name}_count"), labels, count as f64);
-                }
-            }
-        }
-    }
+/// Not a parse: the sample lines of the two formats differ in order within a histogram and
+/// in how floats are spelled (`2.56e-7` against `2.56e-07`), so only the names before `{`
+/// are compared, as sorted lists.
+#[track_caller]
+pub(crate) fn openmetrics_samples_match(openmetrics: &str, prometheus: &str) {
+    assert!(
+        openmetrics.ends_with("\n# EOF\n") || openmetrics == "# EOF\n",
+        "{openmetrics}"
+    );
+    let sample_names = |text: &str| -> Vec<String> {
+        let mut names: Vec<String> = text
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| {
+                let end = line.find(['{', ' ']).unwrap_or(line.len());
+                line[..end].to_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(sample_names(openmetrics), sample_names(prometheus));
 }
 
 impl Parsed {
@@ -155,7 +113,7 @@ impl Parsed {
     }
 
     /// Every label name used by any sample.
-    pub(crate) fn label_names(&self) -> std::collections::BTreeSet<&str> {
+    pub(crate) fn label_names(&self) -> BTreeSet<&str> {
         self.samples
             .keys()
             .flat_map(|(_, labels)| labels.keys().map(String::as_str))
