@@ -7,6 +7,7 @@
 //! {
 //!   "schema_version": 1,
 //!   "taken_at_ns": 5023000000,
+//!   "truncated": null,
 //!   "histogram_bounds_ns": [[0, 256], [256, 512], "...", [1073741824, null]],
 //!   "groups": [{"name": "consumer", "instances": 2, "poll_count": 1234, "...": "..."}],
 //!   "instances": [{"name": "consumer", "instance_id": 3, "poll_count": 120, "...": "..."}]
@@ -14,7 +15,9 @@
 //! ```
 //!
 //! Serde does the work: this module only arranges the snapshot's parts under those keys
-//! and checks a document before a snapshot is rebuilt from it.
+//! (all of them, or at most a given number of instances:
+//! [`ServicesMetrics::limited_document`]) and checks a document before a snapshot is
+//! rebuilt from it.
 
 use std::fmt;
 use std::time::Duration;
@@ -33,6 +36,8 @@ use crate::metrics::{GroupTotals, ServiceGroupMetrics, ServiceMetrics, ServicesM
 /// It changes when a field changes meaning or is removed; adding a field does not change
 /// it (readers ignore fields they do not know). Deserializing a document of any other
 /// version fails with an error naming both versions.
+///
+/// Fields added within version 1 (`docs/snapshot-json.md` lists them): `truncated`.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// A [`ServiceId`] as the document writes it: `{"name": "flusher", "instance_id": 3}`.
@@ -74,15 +79,97 @@ struct Instance {
     metrics: ServiceMetrics,
 }
 
+/// `truncated`: how a [limited document](ServicesMetrics::limited_document) falls short
+/// of its snapshot. `null` in a document that lists every live instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Truncation {
+    /// The most instances the document was allowed to list.
+    instance_limit: u64,
+    /// Live instances of the snapshot that `instances` does not list (`groups` still
+    /// counts them).
+    instances_left_out: u64,
+}
+
 /// What a snapshot serializes as; borrows the snapshot.
+///
+/// `truncated` comes before the lists, so that a reader that streams the document knows
+/// before `instances` that the list is partial.
 #[derive(Serialize)]
 struct DocumentOut<'a> {
     schema_version: u32,
     #[serde(rename = "taken_at_ns", with = "duration_ns")]
     taken_at: Duration,
+    truncated: Option<Truncation>,
     histogram_bounds_ns: [(u64, Option<u64>); HISTOGRAM_BUCKETS],
     groups: Groups<'a>,
     instances: Instances<'a>,
+}
+
+impl<'a> DocumentOut<'a> {
+    /// The document of `snapshot` listing at most `instance_limit` instances.
+    fn new(snapshot: &'a ServicesMetrics, instance_limit: usize) -> Self {
+        let (truncated, quotas) = if snapshot.len() <= instance_limit {
+            (None, None)
+        } else {
+            let truncation = Truncation {
+                instance_limit: instance_limit as u64,
+                instances_left_out: (snapshot.len() - instance_limit) as u64,
+            };
+            (
+                Some(truncation),
+                Some(fair_quotas(snapshot, instance_limit)),
+            )
+        };
+        Self {
+            schema_version: SCHEMA_VERSION,
+            taken_at: snapshot.taken_at(),
+            truncated,
+            histogram_bounds_ns: histogram_bounds_ns(),
+            groups: Groups(snapshot),
+            instances: Instances { snapshot, quotas },
+        }
+    }
+}
+
+/// How many instances of each name a document limited to `instance_limit` lists: an
+/// equal share of the limit per name with live instances, a name with fewer instances than
+/// its share giving the rest to the others (max-min fairness), the last units of the limit
+/// going to the first names in name order. So every name keeps at least one instance when
+/// the limit allows, a name with a million instances cannot crowd out the others, and the
+/// quotas add up to exactly `instance_limit` (which must be below the number of instances).
+///
+/// In name order, names with no live instance left out.
+fn fair_quotas(snapshot: &ServicesMetrics, instance_limit: usize) -> Vec<(&'static str, usize)> {
+    let live: Vec<(&'static str, usize)> = snapshot
+        .groups()
+        .filter(|group| group.instances > 0)
+        .map(|group| (group.name, group.instances))
+        .collect();
+    // Water-filling: the smallest names first, each taking all of its instances while
+    // that is no more than an equal share of what is left.
+    let mut ascending: Vec<usize> = live.iter().map(|&(_, live)| live).collect();
+    ascending.sort_unstable();
+    let (mut left, mut names_left) = (instance_limit, ascending.len());
+    for &count in &ascending {
+        if count > left / names_left {
+            break;
+        }
+        left -= count;
+        names_left -= 1;
+    }
+    // Every name still counted gets `share`, and the first `extra` of them one more.
+    let share = left / names_left.max(1);
+    let mut extra = left % names_left.max(1);
+    live.into_iter()
+        .map(|(name, count)| {
+            if count <= share {
+                return (name, count);
+            }
+            let quota = share + usize::from(extra > 0);
+            extra = extra.saturating_sub(1);
+            (name, quota.min(count))
+        })
+        .collect()
 }
 
 /// `groups`: the per-name aggregates, in name order.
@@ -94,12 +181,23 @@ impl Serialize for Groups<'_> {
     }
 }
 
-/// `instances`: every live instance, in id order.
-struct Instances<'a>(&'a ServicesMetrics);
+/// `instances`: every live instance, or with `quotas` the lowest instance ids of each name
+/// up to its quota; in id order.
+struct Instances<'a> {
+    snapshot: &'a ServicesMetrics,
+    quotas: Option<Vec<(&'static str, usize)>>,
+}
 
 impl Serialize for Instances<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|(id, metrics)| Instance { id, metrics }))
+        let instance = |(id, metrics)| Instance { id, metrics };
+        match &self.quotas {
+            None => serializer.collect_seq(self.snapshot.iter().map(instance)),
+            // Names in name order, each name's instances in instance order: id order.
+            Some(quotas) => serializer.collect_seq(quotas.iter().flat_map(|&(name, quota)| {
+                self.snapshot.instances_of(name).take(quota).map(instance)
+            })),
+        }
     }
 }
 
@@ -119,14 +217,45 @@ fn histogram_bounds_ns() -> [(u64, Option<u64>); HISTOGRAM_BUCKETS] {
 /// [`PollHistogram::bucket_bounds`]) and ignored on input.
 impl Serialize for ServicesMetrics {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        DocumentOut {
-            schema_version: SCHEMA_VERSION,
-            taken_at: self.taken_at(),
-            histogram_bounds_ns: histogram_bounds_ns(),
-            groups: Groups(self),
-            instances: Instances(self),
-        }
-        .serialize(serializer)
+        DocumentOut::new(self, usize::MAX).serialize(serializer)
+    }
+}
+
+impl ServicesMetrics {
+    /// The snapshot document with at most `instance_limit` entries in `instances` (feature
+    /// `serde`): what an endpoint serves when a process may run more instances than a
+    /// reader wants to download, a few hundred bytes each.
+    ///
+    /// Within the limit it is the same document as the snapshot's own serde form. Past it,
+    /// `groups` is still complete (every name's counters and gauges cover all its live
+    /// instances), `instances` lists the lowest instance ids of each name (the oldest, so
+    /// the set is stable while they live) with the limit shared fairly between names (a
+    /// name with fewer instances than an equal share lists them all, the others split the
+    /// rest), and `truncated` says so:
+    /// `{"instance_limit": 10000, "instances_left_out": 90000}` (`null` otherwise).
+    ///
+    /// A truncated document does not deserialize into a `ServicesMetrics` (a snapshot holds
+    /// every live instance): read it as JSON, or raise the limit.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigil_registry::{Registry, ServiceObj};
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let registry = Registry::new();
+    /// for name in ["consumer", "consumer", "consumer", "flusher"] {
+    ///     registry.start_in(runtime.handle(), ServiceObj::new(name, std::future::pending()));
+    /// }
+    /// let snapshot = registry.metrics();
+    /// let document = serde_json::to_value(snapshot.limited_document(2)).unwrap();
+    /// assert_eq!(document["instances"].as_array().unwrap().len(), 2);
+    /// assert_eq!(document["instances"][0]["name"], "consumer");
+    /// assert_eq!(document["instances"][1]["name"], "flusher");
+    /// assert_eq!(document["truncated"]["instances_left_out"], 2);
+    /// assert_eq!(document["groups"][0]["instances"], 3);
+    /// ```
+    pub fn limited_document(&self, instance_limit: usize) -> impl Serialize + '_ {
+        DocumentOut::new(self, instance_limit)
     }
 }
 
@@ -139,6 +268,9 @@ struct DocumentIn {
     _schema_version: u32,
     #[serde(rename = "taken_at_ns", with = "duration_ns")]
     taken_at: Duration,
+    /// Absent in documents written before it was added: complete.
+    #[serde(default)]
+    truncated: Option<Truncation>,
     #[serde(default)]
     groups: Vec<ServiceGroupMetrics>,
     #[serde(default)]
@@ -159,6 +291,7 @@ fn schema_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::
 
 /// Why a document does not describe a snapshot.
 enum Inconsistent {
+    Truncated(Truncation),
     DuplicateInstance(ServiceId),
     DuplicateGroup(&'static str),
     NoGroup(ServiceId),
@@ -167,6 +300,12 @@ enum Inconsistent {
 impl fmt::Display for Inconsistent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Truncated(truncation) => write!(
+                f,
+                "the document is truncated ({} live instances left out, instance limit {}): \
+                 a snapshot holds every live instance",
+                truncation.instances_left_out, truncation.instance_limit
+            ),
             Self::DuplicateInstance(id) => {
                 write!(f, "instance {id} is listed twice in `instances`")
             }
@@ -179,6 +318,9 @@ impl fmt::Display for Inconsistent {
 impl DocumentIn {
     /// The snapshot the document describes, if it is consistent.
     fn into_snapshot(self) -> Result<ServicesMetrics, Inconsistent> {
+        if let Some(truncation) = self.truncated {
+            return Err(Inconsistent::Truncated(truncation));
+        }
         let mut entries: Vec<(ServiceId, ServiceMetrics)> = self
             .instances
             .into_iter()
@@ -222,8 +364,9 @@ impl DocumentIn {
 /// the groups' lifetime counters (`starts`, `restarts`, `endings`, `poll_count`,
 /// `total_busy_ns`) and recomputes their gauges (`instances`, utilizations, `in_poll`,
 /// `longest_in_poll_ns`, `slow_polls`, `poll_histogram`) from its instances, so that the
-/// two cannot disagree. Errors: a missing or other `schema_version`, an instance or a name
-/// listed twice, an instance whose name has no entry in `groups`.
+/// two cannot disagree. Errors: a missing or other `schema_version`, a `truncated`
+/// document (see [`ServicesMetrics::limited_document`]), an instance or a name listed
+/// twice, an instance whose name has no entry in `groups`.
 ///
 /// # Memory
 ///
@@ -467,6 +610,88 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// A limited document lists exactly `min(limit, live)` instances, each name's
+        /// lowest ids in id order, shared fairly between names, and says what it left out;
+        /// within the limit it is the full document.
+        #[test]
+        fn limited_documents_list_a_fair_prefix_and_say_what_they_left_out(
+            snapshot in snapshot(),
+            limit in prop_oneof![0..45_usize, Just(usize::MAX)],
+        ) {
+            let limited = serde_json::to_value(snapshot.limited_document(limit)).unwrap();
+            let full = document(&snapshot);
+            if snapshot.len() <= limit {
+                prop_assert_eq!(limited, full);
+                return Ok(());
+            }
+            prop_assert_eq!(
+                &limited["truncated"],
+                &json!({"instance_limit": limit, "instances_left_out": snapshot.len() - limit})
+            );
+            prop_assert_eq!(&limited["groups"], &full["groups"], "groups stay complete");
+            let listed = limited["instances"].as_array().unwrap();
+            prop_assert_eq!(listed.len(), limit);
+            let ids: Vec<(String, u64)> = listed
+                .iter()
+                .map(|entry| {
+                    (entry["name"].as_str().unwrap().to_owned(), entry["instance_id"].as_u64().unwrap())
+                })
+                .collect();
+            prop_assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "id order: {:?}", ids);
+            // Per name: a prefix of its live instances; fair: a name listed two fewer than
+            // another is listed whole.
+            let per_name: Vec<(usize, usize)> = snapshot
+                .groups()
+                .map(|group| {
+                    let expected: Vec<Value> = full["instances"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter(|entry| entry["name"] == group.name)
+                        .cloned()
+                        .collect();
+                    let got: Vec<Value> = listed
+                        .iter()
+                        .filter(|entry| entry["name"] == group.name)
+                        .cloned()
+                        .collect();
+                    assert_eq!(got[..], expected[..got.len()], "{}", group.name);
+                    (got.len(), group.instances)
+                })
+                .collect();
+            for &(listed_a, live_a) in &per_name {
+                for &(listed_b, _) in &per_name {
+                    prop_assert!(listed_a + 1 >= listed_b || listed_a == live_a, "{:?}", per_name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_truncated_document_is_refused_as_a_snapshot() {
+        let snapshot = one_instance();
+        let mut value = serde_json::to_value(snapshot.limited_document(0)).unwrap();
+        assert_eq!(
+            value["truncated"],
+            json!({"instance_limit": 0, "instances_left_out": 1})
+        );
+        assert_eq!(value["instances"], json!([]));
+        assert_eq!(value["groups"][0]["instances"], 1);
+        let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "the document is truncated (1 live instances left out, instance limit 0)"
+            ),
+            "{error}"
+        );
+        // A document written before `truncated` existed is complete.
+        value.as_object_mut().unwrap().remove("truncated");
+        value["instances"] = document(&snapshot)["instances"].clone();
+        let back: ServicesMetrics = serde_json::from_value(value).unwrap();
+        assert_eq!(back, snapshot);
+    }
+
     fn document(snapshot: &ServicesMetrics) -> Value {
         serde_json::to_value(snapshot).unwrap()
     }
@@ -487,6 +712,7 @@ mod tests {
         let value = document(&one_instance());
         assert_eq!(value["schema_version"], 1);
         assert_eq!(value["taken_at_ns"], 5_023_000_000_u64);
+        assert_eq!(value["truncated"], Value::Null);
         let bounds = value["histogram_bounds_ns"].as_array().unwrap();
         assert_eq!(bounds.len(), HISTOGRAM_BUCKETS);
         assert_eq!(bounds[0], json!([0, 256]));
