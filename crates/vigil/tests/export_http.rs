@@ -111,6 +111,43 @@ fn snapshot_json_round_trips_into_the_same_snapshot() {
 }
 
 #[test]
+fn snapshot_json_over_the_instance_limit_says_how_many_it_left_out() {
+    let fixture = Fixture::new();
+    let response = with_fixture_server(
+        &fixture,
+        |endpoint| endpoint.snapshot_instance_limit(2),
+        async |address| get(address, "/snapshot.json", "").await,
+    );
+    assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+    let snapshot = fixture.registry.metrics();
+    assert_eq!(snapshot.len(), 4);
+    let document: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(
+        document["truncated"],
+        serde_json::json!({"instance_limit": 2, "instances_left_out": 2})
+    );
+    // Exactly the registry's limited document, with the supervisor member.
+    let mut without_supervisor = document.as_object().unwrap().clone();
+    without_supervisor.remove("supervisor");
+    assert_eq!(
+        serde_json::Value::Object(without_supervisor),
+        serde_json::to_value(snapshot.limited_document(2)).unwrap()
+    );
+    assert_eq!(document["instances"].as_array().unwrap().len(), 2);
+    // Groups still count every instance.
+    let counted: u64 = document["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| group["instances"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 4);
+    // And it is not mistaken for a whole snapshot.
+    let error = serde_json::from_str::<ServicesMetrics>(&response.body).unwrap_err();
+    assert!(error.to_string().contains("truncated"), "{error}");
+}
+
+#[test]
 fn errors_get_their_status_and_the_server_keeps_serving() {
     let fixture = Fixture::new();
     let expected = encode(&fixture.registry.metrics(), Format::Prometheus);

@@ -6,14 +6,15 @@ use serde::Serialize;
 use vigil_supervisor::{Ending, Exit, ServiceState};
 
 use super::SupervisorView;
-use crate::ServicesMetrics;
 
-/// The document `/snapshot.json` serves: the snapshot's own serde form (schema version
-/// [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION)) with a `supervisor` member added.
+/// The document `/snapshot.json` serves: the snapshot's document (schema version
+/// [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), at most the endpoint's instance
+/// limit of instances: [`limited_document`](crate::ServicesMetrics::limited_document))
+/// with a `supervisor` member added.
 #[derive(Serialize)]
-pub(super) struct Document<'a> {
+pub(super) struct Document<S> {
     #[serde(flatten)]
-    pub(super) snapshot: &'a ServicesMetrics,
+    pub(super) snapshot: S,
     /// `null` unless the endpoint was given a supervisor.
     pub(super) supervisor: Option<SupervisorSection>,
 }
@@ -98,6 +99,6 @@ impl SupervisorSection {
 }
 
 /// The JSON text of `document`.
-pub(super) fn to_json(document: &Document<'_>) -> serde_json::Result<String> {
+pub(super) fn to_json<S: Serialize>(document: &Document<S>) -> serde_json::Result<String> {
     serde_json::to_string(document)
 }

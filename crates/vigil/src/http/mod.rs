@@ -8,7 +8,7 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /metrics` | `200`, the registry's Prometheus or OpenMetrics text, negotiated from `Accept` as [`Format::negotiate`](crate::export::prometheus::Format::negotiate) does |
-//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics), with a `supervisor` member: `null`, or with [`Endpoint::supervisor`] its services' states and recent endings |
+//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics) listing at most [`Endpoint::snapshot_instance_limit`] instances (default 10,000; past it `truncated` says how many were left out), with a `supervisor` member: `null`, or with [`Endpoint::supervisor`] its services' states and recent endings |
 //! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s) and, with [`Endpoint::supervisor`], no service is given up; else `503` with one line per stuck instance or given-up service |
 //! | another path | `404` |
 //! | another method than `GET` or `HEAD` | `405`, with `Allow: GET, HEAD` |
@@ -104,9 +104,21 @@
 //!   among 200 silent connections is answered at once.
 //! - **connection lifetime, 10 s**: then the connection is closed after its response in
 //!   progress (at most 2 s more), which bounds clients that never read their responses.
-//!   A debug reply in progress is let finish first: a connection waiting for a profile is
+//!   A reply being built is let finish first: a connection waiting for a profile is
 //!   kept for the profile's whole duration (up to 60 s), its symbols' resolution and the
-//!   2 s to write it. A debug reply not ready within 70 s answers `503`.
+//!   2 s to write it. A reply not ready within 70 s answers `503`.
+//! - **replies built off the runtime's workers**: `/metrics`, `/snapshot.json` and
+//!   `/health` take a snapshot of every live instance, tens of milliseconds of CPU for
+//!   100k of them, so they are built on tokio's blocking threads (`spawn_blocking`), never on a
+//!   worker: services on the same runtime keep being polled while a scrape is answered
+//!   (a 1 ms-periodic service stays within 5 ms of its schedule while 100k instances are
+//!   scraped, `tests/export_http_lateness.rs`). `/metrics` and `/snapshot.json` are built
+//!   one at a time, and `/health` checks one at a time beside them: however many clients
+//!   ask, scrapes take at most one core and one document's memory, and a queue of scrapes
+//!   does not hold a health probe back.
+//! - **`/snapshot.json` lists at most 10,000 instances**
+//!   ([`Endpoint::snapshot_instance_limit`]): a process with a million instances does not
+//!   build a document of hundreds of megabytes; its `groups` still count them all.
 //!
 //! # Examples
 //!
@@ -153,6 +165,7 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use vigil_monitor::{Clock, DefaultClock};
 use vigil_supervisor::{Ending, ServiceState, Supervisor};
@@ -166,6 +179,17 @@ const BACKLOG: u32 = 1024;
 /// Default threshold of [`Endpoint::stuck_after`].
 const DEFAULT_STUCK_AFTER: Duration = Duration::from_secs(1);
 
+/// Default of [`Endpoint::snapshot_instance_limit`]: the most entries `/snapshot.json`
+/// lists in `instances`.
+///
+/// Ten thousand rows is far more than a person or `vigil-top` reads one by one, and small
+/// enough to serve every second: 1.9 MB of JSON without monitors and 5.4 MB with every
+/// monitor attached, written in 10 to 60 ms (release build, a loaded 2-core machine),
+/// where all of 100k instances would be 19 MB and 54 MB, 80 to 370 ms. A process with
+/// more live instances (one per connection or per request, say) still gets every name's
+/// figures in `groups`.
+pub const DEFAULT_SNAPSHOT_INSTANCE_LIMIT: usize = 10_000;
+
 /// The HTTP endpoint of a registry: configure it, then [`serve`](Endpoint::serve) a
 /// listener or [`spawn`](Endpoint::spawn) it on an address.
 ///
@@ -178,6 +202,7 @@ where
     registry: Arc<Registry<F, C>>,
     stuck_after: Duration,
     supervisor: Option<Box<dyn SupervisorView>>,
+    snapshot_instance_limit: usize,
     #[cfg(feature = "profile")]
     profiler: Option<vigil_profile::Profiler>,
 }
@@ -208,9 +233,33 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
             registry,
             stuck_after: DEFAULT_STUCK_AFTER,
             supervisor: None,
+            snapshot_instance_limit: DEFAULT_SNAPSHOT_INSTANCE_LIMIT,
             #[cfg(feature = "profile")]
             profiler: None,
         }
+    }
+
+    /// `/snapshot.json` lists at most `limit` live instances (default
+    /// [`DEFAULT_SNAPSHOT_INSTANCE_LIMIT`], 10,000) rather than building a document of
+    /// hundreds of megabytes for a process with a million of them.
+    ///
+    /// Past the limit the document says so in its `truncated` member
+    /// (`{"instance_limit": 10000, "instances_left_out": 90000}`), `groups` still covers
+    /// every instance, and `instances` lists the oldest instances of each name with the
+    /// limit shared fairly between names: see
+    /// [`ServicesMetrics::limited_document`](crate::ServicesMetrics::limited_document).
+    /// `usize::MAX` lists them all.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use vigil::http::Endpoint;
+    /// use vigil::Registry;
+    ///
+    /// let endpoint = Endpoint::new(Arc::new(Registry::new())).snapshot_instance_limit(500);
+    /// ```
+    pub fn snapshot_instance_limit(mut self, limit: usize) -> Self {
+        self.snapshot_instance_limit = limit;
+        self
     }
 
     /// `/health` answers `503` while a live instance has been inside one poll for longer
@@ -363,6 +412,9 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
             registry: self.registry,
             stuck_after: self.stuck_after,
             supervisor: self.supervisor,
+            snapshot_instance_limit: self.snapshot_instance_limit,
+            document_builds: Arc::new(Semaphore::new(1)),
+            health_checks: Arc::new(Semaphore::new(1)),
             #[cfg(feature = "profile")]
             profiler: self.profiler,
         }
@@ -375,7 +427,8 @@ impl<F: MonitorFactory<C>, C: Clock> fmt::Debug for Endpoint<F, C> {
         debug
             .field("registry", &self.registry)
             .field("stuck_after", &self.stuck_after)
-            .field("supervisor", &self.supervisor);
+            .field("supervisor", &self.supervisor)
+            .field("snapshot_instance_limit", &self.snapshot_instance_limit);
         #[cfg(feature = "profile")]
         debug.field("profiler", &self.profiler);
         debug.finish()

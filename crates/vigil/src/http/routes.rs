@@ -1,5 +1,5 @@
-//! What the endpoint answers: one function from a request to a reply, ready at once or,
-//! for the debug routes, worked out in the background.
+//! What the endpoint answers: one function from a request to a reply, ready at once for
+//! what costs nothing, or worked out on a blocking thread for what reads the registry.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +15,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Semaphore;
 use vigil_monitor::Clock;
 
 /// The response body: the whole text, built before the response starts.
@@ -25,6 +26,13 @@ pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
     pub(super) registry: Arc<Registry<F, C>>,
     pub(super) stuck_after: Duration,
     pub(super) supervisor: Option<Box<dyn SupervisorView>>,
+    /// Most entries of `instances` in `/snapshot.json`.
+    pub(super) snapshot_instance_limit: usize,
+    /// One permit: `/metrics` and `/snapshot.json` are built one at a time.
+    pub(super) document_builds: Arc<Semaphore>,
+    /// One permit: `/health` checks run one at a time, apart from the documents so that a
+    /// queue of scrapes does not hold a health probe back.
+    pub(super) health_checks: Arc<Semaphore>,
     /// Set by [`Endpoint::profiler`](super::Endpoint::profiler): the debug routes exist.
     #[cfg(feature = "profile")]
     pub(super) profiler: Option<vigil_profile::Profiler>,
@@ -32,13 +40,13 @@ pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
 
 /// What a request gets.
 pub(super) enum Reply {
-    /// A response built at once: every route but the debug ones.
+    /// A response built at once: errors (`404`, `405`, `400`).
     Ready(Response<Body>),
-    /// A debug route's response, worked out on a blocking thread (a profile records for
-    /// seconds). It completes within [`SLOW_REPLY_LIMIT`](super::server::SLOW_REPLY_LIMIT);
-    /// the connection is kept open until it does.
-    // Built only by the debug routes (feature `profile`).
-    #[cfg_attr(not(feature = "profile"), allow(dead_code))]
+    /// A response worked out on a blocking thread: every route that reads the registry (a
+    /// snapshot of 100k instances takes milliseconds), and the debug routes (a profile
+    /// records for seconds). It completes within
+    /// [`SLOW_REPLY_LIMIT`](super::server::SLOW_REPLY_LIMIT); the connection is kept open
+    /// until it does.
     Slow(SlowReply),
 }
 
@@ -74,51 +82,105 @@ where
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return Reply::Ready(response);
     }
-    Reply::Ready(match route {
+    match route {
         Route::Metrics => {
             let accept = request
                 .headers()
                 .get(ACCEPT)
                 .and_then(|value| value.to_str().ok());
             let format = Format::negotiate(accept);
-            let text = encode(&shared.registry.metrics(), format);
-            with_type(StatusCode::OK, format.content_type(), text)
+            let registry = Arc::clone(&shared.registry);
+            off_worker(&shared.document_builds, move || {
+                let text = encode(&registry.metrics(), format);
+                with_type(StatusCode::OK, format.content_type(), text)
+            })
         }
         Route::Health => {
-            let report = health::check(
-                &shared.registry.metrics(),
-                shared.stuck_after,
-                shared.supervisor.as_deref(),
-            );
-            let status = if report.is_healthy() {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            plain(status, report.to_string())
+            let for_check = Arc::clone(shared);
+            off_worker(&shared.health_checks, move || {
+                let shared = for_check;
+                let report = health::check(
+                    &shared.registry.metrics(),
+                    shared.stuck_after,
+                    shared.supervisor.as_deref(),
+                );
+                let status = if report.is_healthy() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                plain(status, report.to_string())
+            })
         }
         Route::Snapshot => {
-            let snapshot = shared.registry.metrics();
-            let document = document::Document {
-                snapshot: &snapshot,
-                supervisor: shared
-                    .supervisor
-                    .as_deref()
-                    .map(document::SupervisorSection::of),
-            };
-            match document::to_json(&document) {
-                Ok(json) => with_type(StatusCode::OK, JSON, json),
-                Err(error) => plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("the snapshot did not serialize: {error}\n"),
-                ),
-            }
+            let for_build = Arc::clone(shared);
+            off_worker(&shared.document_builds, move || snapshot(&for_build))
         }
         #[cfg(feature = "profile")]
         Route::Debug(route, profiler) => {
-            return debug::respond(shared, profiler, route, request.uri().query());
+            debug::respond(shared, profiler, route, request.uri().query())
         }
-    })
+    }
+}
+
+/// `/snapshot.json`: a fresh snapshot, at most [`Shared::snapshot_instance_limit`]
+/// instances of it, and the supervisor's section.
+fn snapshot<F: MonitorFactory<C>, C: Clock>(shared: &Shared<F, C>) -> Response<Body> {
+    let snapshot = shared.registry.metrics();
+    let document = document::Document {
+        snapshot: snapshot.limited_document(shared.snapshot_instance_limit),
+        supervisor: shared
+            .supervisor
+            .as_deref()
+            .map(document::SupervisorSection::of),
+    };
+    match document::to_json(&document) {
+        Ok(json) => with_type(StatusCode::OK, JSON, json),
+        Err(error) => plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("the snapshot did not serialize: {error}\n"),
+        ),
+    }
+}
+
+/// A reply that `build`s its response on one of tokio's blocking threads once `gate` lets
+/// it, never on a runtime worker.
+///
+/// Why off the workers: a snapshot of 100k instances and its document take tens of
+/// milliseconds of CPU, and a worker busy with them polls nothing else meanwhile; two
+/// scrapes at once would stop a two-worker runtime. Why `spawn_blocking` rather than a
+/// thread of our own: tokio keeps its blocking threads alive between scrapes (no thread
+/// start per request), the endpoint needs no thread to stop when it is dropped, and the
+/// debug routes already work there. Why a gate of one permit: it bounds what scrapes take
+/// from the process to one core and one document in memory at a time however many clients
+/// ask at once (they queue, in order), and the permit moves into the blocking closure so a
+/// client that goes away does not let a second build start beside the first.
+fn off_worker(
+    gate: &Arc<Semaphore>,
+    build: impl FnOnce() -> Response<Body> + Send + 'static,
+) -> Reply {
+    let gate = Arc::clone(gate);
+    Reply::Slow(Box::pin(async move {
+        // The semaphore is never closed.
+        let Ok(permit) = gate.acquire_owned().await else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the endpoint is shutting down\n".to_owned(),
+            );
+        };
+        let built = tokio::task::spawn_blocking(move || {
+            let response = build();
+            drop(permit);
+            response
+        })
+        .await;
+        built.unwrap_or_else(|_| {
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "building the reply panicked\n".to_owned(),
+            )
+        })
+    }))
 }
 
 /// The paths served.

@@ -29,7 +29,7 @@ pub(super) const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// Connections served at once. Past it, new connections wait in the listener's backlog
 /// until one ends; every connection ends within [`HEAD_DEADLINE`] of going silent and
 /// within [`CONNECTION_LIFETIME`] + [`SHUTDOWN_GRACE`] at most (+ [`SLOW_REPLY_LIMIT`]
-/// while a debug reply is in progress), so a full table frees up by itself.
+/// while a reply is being built), so a full table frees up by itself.
 ///
 /// Large enough that a few hundred silent connections leave room for scrapes, small
 /// enough to stay well under the common 1024 file-descriptor limit.
@@ -43,8 +43,9 @@ pub(super) const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
 /// Time a connection asked to close has to finish its response.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
-/// Longest a debug reply ([`Reply::Slow`]: a CPU profile records for up to 60 s, then
-/// resolves symbols) is worked on; then it answers `503`. A connection whose lifetime ends
+/// Longest a reply built off the workers ([`Reply::Slow`]: a document waits for the
+/// documents queued before it; a CPU profile records for up to 60 s, then resolves
+/// symbols) is worked on; then it answers `503`. A connection whose lifetime ends
 /// while one is in progress is kept until it has been answered: the lifetime bounds slow
 /// readers, not slow answers.
 pub(super) const SLOW_REPLY_LIMIT: Duration = Duration::from_secs(70);
@@ -83,7 +84,7 @@ where
         // Responses are small and written whole: do not hold the last segment back.
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
-        // Debug replies in progress on this connection.
+        // Replies being built for this connection.
         let slow_replies = Arc::new(watch::Sender::new(0_usize));
         let service = service_fn({
             let slow_replies = Arc::clone(&slow_replies);
@@ -120,7 +121,7 @@ where
                 .await
                 .is_err()
             {
-                // A debug reply in progress is let finish first (it ends within
+                // A reply being built is let finish first (it ends within
                 // `SLOW_REPLY_LIMIT`): a 30 s profile must not be cut at 10 s.
                 let mut slow_replies = slow_replies.subscribe();
                 let closed = tokio::time::timeout(SLOW_REPLY_LIMIT, async {
@@ -139,7 +140,7 @@ where
     }
 }
 
-/// One debug reply in progress on a connection, counted until dropped.
+/// One reply being built for a connection, counted until dropped.
 struct SlowReplyInProgress(Arc<watch::Sender<usize>>);
 
 impl SlowReplyInProgress {
