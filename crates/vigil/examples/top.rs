@@ -14,6 +14,16 @@
 //! [--once] [--serve ADDR]` (`--once` prints a single table after one second, then shuts
 //! down).
 //!
+//! It stops the way a service process built on vigil stops: SIGINT (Ctrl-C) or SIGTERM
+//! ends the table early and shuts the supervisor down gracefully through
+//! [`Supervisor::run_until_signal`](vigil::supervisor::Supervisor::run_until_signal) (a
+//! second signal aborts every service at once); the report is printed either way.
+//!
+//! Exit status: `0` if the shutdown was clean ([`ShutdownReport::is_clean`]: every service's
+//! last incarnation completed and none gave up), `1` if not, which is what the demo's
+//! services make of every run (one gives up, one is stuck in a poll, one ignores the
+//! shutdown), `2` for a usage error or an endpoint or signal handler that cannot be set up.
+//!
 //! `--serve 127.0.0.1:9898` also serves the endpoint while the table runs: `/metrics`,
 //! `/snapshot.json` (what `vigil-top http://127.0.0.1:9898` shows), `/health`, and the
 //! profiler's debug routes `/debug/stacks` (where `stuck` blocks) and
@@ -22,9 +32,13 @@
 //! `cargo run --release -p vigil --features demo,http --example top -- --serve 127.0.0.1:9898 --duration 60`.
 //! The endpoint has no authentication: keep it on a loopback address.
 
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use vigil::demo::DemoSupervisor;
 use vigil::prelude::*;
@@ -237,6 +251,102 @@ fn print_report(report: &ShutdownReport, stacks: &[(String, String)]) {
     }
 }
 
+/// Why the table stopped.
+enum Stop {
+    /// `--once` or `--duration` ran out: the example begins the shutdown itself.
+    Done,
+    /// SIGINT or SIGTERM: `run_until_signal` has begun the shutdown.
+    Signal(&'static str),
+}
+
+/// Listeners of our own, beside the supervisor's, only to say what happened: tokio tells
+/// every listener of a signal.
+struct Signals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl Signals {
+    fn new() -> io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The name of the next signal received.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        }
+    }
+}
+
+/// Prints a table every [`REFRESH`] until the duration runs out or a signal arrives.
+async fn show_tables(
+    supervisor: &DemoSupervisor,
+    options: &Options,
+    signals: &mut Signals,
+) -> Stop {
+    let started = Instant::now();
+    let mut next_seq = 0;
+    loop {
+        tokio::select! {
+            name = signals.recv() => return Stop::Signal(name),
+            () = tokio::time::sleep(REFRESH) => {}
+        }
+        let snapshot = supervisor.registry().metrics();
+        let ended: Vec<Ending> = supervisor
+            .recent_endings()
+            .into_iter()
+            .filter(|ending| ending.seq >= next_seq)
+            .collect();
+        next_seq = ended.last().map_or(next_seq, |ending| ending.seq + 1);
+        print_table(started.elapsed(), &snapshot, &supervisor.states(), &ended);
+        if options.once || started.elapsed() >= options.duration {
+            return Stop::Done;
+        }
+    }
+}
+
+/// Shows the tables, then waits for `stopped` (the supervisor's `run_until_signal`) to
+/// resolve with the report, saying when a second signal aborts everything.
+async fn run(
+    supervisor: &DemoSupervisor,
+    options: &Options,
+    stopped: impl Future<Output = io::Result<ShutdownReport>>,
+) -> io::Result<ShutdownReport> {
+    tokio::pin!(stopped);
+    let mut signals = Signals::new()?;
+    let stop = tokio::select! {
+        // Only if every service ended by itself, which the demo's never do.
+        report = &mut stopped => return report,
+        stop = show_tables(supervisor, options, &mut signals) => stop,
+    };
+    match stop {
+        Stop::Done => supervisor.shutdown(),
+        Stop::Signal(name) => {
+            println!("\n{name} received (a second signal aborts every service at once)");
+        }
+    }
+    println!(
+        "\nshutting down (deadline {:?}, then {:?} for aborted services to leave their poll)",
+        vigil::demo::SHUTDOWN_TIMEOUT,
+        vigil::demo::ABORT_GRACE
+    );
+    loop {
+        let name = tokio::select! {
+            report = &mut stopped => return report,
+            name = signals.recv() => name,
+        };
+        // The shutdown has begun (by the first signal or by the example): this one aborts,
+        // as `run_until_signal` does on a second signal.
+        supervisor.shutdown_now();
+        println!("{name} received again: aborting every service");
+    }
+}
+
 fn main() -> ExitCode {
     let options = match parse_options() {
         Ok(options) => options,
@@ -249,13 +359,18 @@ fn main() -> ExitCode {
     // messages; keep the default hook's backtrace noise out of the table.
     std::panic::set_hook(Box::new(|_| {}));
 
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // `stuck` blocks one worker at a time on purpose; the others keep everything else going.
-    builder.worker_threads(4).enable_time();
-    #[cfg(feature = "http")]
-    builder.enable_io(); // For the endpoint's listener.
-    let runtime = builder.build().expect("a tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        // `stuck` blocks one worker at a time on purpose; the others keep everything going.
+        .worker_threads(4)
+        // IO: the signal handlers (and the endpoint's listener, with `--serve`).
+        .enable_io()
+        .enable_time()
+        .build()
+        .expect("a tokio runtime");
     let supervisor = vigil::demo::supervisor(runtime.handle());
+    // The handlers are registered by this call, before any service starts: from here on,
+    // SIGINT and SIGTERM shut the supervisor down instead of killing the process.
+    let stopped = supervisor.run_until_signal();
     // Kept until the end of `main`: dropping it stops the server.
     let _server = match options
         .serve
@@ -270,33 +385,21 @@ fn main() -> ExitCode {
     };
     vigil::demo::start(&supervisor);
 
-    let started = Instant::now();
-    let mut next_seq = 0;
-    loop {
-        std::thread::sleep(REFRESH);
-        let snapshot = supervisor.registry().metrics();
-        let ended: Vec<Ending> = supervisor
-            .recent_endings()
-            .into_iter()
-            .filter(|ending| ending.seq >= next_seq)
-            .collect();
-        next_seq = ended.last().map_or(next_seq, |ending| ending.seq + 1);
-        print_table(started.elapsed(), &snapshot, &supervisor.states(), &ended);
-        if options.once || started.elapsed() >= options.duration {
-            break;
+    let report = match runtime.block_on(run(&supervisor, &options, stopped)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("cannot listen for signals: {error}");
+            return ExitCode::from(2);
         }
-    }
-
-    println!(
-        "\nshutting down (deadline {:?}, then {:?} for aborted services to leave their poll)",
-        vigil::demo::SHUTDOWN_TIMEOUT,
-        vigil::demo::ABORT_GRACE
-    );
-    let report = runtime.block_on(supervisor.stop());
+    };
     // At once, while the abandoned services are still inside the poll they were abandoned in.
     let stacks = abandoned_stacks(&report);
     print_report(&report, &stacks);
     // The abandoned service still blocks a worker thread; do not wait for it.
     runtime.shutdown_background();
-    ExitCode::SUCCESS
+    if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
