@@ -5,7 +5,7 @@
 //! compiler can neither delete the bare loop nor hoist work out of it). One criterion
 //! iteration is one poll.
 //!
-//! Groups (read by `cargo xtask bench`; keep the ids stable):
+//! Groups (read by `cargo xtask bench`; the ids are in [`vigil_benches::ids`]):
 //!
 //! - `poll_path/*`: one thread; the variants of [`vigil_benches::for_each_variant`] (`bare`,
 //!   `vigil_default`, `vigil_stack`, `vigil_full_stack`, `vigil_scheduling`,
@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
+use vigil_benches::ids::{clock as clocks, poll_path as ids};
 use vigil_benches::VariantVisitor;
 use vigil_benches::{for_each_variant, spinning, Classic, ClassicMetrics, ClockFloor};
 use vigil_monitor::{Clock, DefaultClock, ServiceMonitor, StdClock};
@@ -41,7 +42,7 @@ fn main() {
 }
 
 fn poll_path(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("poll_path");
+    let mut group = criterion.benchmark_group(ids::GROUP);
     for_each_variant(&mut BenchPoll { group: &mut group });
     group.finish();
 }
@@ -62,31 +63,31 @@ impl VariantVisitor for BenchPoll<'_, '_> {
 }
 
 fn clock(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("clock");
+    let mut group = criterion.benchmark_group(clocks::GROUP);
     let quanta_clock = quanta::Clock::new();
     let default_clock = DefaultClock::new();
-    group.bench_function("default_clock", |b| b.iter(|| default_clock.now()));
-    group.bench_function("std_instant", |b| b.iter(Instant::now));
-    group.bench_function("quanta_raw", |b| b.iter(|| quanta_clock.raw()));
-    group.bench_function("std_clock", |b| b.iter(|| StdClock.now()));
+    group.bench_function(clocks::DEFAULT_CLOCK, |b| b.iter(|| default_clock.now()));
+    group.bench_function(clocks::STD_INSTANT, |b| b.iter(Instant::now));
+    group.bench_function(clocks::QUANTA_RAW, |b| b.iter(|| quanta_clock.raw()));
+    group.bench_function(clocks::STD_CLOCK, |b| b.iter(|| StdClock.now()));
     group.finish();
 }
 
 fn poll_path_contended(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("poll_path_contended");
-    bench_contended(&mut group, "bare", spinning);
-    bench_contended(&mut group, "vigil_default", || {
+    let mut group = criterion.benchmark_group(ids::CONTENDED_GROUP);
+    bench_contended(&mut group, ids::BARE, spinning);
+    bench_contended(&mut group, ids::VIGIL_DEFAULT, || {
         ServiceMonitor::wrap(spinning())
     });
     let classic = Arc::new(ClassicMetrics::default());
-    bench_contended(&mut group, "classic", || {
+    bench_contended(&mut group, ids::CLASSIC, || {
         Classic::new(spinning(), classic.clone())
     });
     let task_monitor = tokio_metrics::TaskMonitor::new();
-    bench_contended(&mut group, "tokio_metrics", || {
+    bench_contended(&mut group, ids::TOKIO_METRICS, || {
         task_monitor.instrument(spinning())
     });
-    bench_contended(&mut group, "clock_floor", || ClockFloor::new(spinning()));
+    bench_contended(&mut group, ids::CLOCK_FLOOR, || ClockFloor::new(spinning()));
     group.finish();
 }
 

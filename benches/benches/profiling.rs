@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
+use vigil_benches::ids::profiling as ids;
 use vigil_monitor::{BusyMonitor, DefaultClock, ServiceMonitor};
 use vigil_profile::Profiler;
 use vigil_registry::{MonitorFactory, ServiceId, TaskId};
@@ -36,14 +37,14 @@ const SERVICE: &str = "profiling_bench";
 fn main() {
     let profiler = Profiler::install().expect("the profiler installs on this platform");
     let mut criterion = vigil_benches::criterion();
-    let mut group = criterion.benchmark_group("profiling");
-    bench_work(&mut group, profiler, "idle");
+    let mut group = criterion.benchmark_group(ids::GROUP);
+    bench_work(&mut group, profiler, ids::IDLE);
     let stop = Arc::new(AtomicBool::new(false));
     let profiling = {
         let stop = Arc::clone(&stop);
         thread::spawn(move || record_until(profiler, &stop))
     };
-    bench_work(&mut group, profiler, "profiling_99hz");
+    bench_work(&mut group, profiler, ids::PROFILING_99HZ);
     // Relaxed: a flag; the join below waits for the profile in progress.
     stop.store(true, Ordering::Relaxed);
     let (profiles, samples) = profiling

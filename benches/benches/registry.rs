@@ -34,11 +34,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 use tokio::runtime::{Handle, Runtime};
+use vigil_benches::ids::registry as ids;
 use vigil_benches::runtime;
 use vigil_registry::{Registry, ServiceObj};
 
 /// Starting threads in `registry_threads/*/N`.
-const THREAD_COUNTS: [usize; 4] = [1, 2, 4, 8];
 /// One name per thread in `registry_threads/different_names/N`.
 const THREAD_NAMES: [&str; 8] = [
     "thread_0", "thread_1", "thread_2", "thread_3", "thread_4", "thread_5", "thread_6", "thread_7",
@@ -58,12 +58,12 @@ fn parked(name: &'static str) -> ServiceObj {
 }
 
 fn start_scaling(criterion: &mut Criterion) {
-    bench_starts(criterion, "registry_start", |registry, handle| {
+    bench_starts(criterion, ids::START_GROUP, |registry, handle| {
         registry.start_in(handle, parked("parked"))
     });
     // The reference: what tokio alone does with as many tasks (growth of its task list,
     // fresh memory, workers polling the new tasks on the same two cores).
-    bench_starts(criterion, "registry_start_bare_spawn", |_, handle| {
+    bench_starts(criterion, ids::START_BARE_SPAWN_GROUP, |_, handle| {
         handle.spawn(pending::<()>())
     });
 }
@@ -74,7 +74,7 @@ fn bench_starts<H>(criterion: &mut Criterion, group: &str, start: fn(&Registry, 
     let mut group = criterion.benchmark_group(group);
     // One iteration is up to 100k starts plus a runtime: few, flat samples.
     group.sample_size(10).sampling_mode(SamplingMode::Flat);
-    for services in [1_000_u64, 10_000, 100_000] {
+    for services in ids::START_COUNTS {
         group.throughput(Throughput::Elements(services));
         group.bench_with_input(
             BenchmarkId::from_parameter(services),
@@ -104,11 +104,11 @@ fn bench_starts<H>(criterion: &mut Criterion, group: &str, start: fn(&Registry, 
 }
 
 fn start_against_spawn(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("registry_spawn");
+    let mut group = criterion.benchmark_group(ids::SPAWN_GROUP);
     let runtime = runtime();
     let registry = Arc::new(Registry::new());
 
-    group.bench_function("bare_spawn", |b| {
+    group.bench_function(ids::BARE_SPAWN, |b| {
         b.iter_custom(|iters| {
             time_on_worker(&runtime, iters, |handle, _| {
                 drop(black_box(handle.spawn(async {})));
@@ -117,7 +117,7 @@ fn start_against_spawn(criterion: &mut Criterion) {
         })
     });
     let shared = registry.clone();
-    group.bench_function("start_in", |b| {
+    group.bench_function(ids::START_IN, |b| {
         b.iter_custom(|iters| {
             let registry = shared.clone();
             time_on_worker(&runtime, iters, move |handle, _| {
@@ -127,7 +127,7 @@ fn start_against_spawn(criterion: &mut Criterion) {
             })
         })
     });
-    group.bench_function("bare_spawn_await", |b| {
+    group.bench_function(ids::BARE_SPAWN_AWAIT, |b| {
         b.iter_custom(|iters| {
             time_on_worker(&runtime, iters, |handle, _| {
                 let join = handle.spawn(async {});
@@ -136,7 +136,7 @@ fn start_against_spawn(criterion: &mut Criterion) {
         })
     });
     let shared = registry.clone();
-    group.bench_function("start_in_await", |b| {
+    group.bench_function(ids::START_IN_AWAIT, |b| {
         b.iter_custom(|iters| {
             let registry = shared.clone();
             time_on_worker(&runtime, iters, move |handle, _| {
@@ -168,9 +168,9 @@ where
 }
 
 fn threads(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("registry_threads");
-    for (case, same_name) in [("same_name", true), ("different_names", false)] {
-        for threads in THREAD_COUNTS {
+    let mut group = criterion.benchmark_group(ids::THREADS_GROUP);
+    for (case, same_name) in [(ids::SAME_NAME, true), (ids::DIFFERENT_NAMES, false)] {
+        for threads in ids::THREAD_COUNTS {
             let names: Vec<&'static str> = if same_name {
                 vec!["shared"; threads]
             } else {

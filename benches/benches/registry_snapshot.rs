@@ -64,16 +64,17 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use tokio::runtime::{Builder, Handle, Runtime};
+use vigil_benches::ids::snapshot as ids;
 use vigil_benches::{
     floor_words, pin_current_thread, runtime, sum_words, CacheEvictor, EVICTION_BYTES,
 };
 use vigil_registry::{Registry, ServiceObj};
 
 /// Live services in every snapshot benchmark.
-const SNAPSHOT_SERVICES: u64 = 10_000;
+const SNAPSHOT_SERVICES: u64 = ids::SERVICES;
 /// Short-lived services started and finished before `registry_snapshot_churned` starts its
 /// live ones.
-const CHURNED_SERVICES: u64 = 1_000_000;
+const CHURNED_SERVICES: u64 = ids::CHURNED_SERVICES;
 /// Short-lived services started before awaiting them, during the churn.
 const CHURN_BATCH: u64 = 1_000;
 /// The one name of the snapshot registries' services.
@@ -128,7 +129,7 @@ fn snapshot_warm_and_cold(criterion: &mut Criterion) {
     let mut live = None;
     let id = BenchmarkId::from_parameter(SNAPSHOT_SERVICES);
 
-    let mut group = snapshot_group(criterion, "registry_snapshot");
+    let mut group = snapshot_group(criterion, ids::WARM_GROUP);
     // One call is ~0.1-1 ms: 50 samples fit the default measurement time.
     group.sample_size(50);
     group.bench_function(id.clone(), |b| {
@@ -138,7 +139,7 @@ fn snapshot_warm_and_cold(criterion: &mut Criterion) {
     group.finish();
 
     let mut evictor = None;
-    let mut group = snapshot_group(criterion, "registry_snapshot_cold");
+    let mut group = snapshot_group(criterion, ids::COLD_GROUP);
     cold_sampling(&mut group);
     group.bench_function(id, |b| {
         let live = live.get_or_insert_with(|| with_live_services(runtime(), Registry::new()));
@@ -182,14 +183,14 @@ fn time_cold<T>(
 fn snapshot_floor(criterion: &mut Criterion) {
     let bytes = SNAPSHOT_SERVICES as usize * Registry::SLOT_BYTES;
     let mut words = None;
-    let mut group = snapshot_group(criterion, "registry_snapshot_floor");
-    group.bench_function("warm", |b| {
+    let mut group = snapshot_group(criterion, ids::FLOOR_GROUP);
+    group.bench_function(ids::FLOOR_WARM, |b| {
         let words = words.get_or_insert_with(|| floor_words(bytes));
         b.iter(|| sum_words(black_box(words)))
     });
     let mut evictor = None;
     cold_sampling(&mut group);
-    group.bench_function("cold", |b| {
+    group.bench_function(ids::FLOOR_COLD, |b| {
         let words = words.get_or_insert_with(|| floor_words(bytes));
         let evictor = evictor.get_or_insert_with(|| CacheEvictor::new(EVICTION_BYTES));
         b.iter_custom(|iters| {
@@ -206,7 +207,7 @@ fn snapshot_floor(criterion: &mut Criterion) {
 /// `registry_snapshot_churned/10000`.
 fn snapshot_churned(criterion: &mut Criterion) {
     let mut live = None;
-    let mut group = snapshot_group(criterion, "registry_snapshot_churned");
+    let mut group = snapshot_group(criterion, ids::CHURNED_GROUP);
     group.sample_size(50);
     group.bench_function(BenchmarkId::from_parameter(SNAPSHOT_SERVICES), |b| {
         let live = live.get_or_insert_with(|| {
@@ -261,11 +262,11 @@ fn start_under_snapshots(criterion: &mut Criterion) {
     let mut live = None;
     let mut other = None;
     let unpinned = Once::new();
-    let mut group = criterion.benchmark_group("registry_start_under_snapshots");
+    let mut group = criterion.benchmark_group(ids::UNDER_SNAPSHOTS_GROUP);
     for (case, snapshots_of) in [
-        ("alone", SnapshotsOf::Nothing),
-        ("with_snapshots", SnapshotsOf::TheStartsRegistry),
-        ("with_other_snapshots", SnapshotsOf::AnotherRegistry),
+        (ids::ALONE, SnapshotsOf::Nothing),
+        (ids::WITH_SNAPSHOTS, SnapshotsOf::TheStartsRegistry),
+        (ids::WITH_OTHER_SNAPSHOTS, SnapshotsOf::AnotherRegistry),
     ] {
         group.bench_function(case, |b| {
             let live = &*live.get_or_insert_with(parked_on_undriven_runtime);

@@ -21,12 +21,13 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, SamplingMode, Throughput};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+use vigil_benches::ids::supervisor as ids;
 use vigil_benches::runtime_with_time;
 use vigil_registry::{Registry, ServiceObj};
 use vigil_supervisor::{Backoff, ChildSpec, Supervisor};
 
 /// Services started per iteration of `supervisor_start`.
-const STARTS: u64 = 1_000;
+const STARTS: u64 = ids::STARTS;
 
 fn main() {
     let mut criterion = vigil_benches::criterion();
@@ -36,10 +37,10 @@ fn main() {
 }
 
 fn start(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("supervisor_start");
+    let mut group = criterion.benchmark_group(ids::START_GROUP);
     group.sample_size(20).sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(STARTS));
-    group.bench_function("start_in", |b| {
+    group.bench_function(ids::START_IN, |b| {
         b.iter_custom(|iters| {
             time_starts(iters, |runtime| {
                 let registry = Registry::new();
@@ -55,7 +56,7 @@ fn start(criterion: &mut Criterion) {
             })
         })
     });
-    group.bench_function("supervised", |b| {
+    group.bench_function(ids::SUPERVISED, |b| {
         b.iter_custom(|iters| {
             time_starts(iters, |runtime| {
                 let supervisor = Supervisor::builder().build(runtime.handle());
@@ -85,7 +86,7 @@ fn time_starts(iters: u64, mut round: impl FnMut(&Runtime) -> Duration) -> Durat
 }
 
 fn restart(criterion: &mut Criterion) {
-    let mut group = criterion.benchmark_group("supervisor_restart");
+    let mut group = criterion.benchmark_group(ids::RESTART_GROUP);
     let runtime = runtime_with_time();
     let supervisor = Supervisor::builder().build(runtime.handle());
     let panicked_at: Arc<Mutex<Option<Instant>>> = Arc::default();
@@ -112,7 +113,7 @@ fn restart(criterion: &mut Criterion) {
     // Millions of panics: the default hook would print each one.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
-    group.bench_function("panic_to_next_poll", |b| {
+    group.bench_function(ids::PANIC_TO_NEXT_POLL, |b| {
         b.iter_custom(|iters| {
             runtime.block_on(async {
                 let mut total = Duration::ZERO;

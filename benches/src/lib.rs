@@ -2,7 +2,8 @@
 //!
 //! `benches/benches/poll_path.rs` times each variant with criterion and
 //! `examples/poll_instructions.rs` counts its instructions per poll under callgrind; both
-//! take the list from [`for_each_variant`], so a new variant is one line there. Every bench
+//! take the list from [`for_each_variant`], so a new variant is one line there (and its id
+//! one line in [`ids`], which `cargo xtask bench` reads too). Every bench
 //! target starts from [`criterion()`](fn@criterion) and starts services on a [`runtime`]; the cold snapshot
 //! benchmarks evict the caches with a [`CacheEvictor`] and compare with [`sum_words`]. Run
 //! them with `cargo xtask bench`.
@@ -11,6 +12,7 @@ mod affinity;
 mod classic;
 mod config;
 mod floor;
+pub mod ids;
 mod memory;
 mod runtime;
 mod variants;

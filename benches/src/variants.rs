@@ -13,6 +13,10 @@ use vigil_registry::{MonitorFactory, ServiceId, TaskId};
 
 use crate::classic::Classic;
 use crate::floor::{ClockFloor, PollCounter};
+use crate::ids::poll_path::{
+    BARE, CLASSIC, CLOCK_FLOOR, TOKIO_METRICS, VIGIL_ALL_MONITORS, VIGIL_DEFAULT, VIGIL_FULL_STACK,
+    VIGIL_PROFILER, VIGIL_SCHEDULING, VIGIL_STACK, VIGIL_STD_CLOCK,
+};
 
 /// Receives each poll-path variant: its stable name and the future to poll.
 pub trait VariantVisitor {
@@ -22,23 +26,24 @@ pub trait VariantVisitor {
 
 /// Hands every poll-path variant to `visitor`, in table order.
 ///
-/// The names are the criterion ids under `poll_path/` that `cargo xtask bench` reads: keep
-/// them stable. To add a variant, add one line.
+/// The names are the criterion ids under `poll_path/` that `cargo xtask bench` reads, from
+/// [`ids::poll_path`](crate::ids::poll_path). To add a variant, add one line here and its name
+/// there.
 pub fn for_each_variant(visitor: &mut impl VariantVisitor) {
-    visitor.visit("bare", spinning());
-    visitor.visit("vigil_default", ServiceMonitor::wrap(spinning()));
-    visitor.visit("vigil_stack", vigil_stack(spinning()));
-    visitor.visit("vigil_full_stack", vigil_full_stack(spinning()));
-    visitor.visit("vigil_scheduling", vigil_scheduling(spinning()));
-    visitor.visit("vigil_all_monitors", vigil_all_monitors(spinning()));
-    visitor.visit("vigil_profiler", vigil_profiler(spinning()));
-    visitor.visit("classic", Classic::new(spinning(), Default::default()));
+    visitor.visit(BARE, spinning());
+    visitor.visit(VIGIL_DEFAULT, ServiceMonitor::wrap(spinning()));
+    visitor.visit(VIGIL_STACK, vigil_stack(spinning()));
+    visitor.visit(VIGIL_FULL_STACK, vigil_full_stack(spinning()));
+    visitor.visit(VIGIL_SCHEDULING, vigil_scheduling(spinning()));
+    visitor.visit(VIGIL_ALL_MONITORS, vigil_all_monitors(spinning()));
+    visitor.visit(VIGIL_PROFILER, vigil_profiler(spinning()));
+    visitor.visit(CLASSIC, Classic::new(spinning(), Default::default()));
     visitor.visit(
-        "tokio_metrics",
+        TOKIO_METRICS,
         tokio_metrics::TaskMonitor::new().instrument(spinning()),
     );
-    visitor.visit("vigil_std_clock", vigil_on(StdClock, spinning()));
-    visitor.visit("clock_floor", ClockFloor::new(spinning()));
+    visitor.visit(VIGIL_STD_CLOCK, vigil_on(StdClock, spinning()));
+    visitor.visit(CLOCK_FLOOR, ClockFloor::new(spinning()));
 }
 
 /// The polled workload: always pending and always ready to be polled again (it wakes itself).
@@ -126,4 +131,26 @@ pub fn vigil_profiler<F: Future>(
     let id = ServiceId::new(TaskId::new("bench"), 0);
     let (marker, ()) = MonitorFactory::create(&profiler, &id, &clock);
     ServiceMonitor::with_monitor(future, (BusyMonitor::new(&clock), marker), clock)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lists the names it is given.
+    struct Names(Vec<&'static str>);
+
+    impl VariantVisitor for Names {
+        fn visit<F: Future>(&mut self, name: &'static str, _future: F) {
+            self.0.push(name);
+        }
+    }
+
+    /// `cargo xtask bench` orders the poll table by `ids::poll_path::VARIANTS`.
+    #[test]
+    fn visits_the_variants_in_table_order() {
+        let mut names = Names(Vec::new());
+        for_each_variant(&mut names);
+        assert_eq!(names.0, crate::ids::poll_path::VARIANTS);
+    }
 }
