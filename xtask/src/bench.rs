@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Instant, SystemTime};
 
 use crate::docs::{self, RunInfo};
-use crate::estimates;
+use crate::estimates::{self, Estimates};
 use crate::instructions;
 use crate::machine::Machine;
 use crate::summary::Summary;
@@ -24,15 +24,6 @@ registry and supervisor tables with the issues' targets (pass/fail).
     --instructions    also count instructions per poll under valgrind's callgrind
     --write-docs      rewrite docs/benchmarks.md from this run
     --no-run          do not run the benches; report the results already on disk";
-
-/// The `[[bench]]` targets of `vigil-benches` that `cargo xtask bench` runs.
-const BENCHES: [&str; 5] = [
-    "poll_path",
-    "registry",
-    "registry_snapshot",
-    "supervisor",
-    "profiling",
-];
 
 /// The options of `cargo xtask bench`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,8 +86,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         let clock = Instant::now();
         let status = Command::new(&cargo)
             .current_dir(root)
-            .args(["bench", "-p", "vigil-benches"])
-            .args(BENCHES.iter().flat_map(|bench| ["--bench", bench]))
+            .args(["bench", "-p", "vigil-benches", "--benches"])
             .arg("--")
             .args(options.criterion_args())
             .status()
@@ -121,7 +111,20 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
             }
         ));
     }
-    let summary = Summary::from_estimates(&estimates);
+    let missing = missing_ids(&estimates);
+    if !missing.is_empty() {
+        let list = missing.join(", ");
+        // A full run that leaves an id without a result means a bench stopped registering
+        // it (renamed or removed): an error, so no table silently reads "not run".
+        if !options.no_run && options.filter.is_none() {
+            return Err(format!(
+                "criterion reported no result for {list}: renamed or removed? The ids live \
+                 in benches/src/ids.rs"
+            ));
+        }
+        eprintln!("Not in this run: {list}");
+    }
+    let summary = Summary::new(estimates);
 
     let counts = if options.instructions {
         if instructions::valgrind_available() {
@@ -157,6 +160,14 @@ pub(crate) fn run(root: &Path, args: &[String]) -> Result<(), String> {
         println!("Wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The ids of [`ids::all`](crate::ids::all) that have no result in `estimates`.
+fn missing_ids(estimates: &Estimates) -> Vec<String> {
+    crate::ids::all()
+        .into_iter()
+        .filter(|id| estimates.get(id).is_none())
+        .collect()
 }
 
 /// Where criterion writes: `$CRITERION_HOME`, else `<target dir>/criterion`.
@@ -235,22 +246,17 @@ mod tests {
     }
 
     #[test]
-    fn runs_every_bench_of_vigil_benches() {
-        let manifest = crate::project_root().join("benches").join("Cargo.toml");
-        let manifest = fs::read_to_string(&manifest).unwrap();
-        let mut declared = Vec::new();
-        let mut in_bench = false;
-        for line in manifest.lines().map(str::trim) {
-            if line.starts_with('[') {
-                in_bench = line == "[[bench]]";
-            } else if let Some(name) = line.strip_prefix("name = ").filter(|_| in_bench) {
-                declared.push(name.trim_matches('"').to_string());
-            }
+    fn names_the_ids_a_run_left_without_a_result() {
+        let mut estimates = Estimates::default();
+        for id in crate::ids::all() {
+            estimates.insert(id, 1.0);
         }
-        assert_eq!(
-            declared, BENCHES,
-            "benches/Cargo.toml declares {declared:?}"
-        );
+        assert!(missing_ids(&estimates).is_empty());
+        let mut partial = Estimates::default();
+        partial.insert("poll_path/bare", 1.0);
+        let missing = missing_ids(&partial);
+        assert!(!missing.contains(&"poll_path/bare".to_string()));
+        assert!(missing.contains(&"supervisor_restart/panic_to_next_poll".to_string()));
     }
 
     #[test]

@@ -1,12 +1,12 @@
-//! Renders the result tables (for the terminal) and `docs/benchmarks.md` (tables, machine,
-//! date, command, and a reading of the numbers computed from them).
+//! Renders the result tables (for the terminal) and `docs/benchmarks.md` (tables, targets,
+//! machine, date, command). What the numbers mean is written by people, in the notes below
+//! [`KEEP_MARKER`], which a rewrite keeps.
 
 use crate::instructions::Counts;
 use crate::machine::Machine;
-use crate::reading::{reading, start_under_snapshots_line};
 use crate::report;
 use crate::summary::Summary;
-use crate::table::{ns, ratio, Table};
+use crate::table::Table;
 
 /// Everything after this line of `docs/benchmarks.md` is hand-written and kept on rewrite.
 pub(crate) const KEEP_MARKER: &str =
@@ -48,14 +48,10 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     };
 
     let poll = report::poll_table(summary);
-    let mut body = String::new();
-    if !poll.is_empty() {
-        body.push_str(&poll.render());
-        if let Some(line) = report::clock_floor_line(summary) {
-            body.push_str(&format!("\n{line}\n"));
-        }
-    }
-    section("Poll path, one thread (median ns per poll)", body);
+    section(
+        "Poll path, one thread (median ns per poll)",
+        body_of(&poll, ""),
+    );
 
     let clocks = report::clock_table(summary);
     section("Clock reads (median ns per read)", body_of(&clocks, ""));
@@ -71,19 +67,9 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
         body_of(&contended, ""),
     );
 
-    let mut registry = report::start_table(summary).render();
-    if let Some(scaling) = summary.start_scaling() {
-        registry.push_str(&format!(
-            "\nPer-start time at 100k / at 1k: {} (bare spawn: {})\n",
-            ratio(scaling),
-            summary
-                .bare_start_scaling()
-                .map_or_else(|| "n/a".to_string(), ratio)
-        ));
-    }
     section(
         "Registry: starting N instances of one name (per start)",
-        registry,
+        report::start_table(summary).render(),
     );
     section(
         "Registry: start_in against a bare Handle::spawn (ns per start)",
@@ -103,16 +89,13 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
         ),
     );
     let under_snapshots = report::start_under_snapshots_table(summary);
-    let mut note = String::from(
+    let note = String::from(
         "One thread (pinned to CPU 0) starts instances of a name that has 10,000 live ones, \
          one at a time; in the second row another thread (pinned to CPU 1) calls `metrics()` \
          back to back meanwhile on the same registry, in the third on another registry with \
          10,000 live instances of its own, which shares only the machine with the starts. \
          (Unpinned where `taskset` is missing: the bench says so.)\n",
     );
-    if let Some(line) = start_under_snapshots_line(summary) {
-        note.push_str(&format!("\n{line}\n"));
-    }
     section(
         "Registry: start_in while snapshots run back to back (median per start)",
         body_of(&under_snapshots, &note),
@@ -225,16 +208,6 @@ pub(crate) fn document(
 
     out.push_str(&results(summary, counts, 2));
 
-    let reading = reading(summary, counts);
-    if !reading.is_empty() {
-        out.push_str("## Reading the numbers\n\n");
-        for paragraph in reading {
-            out.push_str(&format!("- {paragraph}\n"));
-        }
-        out.push('\n');
-    }
-    out.push_str(&why_quanta(summary, machine));
-
     out.push_str(KEEP_MARKER);
     out.push('\n');
     if let Some(kept) = kept {
@@ -251,35 +224,6 @@ pub(crate) fn kept_notes(existing: &str) -> Option<&str> {
     let (_, tail) = existing.split_once(KEEP_MARKER)?;
     let tail = tail.strip_prefix('\n').unwrap_or(tail);
     (!tail.trim().is_empty()).then_some(tail)
-}
-
-/// Why the default clock is `quanta`, with this run's clock figures.
-fn why_quanta(summary: &Summary, machine: &Machine) -> String {
-    let mut out = String::from("## Why the default clock is `quanta`\n\n");
-    if let (Some(tsc), Some(std)) = (
-        summary.clock_ns("default_clock"),
-        summary.clock_ns("std_instant"),
-    ) {
-        out.push_str(&format!(
-            "On this machine (clocksource `{}`) one read of `DefaultClock` (the TSC through \
-             `quanta`) costs {} ns against {} ns for `std::time::Instant::now()`, {} cheaper, \
-             and a monitor reads the clock twice per poll. ",
-            machine.clocksource,
-            ns(tsc),
-            ns(std),
-            ratio(std / tsc)
-        ));
-    }
-    out.push_str(
-        "`quanta` is a maintained, widely used crate that reads the CPU's timestamp counter, \
-         calibrates it once per process against the OS monotonic clock, and falls back to the \
-         OS clock where the counter is not usable, so vigil carries no `rdtsc` of its own. The \
-         hot path stores raw ticks; they are converted to nanoseconds only when metrics are \
-         read. `quanta` is a default-on cargo feature of `vigil-monitor`; without it \
-         `DefaultClock` is `std::time::Instant` (the `vigil_std_clock` row shows that \
-         cost).\n\n",
-    );
-    out
 }
 
 #[cfg(test)]
@@ -305,7 +249,7 @@ mod tests {
 
     #[test]
     fn writes_every_section_with_machine_date_and_command() {
-        let summary = Summary::from_estimates(&sample_estimates());
+        let summary = Summary::new(sample_estimates());
         let counts = vec![
             ("bare".to_string(), 8.0),
             ("vigil_default".to_string(), 85.0),
@@ -328,26 +272,14 @@ mod tests {
              thread)\n\n| threads",
             "past that point the growth is oversubscription",
             "## Supervisor: supervised start and restart\n\n| measurement",
-            "Per-start time at 100k / at 1k: 1.65x (bare spawn: 2.50x)",
             "## Profiler: CPU-bound work in a monitored poll (median per poll)\n\n| case",
             "## Targets",
             "8 of 11 measured targets met (0 not run); rows with limit `none`",
             "## Registry: start_in while snapshots run back to back (median per start)\n\n| case",
             "| while another thread takes snapshots of another registry back to back \
              |  520.0 ns |   1.04x |",
-            "snapshots = 1.25x, the registry's own interference: what a start pays",
             "## Registry: snapshots against a sequential read of as many bytes (median ns)\n\n\
              | measurement",
-            "so the cold snapshot is 7.50x its floor",
-            "## Reading the numbers",
-            "adds 20.0 ns per poll to a bare poll of 1.60 ns",
-            "0.29x of the classic design's 70.0 ns (target <= 0.35x: met)",
-            "1.65x, target <= 1.50x: **missed**",
-            "the two clock reads add 31, and the default monitor 46 more",
-            "costs 1100 ns per start against 800.0 ns for `Registry::start_in`, 1.38x \
-             (target <= 1.50x: met)",
-            "first polled 24.5 µs after the `panic!`",
-            "## Why the default clock is `quanta`",
             KEEP_MARKER,
         ] {
             assert!(doc.contains(expected), "missing {expected:?} in\n{doc}");
@@ -380,7 +312,7 @@ mod tests {
         let previous = format!("# Old\n\ngenerated\n\n{KEEP_MARKER}\n## Profile\n\nnotes\n");
         let kept = kept_notes(&previous);
         assert_eq!(kept, Some("## Profile\n\nnotes\n"));
-        let summary = Summary::from_estimates(&sample_estimates());
+        let summary = Summary::new(sample_estimates());
         let doc = document(&run_info(), &summary, None, kept);
         assert!(doc.ends_with(&format!("{KEEP_MARKER}\n## Profile\n\nnotes\n")));
         assert!(!doc.contains("## Instructions per poll"));
@@ -392,7 +324,7 @@ mod tests {
     fn a_partial_run_prints_only_what_it_measured() {
         let mut estimates = crate::estimates::Estimates::default();
         estimates.insert("clock/std_instant", 23.4);
-        let summary = Summary::from_estimates(&estimates);
+        let summary = Summary::new(estimates);
         let text = results(&summary, None, 3);
         assert!(text.contains("### Clock reads"));
         assert!(!text.contains("### Poll path, one thread"));
@@ -401,6 +333,5 @@ mod tests {
         assert!(text.contains("0 of 0 measured targets met (11 not run);"));
         assert!(!text.contains("### Registry: start_in while"));
         assert!(!text.contains("### Registry: snapshots"));
-        assert!(reading(&summary, None).is_empty());
     }
 }

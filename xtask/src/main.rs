@@ -1,19 +1,22 @@
 //! Project automation for vigil, run as `cargo xtask <task>` (see `.cargo/config.toml`).
 //!
 //! Few dependencies, each doing real work: `serde_json` reads criterion's and cargo's JSON;
-//! the rest is std.
+//! the rest is std. It runs the benches and prints tables with their targets; what the
+//! numbers mean is written by people, in `docs/benchmarks.md`'s notes.
 
 mod bench;
 mod docs;
 mod estimates;
+// The benchmark ids, shared with the benches that register them: one file compiled into
+// both crates (xtask depends on no bench code). Its items are public there.
+#[allow(unreachable_pub)]
+#[path = "../../benches/src/ids.rs"]
+mod ids;
 mod instructions;
 mod machine;
-mod reading;
 mod report;
-mod snapshots;
 mod summary;
 mod table;
-mod threads;
 
 #[cfg(test)]
 mod tidy;

@@ -1,7 +1,7 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::snapshots::{Snapshots, CHURNED_SERVICES, SNAPSHOT_SERVICES};
-use crate::summary::{divide, Summary, Target, MAX_OVERHEAD_VS_CLOCK_FLOOR, SUPERVISOR_STARTS};
+use crate::ids::{poll_path, profiling, registry, snapshot, supervisor};
+use crate::summary::{divide, per_service, Summary, Target};
 use crate::table::{ns, or_na, ratio, time, Table};
 
 /// The target table.
@@ -30,20 +30,21 @@ pub(crate) fn poll_table(summary: &Summary) -> Table {
         "overhead vs classic",
         "overhead vs tokio-metrics",
     ]);
-    for (variant, poll_ns) in &summary.poll {
-        let overhead = summary.overhead(variant);
-        let is_bare = variant == "bare";
+    let bare_ns = summary.poll_ns(poll_path::BARE);
+    for (variant, poll_ns) in summary.poll() {
+        let overhead = summary.overhead(&variant);
+        let is_bare = variant == poll_path::BARE;
         let versus = |peer: &str| match (is_bare, divide(overhead, summary.overhead(peer))) {
             (true, _) => "-".to_string(),
             (false, value) => or_na(value, ratio),
         };
         table.push(vec![
             variant.clone(),
-            ns(*poll_ns),
+            ns(poll_ns),
             or_na(overhead, ns),
-            or_na(divide(Some(*poll_ns), summary.bare_ns), ratio),
-            versus("classic"),
-            versus("tokio_metrics"),
+            or_na(divide(Some(poll_ns), bare_ns), ratio),
+            versus(poll_path::CLASSIC),
+            versus(poll_path::TOKIO_METRICS),
         ]);
     }
     table
@@ -52,37 +53,15 @@ pub(crate) fn poll_table(summary: &Summary) -> Table {
 /// The clock table.
 pub(crate) fn clock_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["clock", "ns/read", "x fastest"]);
-    let fastest = summary.fastest_clock().map(|(_, ns)| ns);
-    for (clock, read_ns) in &summary.clocks {
+    let fastest = summary.fastest_clock_ns();
+    for (clock, read_ns) in summary.clocks() {
         table.push(vec![
-            clock.clone(),
-            ns(*read_ns),
-            or_na(divide(Some(*read_ns), fastest), ratio),
+            clock,
+            ns(read_ns),
+            or_na(divide(Some(read_ns), fastest), ratio),
         ]);
     }
     table
-}
-
-/// The line comparing vigil_default's overhead with two reads of the fastest clock.
-pub(crate) fn clock_floor_line(summary: &Summary) -> Option<String> {
-    let (clock, fastest) = summary.fastest_clock()?;
-    let overhead = summary.overhead("vigil_default")?;
-    let mut line = format!(
-        "vigil_default overhead {} ns = {} two reads of the fastest clock ({clock}: 2 x {} = {} ns); target <= {}",
-        ns(overhead),
-        ratio(overhead / (2.0 * fastest)),
-        ns(fastest),
-        ns(2.0 * fastest),
-        ratio(MAX_OVERHEAD_VS_CLOCK_FLOOR),
-    );
-    if let Some(in_context) = summary.overhead("clock_floor") {
-        line.push_str(&format!(
-            ". In the poll loop itself (clock_floor) two reads add {} ns: vigil_default is {} that.",
-            ns(in_context),
-            ratio(overhead / in_context),
-        ));
-    }
-    Some(line)
 }
 
 /// The two-thread poll table.
@@ -95,9 +74,9 @@ pub(crate) fn contended_table(summary: &Summary) -> Table {
         "overhead vs classic",
         "overhead vs tokio-metrics",
     ]);
-    for (variant, poll_ns) in &summary.contended {
-        let overhead = summary.contended_overhead(variant);
-        let is_bare = variant == "bare";
+    for (variant, poll_ns) in summary.contended() {
+        let overhead = summary.contended_overhead(&variant);
+        let is_bare = variant == poll_path::BARE;
         let versus = |other: Option<f64>| {
             if is_bare {
                 "-".to_string()
@@ -107,11 +86,11 @@ pub(crate) fn contended_table(summary: &Summary) -> Table {
         };
         table.push(vec![
             variant.clone(),
-            ns(*poll_ns),
+            ns(poll_ns),
             or_na(overhead, ns),
-            versus(summary.overhead(variant)),
-            versus(summary.contended_overhead("classic")),
-            versus(summary.contended_overhead("tokio_metrics")),
+            versus(summary.overhead(&variant)),
+            versus(summary.contended_overhead(poll_path::CLASSIC)),
+            versus(summary.contended_overhead(poll_path::TOKIO_METRICS)),
         ]);
     }
     table
@@ -127,9 +106,11 @@ pub(crate) fn start_table(summary: &Summary) -> Table {
         "bare x at 1k",
         "start_in / bare",
     ]);
-    let first = summary.start_ns.first().and_then(|(_, ns)| *ns);
-    let bare_first = summary.bare_start_ns.first().and_then(|(_, ns)| *ns);
-    for ((count, start_ns), (_, bare_ns)) in summary.start_ns.iter().zip(&summary.bare_start_ns) {
+    let starts = summary.per_start(registry::START_GROUP);
+    let bare_starts = summary.per_start(registry::START_BARE_SPAWN_GROUP);
+    let first = starts.first().and_then(|(_, ns)| *ns);
+    let bare_first = bare_starts.first().and_then(|(_, ns)| *ns);
+    for ((count, start_ns), (_, bare_ns)) in starts.iter().zip(&bare_starts) {
         table.push(vec![
             count.to_string(),
             or_na(*start_ns, ns),
@@ -145,14 +126,16 @@ pub(crate) fn start_table(summary: &Summary) -> Table {
 /// `start_in` against a bare `Handle::spawn`.
 pub(crate) fn spawn_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["case", "bare spawn ns", "start_in ns", "start_in / bare"]);
+    let spawn = |case| summary.get(registry::SPAWN_GROUP, case);
     for (case, bare, start) in [
-        ("spawn only", summary.bare_spawn_ns, summary.start_in_ns),
+        ("spawn only", registry::BARE_SPAWN, registry::START_IN),
         (
             "spawn + await",
-            summary.bare_spawn_await_ns,
-            summary.start_in_await_ns,
+            registry::BARE_SPAWN_AWAIT,
+            registry::START_IN_AWAIT,
         ),
     ] {
+        let (bare, start) = (spawn(bare), spawn(start));
         table.push(vec![
             case.to_string(),
             or_na(bare, ns),
@@ -173,41 +156,49 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
         "x sequential read",
         "x warm metrics()",
     ]);
-    let snapshots = &summary.snapshots;
-    if !snapshots.any() {
+    let warm = summary.snapshot_ns(snapshot::WARM_GROUP);
+    let cold = summary.snapshot_ns(snapshot::COLD_GROUP);
+    let churned = summary.snapshot_ns(snapshot::CHURNED_GROUP);
+    let floor_warm = summary.floor_ns(snapshot::FLOOR_WARM);
+    let floor_cold = summary.floor_ns(snapshot::FLOOR_COLD);
+    if [warm, cold, churned, floor_warm, floor_cold]
+        .iter()
+        .all(Option::is_none)
+    {
         return table;
     }
-    let services = SNAPSHOT_SERVICES;
-    let versus = |value: Option<f64>| or_na(value, ratio);
+    let services = snapshot::SERVICES;
+    let churned_services = snapshot::CHURNED_SERVICES;
+    let versus = |a, b| or_na(divide(a, b), ratio);
     let reference = || "-".to_string();
     for (label, call_ns, versus_floor, versus_warm) in [
         (
             format!("metrics(), {services} live, warm"),
-            snapshots.warm_ns,
-            versus(snapshots.warm_vs_floor()),
-            versus(snapshots.warm_ns.map(|_| 1.0)),
+            warm,
+            versus(warm, floor_warm),
+            versus(warm, warm),
         ),
         (
             format!("metrics(), {services} live, cold"),
-            snapshots.cold_ns,
-            versus(snapshots.cold_vs_floor()),
-            versus(snapshots.cold_vs_warm()),
+            cold,
+            versus(cold, floor_cold),
+            versus(cold, warm),
         ),
         (
-            format!("metrics(), {services} live, warm, after {CHURNED_SERVICES} churned"),
-            snapshots.churned_ns,
-            versus(snapshots.churned_vs_floor()),
-            versus(snapshots.churned_vs_warm()),
+            format!("metrics(), {services} live, warm, after {churned_services} churned"),
+            churned,
+            versus(churned, floor_warm),
+            versus(churned, warm),
         ),
         (
             "sequential read of as many bytes, warm".to_string(),
-            snapshots.floor_warm_ns,
+            floor_warm,
             reference(),
             reference(),
         ),
         (
             "sequential read of as many bytes, cold".to_string(),
-            snapshots.floor_cold_ns,
+            floor_cold,
             reference(),
             reference(),
         ),
@@ -215,7 +206,7 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
         table.push(vec![
             label,
             or_na(call_ns, ns),
-            or_na(Snapshots::per_service(call_ns), ns),
+            or_na(per_service(call_ns), ns),
             versus_floor,
             versus_warm,
         ]);
@@ -227,16 +218,17 @@ pub(crate) fn snapshot_table(summary: &Summary) -> Table {
 /// back to back; empty when none of them was measured.
 pub(crate) fn start_under_snapshots_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["case", "per start", "x alone"]);
-    let alone = summary.start_alone_ns;
+    let under = |case| summary.get(snapshot::UNDER_SNAPSHOTS_GROUP, case);
+    let alone = under(snapshot::ALONE);
     let rows = [
         ("alone", alone),
         (
             "while another thread takes snapshots of this registry back to back",
-            summary.start_with_snapshots_ns,
+            under(snapshot::WITH_SNAPSHOTS),
         ),
         (
             "while another thread takes snapshots of another registry back to back",
-            summary.start_with_other_snapshots_ns,
+            under(snapshot::WITH_OTHER_SNAPSHOTS),
         ),
     ];
     if rows.iter().all(|(_, start_ns)| start_ns.is_none()) {
@@ -263,18 +255,31 @@ pub(crate) fn threads_table(summary: &Summary) -> Table {
         "x 1 thread",
         "same / different",
     ]);
-    let threads = &summary.threads;
-    if !threads.any() {
+    let start_ns =
+        |case, threads: usize| summary.get(registry::THREADS_GROUP, format!("{case}/{threads}"));
+    let rows: Vec<_> = registry::THREAD_COUNTS
+        .iter()
+        .map(|&threads| {
+            let same = start_ns(registry::SAME_NAME, threads);
+            (threads, same, start_ns(registry::DIFFERENT_NAMES, threads))
+        })
+        .collect();
+    if rows
+        .iter()
+        .all(|(_, same, different)| same.is_none() && different.is_none())
+    {
         return table;
     }
-    for row in &threads.rows {
+    let one_same = start_ns(registry::SAME_NAME, 1);
+    let one_different = start_ns(registry::DIFFERENT_NAMES, 1);
+    for (threads, same, different) in rows {
         table.push(vec![
-            row.threads.to_string(),
-            or_na(row.same_name_ns, ns),
-            or_na(threads.same_name_vs_one(row), ratio),
-            or_na(row.different_names_ns, ns),
-            or_na(threads.different_names_vs_one(row), ratio),
-            or_na(row.same_vs_different(), ratio),
+            threads.to_string(),
+            or_na(same, ns),
+            or_na(divide(same, one_same), ratio),
+            or_na(different, ns),
+            or_na(divide(different, one_different), ratio),
+            or_na(divide(same, different), ratio),
         ]);
     }
     table
@@ -284,28 +289,27 @@ pub(crate) fn threads_table(summary: &Summary) -> Table {
 /// none of them was measured.
 pub(crate) fn supervisor_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["measurement", "figure", "x start_in"]);
-    if summary.unsupervised_start_ns.is_none()
-        && summary.supervised_start_ns.is_none()
-        && summary.restart_ns.is_none()
-    {
+    let unsupervised = summary.supervisor_start_ns(supervisor::START_IN);
+    let supervised = summary.supervisor_start_ns(supervisor::SUPERVISED);
+    let restart = summary.get(supervisor::RESTART_GROUP, supervisor::PANIC_TO_NEXT_POLL);
+    if unsupervised.is_none() && supervised.is_none() && restart.is_none() {
         return table;
     }
     let per_start = |value: f64| format!("{} ns/start", ns(value));
+    let starts = supervisor::STARTS;
     for (case, start_ns) in [
-        ("Registry::start_in", summary.unsupervised_start_ns),
-        ("Supervisor::start", summary.supervised_start_ns),
+        ("Registry::start_in", unsupervised),
+        ("Supervisor::start", supervised),
     ] {
         table.push(vec![
-            format!("{case} ({SUPERVISOR_STARTS} from one thread)"),
+            format!("{case} ({starts} from one thread)"),
             or_na(start_ns, per_start),
-            or_na(divide(start_ns, summary.unsupervised_start_ns), ratio),
+            or_na(divide(start_ns, unsupervised), ratio),
         ]);
     }
     table.push(vec![
         "restart: panic to next first poll (Backoff::none())".to_string(),
-        or_na(summary.restart_ns, |value| {
-            format!("{} µs", ns(value / 1_000.0))
-        }),
+        or_na(restart, |value| format!("{} µs", ns(value / 1_000.0))),
         "-".to_string(),
     ]);
     table
@@ -315,17 +319,16 @@ pub(crate) fn supervisor_table(summary: &Summary) -> Table {
 /// neither was measured.
 pub(crate) fn profiling_table(summary: &Summary) -> Table {
     let mut table = Table::new(&["case", "per poll", "x idle"]);
-    if summary.work_idle_ns.is_none() && summary.work_profiling_ns.is_none() {
+    let idle = summary.get(profiling::GROUP, profiling::IDLE);
+    let profiled = summary.get(profiling::GROUP, profiling::PROFILING_99HZ);
+    if idle.is_none() && profiled.is_none() {
         return table;
     }
-    for (case, work_ns) in [
-        ("idle", summary.work_idle_ns),
-        ("profiling at 99 Hz", summary.work_profiling_ns),
-    ] {
+    for (case, work_ns) in [("idle", idle), ("profiling at 99 Hz", profiled)] {
         table.push(vec![
             case.to_string(),
             or_na(work_ns, time),
-            or_na(divide(work_ns, summary.work_idle_ns), ratio),
+            or_na(divide(work_ns, idle), ratio),
         ]);
     }
     table
@@ -351,7 +354,7 @@ mod tests {
 
     #[test]
     fn renders_the_target_table() {
-        let targets = Summary::from_estimates(&sample_estimates()).targets();
+        let targets = Summary::new(sample_estimates()).targets();
         let rendered = targets_table(&targets).render();
         assert_eq!(
             row(&rendered, "snapshot ns per live service (10k live)"),
@@ -386,9 +389,8 @@ mod tests {
 
     #[test]
     fn missing_benchmarks_read_as_not_run() {
-        let summary = Summary::from_estimates(&Estimates::default());
+        let summary = Summary::new(Estimates::default());
         assert!(summary.targets().iter().all(|t| t.met().is_none()));
-        assert_eq!(clock_floor_line(&summary), None);
         assert!(poll_table(&summary).is_empty());
         // The registry tables keep their rows, marked n/a.
         assert!(start_table(&summary).render().contains("| 100000 "));
@@ -403,7 +405,7 @@ mod tests {
 
     #[test]
     fn renders_the_poll_table_in_table_order() {
-        let summary = Summary::from_estimates(&sample_estimates());
+        let summary = Summary::new(sample_estimates());
         let rendered = poll_table(&summary).render();
         let order: Vec<&str> = rendered
             .lines()
@@ -445,20 +447,11 @@ mod tests {
 
     #[test]
     fn renders_the_other_tables() {
-        let summary = Summary::from_estimates(&sample_estimates());
+        let summary = Summary::new(sample_estimates());
         let clocks = clock_table(&summary).render();
         assert!(
             clocks.contains("| quanta_raw    |    9.50 |     1.00x |"),
             "{clocks}"
-        );
-        let line = clock_floor_line(&summary).unwrap();
-        assert!(
-            line.starts_with("vigil_default overhead 20.0 ns = 1.05x"),
-            "{line}"
-        );
-        assert!(
-            line.contains("(clock_floor) two reads add 19.0 ns"),
-            "{line}"
         );
         let contended = contended_table(&summary).render();
         // vigil: 22 ns contended overhead against 20 ns on one thread.
@@ -522,7 +515,7 @@ mod tests {
         // A run of the other-registry case alone keeps the other rows, marked n/a.
         let mut estimates = Estimates::default();
         estimates.insert("registry_start_under_snapshots/with_other_snapshots", 700.0);
-        let only_other = start_under_snapshots_table(&Summary::from_estimates(&estimates)).render();
+        let only_other = start_under_snapshots_table(&Summary::new(estimates)).render();
         assert_eq!(row(&only_other, "alone")[1..], ["n/a", "n/a"]);
         assert_eq!(
             row(
@@ -544,7 +537,7 @@ mod tests {
 
     #[test]
     fn renders_the_profiling_table() {
-        let rendered = profiling_table(&Summary::from_estimates(&sample_estimates())).render();
+        let rendered = profiling_table(&Summary::new(sample_estimates())).render();
         assert_eq!(row(&rendered, "idle"), ["idle", "80.0 µs", "1.00x"]);
         assert_eq!(
             row(&rendered, "profiling at 99 Hz"),
@@ -554,7 +547,7 @@ mod tests {
 
     #[test]
     fn renders_the_supervisor_table() {
-        let summary = Summary::from_estimates(&sample_estimates());
+        let summary = Summary::new(sample_estimates());
         let rendered = supervisor_table(&summary).render();
         // supervisor_start times 1,000 starts per iteration: 800 and 1,100 ns per start.
         assert_eq!(
@@ -587,7 +580,7 @@ mod tests {
         // A run of the restart bench alone keeps the start rows, marked n/a.
         let mut estimates = Estimates::default();
         estimates.insert("supervisor_restart/panic_to_next_poll", 31_000.0);
-        let rendered = supervisor_table(&Summary::from_estimates(&estimates)).render();
+        let rendered = supervisor_table(&Summary::new(estimates)).render();
         assert_eq!(
             row(&rendered, "Supervisor::start (1000 from one thread)")[1..],
             ["n/a", "n/a"]
