@@ -149,6 +149,16 @@ pub(crate) fn table(counts: &Counts, poll_ns: impl Fn(&str) -> Option<f64>) -> T
 mod tests {
     use super::*;
 
+    /// `--instructions` builds this example; a commit once deleted it unnoticed. CI's
+    /// `cargo clippy --workspace --all-targets` compiles it, this test says it is there.
+    #[test]
+    fn the_example_exists() {
+        let path = crate::project_root()
+            .join("benches/examples")
+            .join(format!("{EXAMPLE}.rs"));
+        assert!(path.is_file(), "{} is missing", path.display());
+    }
+
     #[test]
     fn reads_callgrinds_total() {
         let stderr =
