@@ -108,6 +108,7 @@ impl Core {
         self.publish_report();
     }
 
+    /// Does what a handle asked.
     fn on_command(&mut self, command: Command) {
         let now = Instant::now();
         match command {
@@ -123,6 +124,7 @@ impl Core {
         }
     }
 
+    /// Takes over a spec whose first incarnation the starting thread has spawned.
     fn adopt(&mut self, adopt: Adopt, now: Instant) {
         debug_assert_eq!(
             adopt.index,

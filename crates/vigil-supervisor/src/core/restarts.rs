@@ -15,6 +15,8 @@ use crate::spec::Restart;
 use crate::trace::event;
 
 impl Core {
+    /// An incarnation ended: records how, then restarts it now or after its backoff, gives
+    /// up on it, or stops it for good.
     pub(super) fn on_ending(
         &mut self,
         index: usize,
@@ -74,6 +76,7 @@ impl Core {
         }
     }
 
+    /// Starts every restart whose backoff is over (unless the shutdown began meanwhile).
     pub(super) fn on_timer(&mut self) {
         let now = Instant::now();
         while let Some(&Reverse((until, index))) = self.restarts_due.peek() {

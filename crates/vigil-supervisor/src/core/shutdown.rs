@@ -12,6 +12,7 @@ use crate::report::{Exit, ServiceState, ShutdownReport};
 use crate::trace::event;
 
 impl Core {
+    /// Enters the stopping phase (once): pending restarts are dropped, the deadline is set.
     pub(super) fn begin_shutdown(&mut self, now: Instant) {
         if matches!(self.phase, Phase::Stopping { .. }) {
             return;
@@ -117,6 +118,7 @@ impl Core {
         self.stop_for_good(index, ServiceState::Stopped);
     }
 
+    /// Hands the report to every waiting handle; the task ends after this.
     pub(super) fn publish_report(&mut self) {
         let now = Instant::now();
         let elapsed = match self.phase {

@@ -83,6 +83,7 @@ pub(crate) struct Core {
 }
 
 impl Core {
+    /// The state of a supervisor with no spec yet.
     pub(crate) fn new(
         handle: Handle,
         registry: Arc<dyn Host>,
@@ -108,11 +109,13 @@ impl Core {
         }
     }
 
+    /// No more incarnations of child `index`: drops its factory (and a mailbox with it).
     pub(super) fn stop_for_good(&mut self, index: usize, state: ServiceState) {
         self.children[index].factory = None;
         self.set_state(index, state);
     }
 
+    /// Sets child `index`'s state, in the board too, keeping the backing-off count in step.
     pub(super) fn set_state(&mut self, index: usize, state: ServiceState) {
         let backing_off = |state: &ServiceState| matches!(state, ServiceState::BackingOff { .. });
         match (
@@ -127,6 +130,7 @@ impl Core {
         self.board.lock().states[index].1 = state;
     }
 
+    /// Records an ending for the report and the board's recent endings.
     pub(super) fn record(&mut self, id: ServiceId, exit: Exit) {
         {
             let mut view = self.board.lock();
