@@ -1,8 +1,8 @@
 //! `vigil::demo`: every demo service ends the way its documentation says, and every incarnation is reported.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use vigil::{Exit, ShutdownReport};
+use vigil::{Exit, ServiceState, ShutdownReport};
 
 fn exits_of<'a>(report: &'a ShutdownReport, name: &str) -> Vec<&'a Exit> {
     report
@@ -24,6 +24,29 @@ fn quiet_demo_panics() {
     }));
 }
 
+/// Longest the tests wait for the demo's events, which take 2 to 6 s on an idle machine:
+/// only a hang gets near it.
+const EVENTS_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Whether `crasher` has crashed and runs again, `flaky_config` is given up, and the
+/// dispatcher has started 8 jobs.
+fn has_shown_every_ending(supervisor: &vigil::demo::DemoSupervisor) -> bool {
+    let snapshot = supervisor.registry().metrics();
+    let states = supervisor.states();
+    let state = |name: &str| {
+        states
+            .iter()
+            .find(|(spec, _)| *spec == name)
+            .map(|(_, state)| *state)
+    };
+    snapshot
+        .group("crasher")
+        .is_some_and(|group| group.endings.panicked >= 1)
+        && state("crasher") == Some(ServiceState::Running)
+        && state("flaky_config") == Some(ServiceState::GaveUp)
+        && snapshot.group("job").is_some_and(|group| group.starts >= 8)
+}
+
 #[test]
 fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     quiet_demo_panics();
@@ -35,9 +58,19 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     let supervisor = vigil::demo::supervisor(runtime.handle());
     vigil::demo::start(&supervisor);
     let (live, report, snapshot) = runtime.block_on(async {
-        // Long enough for one crash and for flaky_config to use up its 3 restarts
-        // (backoff 0.3 + 0.6 + 1.2 s).
-        tokio::time::sleep(Duration::from_millis(3_000)).await;
+        // Until what the assertions below need has happened, however long a loaded machine
+        // takes: a crash and its restart, flaky_config's 3 restarts used up (backoff 0.3 +
+        // 0.6 + 1.2 s), 8 jobs. Then stop while `crasher` runs (it panics 1.5 s after each
+        // start), so that every start it had is an incarnation the report holds.
+        let waited = Instant::now();
+        while !has_shown_every_ending(&supervisor) {
+            assert!(
+                waited.elapsed() < EVENTS_DEADLINE,
+                "not seen within {EVENTS_DEADLINE:?}: {:?}",
+                supervisor.states()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let live = supervisor.registry().metrics();
         let report = supervisor.stop().await;
         (live, report, supervisor.registry().metrics())
@@ -114,14 +147,23 @@ fn the_stuck_service_is_captured_inside_wait_for_legacy_lock() {
         .unwrap();
     let supervisor = vigil::demo::supervisor(runtime.handle());
     vigil::demo::start(&supervisor);
-    // `stuck` blocks 3 s after it starts, for 2.5 s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // `stuck` blocks 3 s after it starts, for 2.5 s, every 5.5 s. A capture may miss (on a
+    // loaded machine the thread may not answer in time, or the poll ends meanwhile): try
+    // again until one has a stack.
+    let waited = Instant::now();
+    let mut missed = Vec::new();
     let stuck = loop {
         let stuck = profiler.stuck(supervisor.registry(), Duration::from_millis(200));
         if let Some(stuck) = stuck.into_iter().find(|stuck| stuck.id.name() == "stuck") {
-            break stuck;
+            if stuck.stack.is_ok() {
+                break stuck;
+            }
+            missed.push(stuck.to_string());
         }
-        assert!(std::time::Instant::now() < deadline, "stuck never blocked");
+        assert!(
+            waited.elapsed() < EVENTS_DEADLINE,
+            "stuck never captured blocked; missed: {missed:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let stack = stuck.stack.as_ref().expect("a stack");
