@@ -280,12 +280,16 @@ fn health_turns_503_while_a_service_blocks_inside_a_poll_and_back_after() {
         .unwrap();
     let address = server.local_addr();
     let (block, blocked) = tokio::sync::oneshot::channel::<()>();
+    // Declared after the runtime, so dropped before it if the test fails: the blocker then
+    // lets its worker go, and the runtime can shut down.
+    let (release, released) = std::sync::mpsc::channel::<()>();
     let _blocker = registry.start_in(
         runtime.handle(),
         ServiceObj::new("blocker", async move {
             let _ = blocked.await;
-            // Blocks its worker thread: one poll of 1.5 s.
-            std::thread::sleep(Duration::from_millis(1500));
+            // Blocks its worker thread inside one poll until the test has seen the 503:
+            // no window for a loaded machine to miss.
+            let _ = released.recv();
             std::future::pending::<()>().await;
         }),
     );
@@ -312,6 +316,7 @@ fn health_turns_503_while_a_service_blocks_inside_a_poll_and_back_after() {
             "{stuck:?}"
         );
 
+        release.send(()).unwrap();
         let recovered = wait_for_health(address, "HTTP/1.1 200 OK", EXCHANGE_TIMEOUT).await;
         assert_eq!(recovered.status_line, "HTTP/1.1 200 OK", "{recovered:?}");
     });
@@ -562,17 +567,26 @@ fn a_supervisor_on_a_registry_with_monitors_serves_their_figures() {
 }
 
 #[test]
-fn a_head_trickled_slower_than_the_deadline_is_cut_off() {
-    let runtime = multi_thread();
+fn a_head_trickled_slower_than_the_deadline_is_cut_off_at_the_deadline() {
+    // Paused time: the trickle and the server's head deadline run on tokio's clock, which
+    // jumps to the next timer whenever every task waits. A loaded machine cannot stretch
+    // one against the other, and the cut can be timed exactly.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
     let server = Endpoint::new(Arc::new(Registry::new()))
         .spawn(runtime.handle(), loopback())
         .unwrap();
     let address = server.local_addr();
     runtime.block_on(async {
         // 60 bytes at one per 100 ms: 6 s for the whole head, three times the deadline.
+        const TRICKLE: Duration = Duration::from_millis(100);
         let head = format!("GET /metrics HTTP/1.1\r\nHost: {}\r\n\r\n", "x".repeat(27));
         assert_eq!(head.len(), 60);
         let mut stream = TcpStream::connect(address).await.unwrap();
+        let connected = tokio::time::Instant::now();
         let mut sent = 0;
         let cut_off = tokio::time::timeout(EXCHANGE_TIMEOUT, async {
             for byte in head.bytes() {
@@ -580,7 +594,7 @@ fn a_head_trickled_slower_than_the_deadline_is_cut_off() {
                     return;
                 }
                 sent += 1;
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(TRICKLE).await;
                 let mut buffer = [0_u8; 64];
                 match stream.try_read(&mut buffer) {
                     Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -591,8 +605,16 @@ fn a_head_trickled_slower_than_the_deadline_is_cut_off() {
             }
         })
         .await;
+        let cut_after = connected.elapsed();
         assert!(cut_off.is_ok(), "never closed");
         assert!(sent < head.len(), "the whole head got through");
+        // Cut at the deadline, seen at the next byte's turn.
+        assert!(
+            cut_after >= HEAD_DEADLINE && cut_after <= HEAD_DEADLINE + 2 * TRICKLE,
+            "cut after {cut_after:?}, {sent} bytes"
+        );
+        // The server still answers, on the wall clock again.
+        tokio::time::resume();
         scrape(address).await;
     });
 }
