@@ -8,7 +8,15 @@
 //! Options: `--once` (print one plain table and exit; the default when stdout is not a
 //! terminal), `--interval SECS` (refresh, default 1), `--stuck-after SECS` (default 1),
 //! `--no-color` (also `NO_COLOR`). See docs/top.md for the columns and keys.
+//!
+//! `--demo` needs the default feature `demo`; `cargo install vigil-top
+//! --no-default-features` builds an attach-only dashboard without vigil's server side.
+//!
+//! The dashboard ends on `q` or Ctrl-C (exit status 0), and on SIGTERM, SIGHUP (its terminal
+//! went away) or a SIGINT sent by another process (exit status 128 + the signal's number, as
+//! a shell reports a process killed by it); the terminal is restored either way.
 
+#[cfg(feature = "demo")]
 mod demo;
 mod figures;
 mod folded;
@@ -26,7 +34,8 @@ mod view;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ratatui::crossterm::event::{self, Event};
@@ -123,12 +132,9 @@ fn main() -> ExitCode {
     // The demo's services run until it is dropped, at the end of `main`.
     let (target, _demo) = match &options.target {
         Some(target) => (target.clone(), None),
-        None => match demo::Demo::start() {
-            Ok(demo) => (demo.url(), Some(demo)),
-            Err(error) => {
-                eprintln!("vigil-top: cannot start the demo: {error}");
-                return ExitCode::FAILURE;
-            }
+        None => match start_demo() {
+            Ok(demo) => demo,
+            Err(exit) => return exit,
         },
     };
     let url = source::document_url(&target);
@@ -138,13 +144,37 @@ fn main() -> ExitCode {
         run_once(&client, &target, &options)
     } else {
         match run_live(client, target, &options) {
-            Ok(()) => ExitCode::SUCCESS,
+            Ok(None) => ExitCode::SUCCESS,
+            // Below 128 + 64: every signal number fits.
+            Ok(Some(signal)) => ExitCode::from(128 + u8::try_from(signal).unwrap_or(0)),
             Err(error) => {
                 eprintln!("vigil-top: terminal error: {error}");
                 ExitCode::FAILURE
             }
         }
     }
+}
+
+/// Starts `--demo`'s services; returns the URL to attach to and the running demo.
+#[cfg(feature = "demo")]
+fn start_demo() -> Result<(String, Option<demo::Demo>), ExitCode> {
+    match demo::Demo::start() {
+        Ok(demo) => Ok((demo.url(), Some(demo))),
+        Err(error) => {
+            eprintln!("vigil-top: cannot start the demo: {error}");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Built without the `demo` feature: `--demo` is a usage error that says how to get it.
+#[cfg(not(feature = "demo"))]
+fn start_demo() -> Result<(String, Option<std::convert::Infallible>), ExitCode> {
+    eprintln!(
+        "vigil-top: --demo is not in this build (built without the `demo` feature); \
+         attach to a URL, or build vigil-top with its default features"
+    );
+    Err(ExitCode::from(2))
 }
 
 /// Two documents `--interval` apart (rates need a difference), printed as one table.
@@ -201,18 +231,49 @@ fn install_panic_hook() {
         if thread.id() == ui_thread {
             restore_terminal();
             previous(info);
-        } else if !TERMINAL_ACTIVE.load(Ordering::SeqCst)
-            && !thread
-                .name()
-                .is_some_and(|name| name.starts_with(demo::THREAD_NAME))
-        {
+        } else if !TERMINAL_ACTIVE.load(Ordering::SeqCst) && !is_demo_thread(&thread) {
             previous(info);
         }
     }));
 }
 
-/// The interactive dashboard, until `q` or Ctrl-C.
-fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<()> {
+/// Whether `thread` runs `--demo`'s services.
+#[cfg(feature = "demo")]
+fn is_demo_thread(thread: &std::thread::Thread) -> bool {
+    thread
+        .name()
+        .is_some_and(|name| name.starts_with(demo::THREAD_NAME))
+}
+
+/// Without the `demo` feature no thread runs demo services.
+#[cfg(not(feature = "demo"))]
+fn is_demo_thread(_thread: &std::thread::Thread) -> bool {
+    false
+}
+
+/// Signals that end the dashboard: from another process (SIGTERM, SIGINT: Ctrl-C in raw mode
+/// is a key, not a signal) or from the terminal going away (SIGHUP).
+const STOP_SIGNALS: [i32; 3] = [
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+    signal_hook::consts::SIGINT,
+];
+
+/// Makes [`STOP_SIGNALS`] set the returned number (0 until one arrives) instead of killing
+/// the process, so the UI loop can restore the terminal first. The handler only stores
+/// the number (`signal_hook::flag`): async-signal-safe.
+fn stop_on_signals() -> std::io::Result<Arc<AtomicUsize>> {
+    let received = Arc::new(AtomicUsize::new(0));
+    for signal in STOP_SIGNALS {
+        let number = usize::try_from(signal).expect("signal numbers are positive");
+        signal_hook::flag::register_usize(signal, Arc::clone(&received), number)?;
+    }
+    Ok(received)
+}
+
+/// The interactive dashboard, until `q` or Ctrl-C (`None`) or one of [`STOP_SIGNALS`] (its
+/// number).
+fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<Option<i32>> {
     let (poller, updates) = Poller::spawn(client, options.interval, options.stuck_after);
     let mut app = App::new(target, options.interval, Instant::now());
     app.stuck_after = options.stuck_after;
@@ -222,6 +283,8 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
     let mut interest = app.stack_interest();
     poller.set_stack_interest(interest.clone());
 
+    // Before the terminal changes: from here on these signals end the loop instead.
+    let stop_signal = stop_on_signals()?;
     terminal::enable_raw_mode()?;
     TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
     let result = (|| {
@@ -229,16 +292,27 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
         let mut terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
         let mut dirty = true;
         loop {
+            // Relaxed: the number is the whole message; the loop sees it within one
+            // poll timeout (100 ms) at worst.
+            match stop_signal.load(Ordering::Relaxed) {
+                0 => {}
+                signal => return Ok(i32::try_from(signal).ok()),
+            }
             if dirty {
                 terminal.draw(|frame| ui::draw(frame, &app, theme))?;
                 dirty = false;
             }
-            if event::poll(Duration::from_millis(100))? {
+            // A signal may interrupt the wait: then look at the flag again.
+            let ready = match event::poll(Duration::from_millis(100)) {
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => false,
+                ready => ready?,
+            };
+            if ready {
                 match event::read()? {
                     Event::Key(key) => {
                         let interval = app.interval;
                         match app.on_key(key) {
-                            Flow::Quit => return Ok(()),
+                            Flow::Quit => return Ok(None),
                             Flow::Profile => {
                                 if let Some(seconds) = app.request_profile(Instant::now()) {
                                     poller.start_profile(seconds);

@@ -114,6 +114,7 @@ fn once_lists_the_targets_services_then_reports_its_disconnection() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_once_prints_the_demo_services() {
     let output = Command::new(env!("CARGO_BIN_EXE_vigil-top"))

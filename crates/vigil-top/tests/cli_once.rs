@@ -57,6 +57,20 @@ fn bad_arguments_exit_2_with_usage() {
     }
 }
 
+/// An attach-only build (`--no-default-features`) says why `--demo` does not work.
+#[cfg(not(feature = "demo"))]
+#[test]
+fn demo_without_the_feature_is_a_usage_error_that_says_so() {
+    let output = vigil_top()
+        .args(["--demo", "--once"])
+        .output()
+        .expect("run vigil-top");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`demo` feature"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}
+
 #[test]
 fn help_prints_usage_and_exits_0() {
     let output = vigil_top().arg("--help").output().expect("run vigil-top");

@@ -71,6 +71,16 @@ impl Tmux {
         }
     }
 
+    /// A tmux format variable of the pane (`alternate_on`, `cursor_flag`, `pane_pid`...).
+    fn pane(&self, variable: &str) -> String {
+        let output = self
+            .command()
+            .args(["display-message", "-p", &format!("#{{{variable}}}")])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    }
+
     fn send(&self, keys: &str) {
         let status = self
             .command()
@@ -95,6 +105,7 @@ fn shell(arguments: &str) -> String {
     )
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
     let Some(tmux) = Tmux::start("demo", &shell("--demo")) else {
@@ -125,6 +136,7 @@ fn demo_shows_the_header_and_services_and_q_quits_cleanly() {
     assert!(!screen.contains("busy% history"), "{screen}");
 }
 
+#[cfg(feature = "demo")]
 #[test]
 fn demo_shows_where_the_stuck_service_is_blocked_in_its_detail_pane() {
     let Some(tmux) = Tmux::start("stack", &shell("--demo")) else {
@@ -223,4 +235,85 @@ fn attached_dashboard_survives_the_target_going_away_and_coming_back() {
     });
     assert!(screen.contains("vigil-top exited 0"), "{screen}");
     runtime.shutdown_background();
+}
+
+/// A target of one service, as a process with vigil's endpoint serves it.
+fn one_service_target() -> (tokio::runtime::Runtime, ServeHandle) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let registry = Arc::new(Registry::new());
+    drop(registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("ingest", async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }),
+    ));
+    let serving = serve(&runtime, &registry, "127.0.0.1:0");
+    (runtime, serving)
+}
+
+/// Sends `signal` to the dashboard running in tmux and checks that it exited with
+/// 128 + `number` and left the terminal as it found it: main screen, cursor shown, cooked
+/// mode (`stty` reports `icanon`, not `-icanon`).
+fn signal_restores_the_terminal(signal: &str, number: i32) {
+    let (runtime, serving) = one_service_target();
+    let command = format!(
+        "{} http://{}; echo \"vigil-top exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60",
+        env!("CARGO_BIN_EXE_vigil-top"),
+        serving.local_addr()
+    );
+    let Some(tmux) = Tmux::start(&format!("signal-{signal}"), &command) else {
+        return;
+    };
+    tmux.wait_for("the ingest row", |screen| {
+        screen.contains("ingest") && screen.contains("● live")
+    });
+    assert_eq!(tmux.pane("alternate_on"), "1", "the dashboard is up");
+    // The pane runs `sh -c "<command>"`; vigil-top is its one child while it runs.
+    let shell = tmux.pane("pane_pid");
+    let children = Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .expect("run pgrep");
+    let children = String::from_utf8_lossy(&children.stdout).into_owned();
+    let mut children = children.split_whitespace();
+    let dashboard = children
+        .next()
+        .expect("vigil-top runs in the pane")
+        .to_owned();
+    assert_eq!(children.next(), None, "one child of the pane's shell");
+    let sent = Command::new("kill")
+        .args([&format!("-{signal}"), &dashboard])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill -{signal} {dashboard}");
+    let screen = tmux.wait_for("the exit status", |screen| {
+        screen.contains("vigil-top exited") && screen.contains("icanon")
+    });
+    assert!(
+        screen.contains(&format!("vigil-top exited {}", 128 + number)),
+        "{screen}"
+    );
+    // Cooked mode again, on the main screen, the dashboard gone, the cursor shown.
+    assert!(screen.lines().any(|line| line == "icanon"), "{screen}");
+    assert!(!screen.contains("-icanon"), "{screen}");
+    assert_eq!(tmux.pane("alternate_on"), "0", "{screen}");
+    assert_eq!(tmux.pane("cursor_flag"), "1", "{screen}");
+    assert!(!screen.contains("● live"), "{screen}");
+    runtime.shutdown_background();
+}
+
+#[test]
+fn sigterm_restores_the_terminal_and_exits_143() {
+    signal_restores_the_terminal("TERM", 15);
+}
+
+#[test]
+fn sighup_restores_the_terminal_and_exits_129() {
+    signal_restores_the_terminal("HUP", 1);
 }
