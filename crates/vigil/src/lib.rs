@@ -135,9 +135,10 @@
 //!
 //! # Examples
 //!
-//! `cargo run --release -p vigil --example top` shows a live table of services and their
-//! metrics; with `--features http` and `-- --serve 127.0.0.1:9898` it also serves them at
-//! `http://127.0.0.1:9898/metrics`.
+//! `cargo run --release -p vigil --features demo --example top` shows a live table of
+//! services and their metrics, then the supervisor's shutdown report (Ctrl-C or SIGTERM ends
+//! it early, as they stop a service process); with `--features demo,http` and
+//! `-- --serve 127.0.0.1:9898` it also serves them at `http://127.0.0.1:9898/metrics`.
 
 #[cfg(feature = "demo")]
 pub mod demo;
