@@ -112,8 +112,9 @@ async fn periodic(ticks: Arc<Ticks>) {
 /// The routes scraped in turn.
 const ROUTES: [&str; 3] = ["/snapshot.json", "/metrics", "/health"];
 
-/// Scrapes `address` from [`SCRAPERS`] clients at once for [`WINDOW`], on a runtime of its
-/// own in another thread (the clients stand for other processes: their work must not be
+/// Scrapes `address` from [`SCRAPERS`] clients at once for [`WINDOW`], and until each
+/// client has scraped every route (on a loaded machine a debug build takes a quarter of a
+/// second per scrape), on a runtime of its own in another thread (the clients stand for other processes: their work must not be
 /// counted on the runtime under test). Checks every answer; returns the number of scrapes.
 fn scrape_for_a_window(address: SocketAddr) -> usize {
     std::thread::spawn(move || {
@@ -126,7 +127,7 @@ fn scrape_for_a_window(address: SocketAddr) -> usize {
             let scrapers = (0..SCRAPERS).map(|scraper| {
                 tokio::spawn(async move {
                     let mut scrapes = 0;
-                    while Instant::now() < end {
+                    while scrapes < ROUTES.len() || Instant::now() < end {
                         let route = ROUTES[(scraper + scrapes) % ROUTES.len()];
                         let response = get(address, route, "").await;
                         assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{route}");
@@ -239,10 +240,6 @@ fn scrapes_of_100k_instances_do_not_make_a_1ms_periodic_service_late() {
     for _ in 0..ATTEMPTS {
         let scrapes = scrape_for_a_window(server.local_addr());
         let (lateness, noise, ticked) = take_window();
-        assert!(
-            scrapes >= ROUTES.len() * SCRAPERS,
-            "only {scrapes} scrapes in {WINDOW:?}"
-        );
         assert!(ticked > 0, "the periodic service never ticked");
         windows.push((lateness, noise, scrapes));
         if lateness <= LATENESS_BOUND + noise {
@@ -259,12 +256,15 @@ fn scrapes_of_100k_instances_do_not_make_a_1ms_periodic_service_late() {
             handle.spawn(async move {
                 let mut shortest = Duration::MAX;
                 let mut round = builder;
-                while running.load(Ordering::Relaxed) {
+                // At least one build each, however slow the machine.
+                loop {
                     shortest = shortest.min(build_on_the_worker(&registry, round).await);
                     round += 1;
+                    if !running.load(Ordering::Relaxed) {
+                        return shortest;
+                    }
                     tokio::task::yield_now().await;
                 }
-                shortest
             })
         })
         .collect();
