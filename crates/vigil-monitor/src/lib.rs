@@ -71,6 +71,8 @@ mod clock;
 pub mod duration_ns;
 mod future;
 mod histogram;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod monitor;
 mod raw;
 mod report;
@@ -78,6 +80,7 @@ mod scheduling;
 mod seqlock;
 mod slow_poll;
 mod snapshot;
+mod sync;
 
 pub use clock::{Clock, DefaultClock, MockClock, StdClock, Ticks};
 pub use future::ServiceMonitor;

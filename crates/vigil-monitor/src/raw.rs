@@ -2,7 +2,7 @@
 //! through a seqlock so readers always see one consistent poll edge.
 
 use std::ops::Deref;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use crate::clock::{Clock, Ticks};
 use crate::monitor::{PollMonitor, PollOutcome};
 use crate::seqlock::{SeqLock, SeqWriter};
 use crate::snapshot::{utilization_percent, Lifecycle, MonitorSnapshot, UsageSample};
+use crate::sync::{AtomicU64, AtomicU8};
 
 /// The default utilization window.
 pub const DEFAULT_WINDOW: Duration = Duration::from_secs(5);

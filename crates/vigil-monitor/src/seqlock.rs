@@ -1,6 +1,8 @@
 //! A single-writer sequence lock over atomics, shared by the built-in monitors.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::{fence, AtomicU64};
 
 /// The shared half: a sequence number, odd while the writer is inside an update.
 ///
@@ -81,16 +83,12 @@ impl SeqLock {
             // The writer holds the lock for a handful of stores; only a preempted writer keeps
             // it longer, so back off to the scheduler after a short spin.
             spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
+            crate::sync::wait(spins);
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

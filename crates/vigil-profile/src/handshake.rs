@@ -9,24 +9,24 @@
 //! A handler of another thread (a late signal of an earlier request) that takes `REQUESTED`
 //! puts it back untouched.
 //!
-//! Proved by the loom model at the end of this file (`RUSTFLAGS="--cfg vigil_loom"`).
+//! Proved by the loom model at the end of this file (`RUSTFLAGS="--cfg loom"`).
 
-#[cfg(vigil_loom)]
+#[cfg(loom)]
 use loom::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-#[cfg(not(vigil_loom))]
+#[cfg(not(loom))]
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 /// How often a handler retries while another holds the request: that one gives it back
 /// within a few instructions, unless it was interrupted itself.
 /// (A few under the loom model, whose state space each try multiplies.)
-const MAX_TRIES: u32 = if cfg!(vigil_loom) { 3 } else { 10_000 };
+const MAX_TRIES: u32 = if cfg!(loom) { 3 } else { 10_000 };
 
 /// A pause between two tries.
 #[inline]
 fn spin() {
-    #[cfg(vigil_loom)]
+    #[cfg(loom)]
     loom::thread::yield_now();
-    #[cfg(not(vigil_loom))]
+    #[cfg(not(loom))]
     std::hint::spin_loop();
 }
 
@@ -167,7 +167,7 @@ impl Handshake {
     }
 }
 
-#[cfg(all(test, vigil_loom))]
+#[cfg(all(test, loom))]
 mod loom_model {
     //! The handshake under every interleaving loom explores: a requester that asks and then
     //! either waits for the answer or gives up, the handler of the asked thread, and a late
