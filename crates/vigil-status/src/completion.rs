@@ -3,12 +3,11 @@
 use std::any::Any;
 use std::mem;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
 use std::task::{Poll, Waker};
 
-use futures_util::task::AtomicWaker;
-
+use crate::sync::{fence, AtomicBool, AtomicU8, AtomicWaker, Mutex, MutexGuard};
 use crate::waiters::Slots;
 
 /// A panic payload, as caught by `catch_unwind` or returned by `JoinError::into_panic`.
@@ -66,8 +65,9 @@ impl Outcome {
 ///   read without the lock (the fast path of every poll and `is_finished`).
 /// - A handle registers its waker in the slot list only under the lock, after setting
 ///   `listed` and then re-checking that the outcome is still pending. `complete` sets the
-///   outcome and then reads `listed` (all four accesses `SeqCst`, so at least one side sees
-///   the other's write): if it is set, `complete` takes the whole slot list under the lock.
+///   outcome and then reads `listed` (each side's store and load separated by a `SeqCst`
+///   fence, so at least one side sees the other's write): if it is set, `complete` takes
+///   the whole slot list under the lock.
 ///   So a registration either comes first and is woken by `complete`, or comes second and
 ///   sees the outcome: no wakeup is lost. After `complete` no slot is ever handed out again,
 ///   so a handle that sees the outcome just forgets its key, unlocked.
@@ -77,9 +77,14 @@ impl Outcome {
 ///   it, it returns) takes no lock at all unless a status handle waits too.
 /// - A panic payload is stored under the lock, and only if `owner_gone` is not set when
 ///   `complete` reads it (after setting the outcome). The owner's drop sets `owner_gone` and
-///   then reads the outcome (all four `SeqCst`): if the outcome is a panic, it locks and
+///   then reads the outcome (again a `SeqCst` fence between each side's store and load): if
+///   the outcome is a panic, it locks and
 ///   drops whatever was stored; otherwise no payload can be stored any more, and the drop
 ///   takes no lock. So a payload is handed to the owner or dropped, exactly once.
+/// - Fences, not `SeqCst` accesses, for these two store-then-load handshakes: they are what
+///   the C11 model needs, they cost the same on x86 (a fence where a locked store was), and
+///   loom models `SeqCst` fences while it treats `SeqCst` accesses as `AcqRel` (its issue
+///   #180), which would make every model of this protocol report a false deadlock.
 /// - Nothing user-supplied (wakers, payloads) is woken or dropped under the lock.
 pub(crate) struct Completion {
     /// `PENDING` until `complete`, then the encoded [`Outcome`].
@@ -138,11 +143,10 @@ impl Completion {
             // The payload lives under the lock: a panic takes it.
             Some(payload) => {
                 let mut state = self.lock();
-                step();
                 // Not the first ending, or the owner is gone: nobody will take it.
-                // SeqCst: `owner_gone` is read after the outcome's SeqCst store, against
-                // `release_owner`.
-                if !self.set_outcome(outcome) || self.owner_gone.load(Ordering::SeqCst) {
+                // Relaxed: after `set_outcome`'s SeqCst fence, against the one in
+                // `release_owner`; the payload itself passes under the lock.
+                if !self.set_outcome(outcome) || self.owner_gone.load(Ordering::Relaxed) {
                     Some(payload)
                 } else {
                     state.payload = Some(payload);
@@ -152,15 +156,14 @@ impl Completion {
             None if !self.set_outcome(outcome) => return,
             None => None,
         };
-        step();
-        // SeqCst: after the outcome's SeqCst store, against the SeqCst store in `poll`.
-        let waiters = if self.listed.load(Ordering::SeqCst) {
+        // Relaxed: after `set_outcome`'s SeqCst fence, against the one in `poll`; the
+        // wakers themselves pass under the lock.
+        let waiters = if self.listed.load(Ordering::Relaxed) {
             // Taken whole: no handle registers after the outcome, so the list is done with.
             mem::take(&mut self.lock().waiters)
         } else {
             Slots::default()
         };
-        step();
         drop_payload(unclaimed);
         self.owner.wake();
         waiters.wake_all();
@@ -168,16 +171,22 @@ impl Completion {
 
     /// Moves the outcome from pending to `outcome`; `false` if it was already final.
     fn set_outcome(&self, outcome: Outcome) -> bool {
-        // SeqCst: publishes the service's last effects (Release, for the Acquire in
-        // `outcome`) and orders this store before `complete` reads `listed`.
-        self.outcome
+        // AcqRel: publishes the service's last effects (for the Acquire in `outcome`).
+        let set = self
+            .outcome
             .compare_exchange(
                 PENDING,
                 outcome.encode(),
-                Ordering::SeqCst,
+                Ordering::AcqRel,
                 Ordering::Acquire,
             )
-            .is_ok()
+            .is_ok();
+        if set {
+            // SeqCst fence: orders the store above before `complete`'s loads of `listed`
+            // and `owner_gone`, against the fences in `poll` and `release_owner`.
+            fence(Ordering::SeqCst);
+        }
+        set
     }
 
     /// The outcome if recorded; otherwise registers `waker` in the slot `key` (allocating
@@ -188,19 +197,18 @@ impl Completion {
             *key = None;
             return Poll::Ready(outcome);
         }
-        step();
         let replaced = {
             let mut state = self.lock();
-            // SeqCst: before the SeqCst re-check of the outcome below, against `complete`.
-            self.listed.store(true, Ordering::SeqCst);
-            step();
-            if let Some(outcome) = Outcome::decode(self.outcome.load(Ordering::SeqCst)) {
+            // Relaxed, then a SeqCst fence: orders this store before the re-check of the
+            // outcome below, against the fence in `complete`.
+            self.listed.store(true, Ordering::Relaxed);
+            fence(Ordering::SeqCst);
+            if let Some(outcome) = self.outcome() {
                 *key = None;
                 return Poll::Ready(outcome);
             }
             state.waiters.register(key, waker)
         };
-        step();
         drop(replaced);
         Poll::Pending
     }
@@ -211,9 +219,7 @@ impl Completion {
         if let Some(outcome) = self.outcome() {
             return Poll::Ready(outcome);
         }
-        step();
         self.owner.register(waker);
-        step();
         // Re-checked after registering: `complete` sets the outcome before it wakes `owner`.
         match self.outcome() {
             Some(outcome) => {
@@ -233,9 +239,7 @@ impl Completion {
             // `complete` took the slot list, and no slot is handed out after it.
             return;
         }
-        step();
         let waker = self.lock().waiters.release(k);
-        step();
         drop(waker);
     }
 
@@ -256,10 +260,12 @@ impl Completion {
     pub(crate) fn release_owner(&self, key: &mut Option<usize>) {
         // The owner's own slot, if it waited there.
         drop(self.owner.take());
-        // SeqCst: before the SeqCst read of the outcome below, against `complete`.
-        self.owner_gone.store(true, Ordering::SeqCst);
-        step();
-        let panicked = self.outcome.load(Ordering::SeqCst) == PANICKED;
+        // Relaxed, then a SeqCst fence: orders this store before the read of the outcome
+        // below, against the fence in `complete`.
+        self.owner_gone.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        // Relaxed: only tells whether to lock; the payload passes under the lock.
+        let panicked = self.outcome.load(Ordering::Relaxed) == PANICKED;
         // Without a panic no payload is stored now or later, and a split's owner that never
         // waited has no slot: nothing needs the lock.
         if !panicked && key.is_none() {
@@ -267,26 +273,24 @@ impl Completion {
         }
         let (payload, waker) = {
             let mut state = self.lock();
-            step();
             (
                 state.payload.take(),
                 key.take().and_then(|k| state.waiters.release(k)),
             )
         };
-        step();
         drop(waker);
         drop_payload(payload);
     }
 
     /// Whether the owned handle is still alive, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn owner_alive(&self) -> bool {
         // SeqCst: test bookkeeping.
         !self.owner_gone.load(Ordering::SeqCst)
     }
 
     /// How many handles have a waker registered right now, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn registered(&self) -> usize {
         self.lock().waiters.registered()
     }
@@ -298,7 +302,7 @@ impl Completion {
     }
 
     /// How many slots the list has, owned or free, for tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn slots(&self) -> usize {
         self.lock().waiters.len()
     }
@@ -313,15 +317,7 @@ pub(crate) fn drop_payload(payload: Option<Payload>) {
     }
 }
 
-/// A point where the interleaving tests may pause the thread, to widen the races between the
-/// lock-free reads and the locked updates above; nothing at all outside `cfg(test)`.
-#[inline(always)]
-fn step() {
-    #[cfg(test)]
-    crate::interleavings::pause();
-}
-
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) mod tests {
     use super::*;
     // Test bookkeeping: SeqCst, the simplest ordering to reason about.

@@ -118,7 +118,7 @@ impl Joined {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::completion::tests::counter_waker;

@@ -95,11 +95,12 @@
 mod completion;
 mod error;
 mod handle;
-#[cfg(test)]
-mod interleavings;
 mod joined;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod shared;
 mod spawned;
+mod sync;
 mod waiters;
 
 use std::future::Future;

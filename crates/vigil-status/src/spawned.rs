@@ -40,7 +40,7 @@ impl Spawned {
     }
 
     /// The shared state and the wrapper that reports to it, not yet spawned (the
-    /// interleaving tests drive the wrapper by hand).
+    /// loom models drive the wrapper by hand).
     pub(crate) fn track<F>(future: F) -> (Arc<Self>, Tracked<F>) {
         let shared = Arc::new(Self {
             completion: Completion::new(),

@@ -115,7 +115,7 @@ impl Slots {
     }
 
     /// How many slots hold a waker.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn registered(&mut self) -> usize {
         self.iter_mut()
             .filter(|slot| matches!(slot, Slot::Owned(Some(_))))
@@ -131,7 +131,7 @@ impl Slots {
     }
 
     /// How many slots exist, owned or free.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         1 + self.more.len()
     }
