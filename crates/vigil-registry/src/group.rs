@@ -1,7 +1,7 @@
 //! One service name's bookkeeping: instance ids, the live instances (their figures in the
 //! name's slab), amortized eviction of finished ones, and the name's lifetime counters.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use vigil_monitor::{Lifecycle, Ticks, UsageSample};
@@ -10,20 +10,22 @@ use vigil_status::ServiceStatusJoinHandle;
 use crate::id::{InstanceId, ServiceId};
 use crate::metrics::Endings;
 use crate::slab::{Slab, Slot, SlotAllocator, SlotIndex, SlotRef, SlotState};
+use crate::sync::{Mutex, MutexGuard};
 
 /// Below this many stored instances, finished ones are not worth a sweep.
 const MIN_SWEEP_LEN: usize = 16;
 
-/// A started instance as the registry keeps it, besides its slot.
+/// A started instance as the registry keeps it, besides its slot. `S`, its status handle,
+/// is only stored for the registry: the loom models, which run no tokio, store `()`.
 #[derive(Debug)]
-pub(crate) struct Instance<R> {
+pub(crate) struct Instance<R, S = ServiceStatusJoinHandle> {
     pub(crate) id: ServiceId,
     pub(crate) slot: SlotIndex,
     /// The read side of the factory's monitors.
     pub(crate) reader: R,
     /// Handed out by `Registry::status_handle`; not needed for eviction, which reads the
     /// monitor's lifecycle flag (one atomic load, no lock).
-    pub(crate) status: ServiceStatusJoinHandle,
+    pub(crate) status: S,
 }
 
 /// The counters of one name that survive its instances: starts, restarts, endings, and the
@@ -79,17 +81,17 @@ impl Lifetime {
 ///   generation, and freed only once no snapshot that began before that sweep is still
 ///   reading (see [`Registry::metrics`](crate::Registry::metrics)).
 #[derive(Debug)]
-pub(crate) struct ServiceGroup<R> {
+pub(crate) struct ServiceGroup<R, S = ServiceStatusJoinHandle> {
     slab: Slab,
-    inner: Mutex<Inner<R>>,
+    inner: Mutex<Inner<R, S>>,
 }
 
 /// The part of a group under its lock.
 #[derive(Debug)]
-pub(crate) struct Inner<R> {
+pub(crate) struct Inner<R, S = ServiceStatusJoinHandle> {
     /// The next id to hand out; `None` once `InstanceId::MAX` has been handed out.
     next_instance_id: Option<InstanceId>,
-    instances: Vec<Instance<R>>,
+    instances: Vec<Instance<R, S>>,
     slots: SlotAllocator,
     /// Sweep when `instances.len()` reaches this.
     sweep_at: usize,
@@ -116,7 +118,7 @@ pub(crate) struct ReadStart {
     pub(crate) stored: usize,
 }
 
-impl<R> ServiceGroup<R> {
+impl<R, S> ServiceGroup<R, S> {
     pub(crate) fn new() -> Self {
         Self {
             slab: Slab::new(),
@@ -135,11 +137,11 @@ impl<R> ServiceGroup<R> {
 
     /// The name's lock. A poisoned lock is recovered: every update under it leaves a
     /// consistent state (the user's closures run before anything is changed).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<R>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner<R, S>> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_poisoned(&self) -> bool {
         self.inner.is_poisoned()
     }
@@ -201,7 +203,7 @@ impl<R> ServiceGroup<R> {
     }
 
     /// A slot for a new instance, and a handle to it for the instance's monitor.
-    pub(crate) fn allocate(&self, inner: &mut Inner<R>) -> (SlotIndex, SlotRef) {
+    pub(crate) fn allocate(&self, inner: &mut Inner<R, S>) -> (SlotIndex, SlotRef) {
         let index = inner.slots.allocate(&self.slab);
         (index, self.slab.slot_ref(index))
     }
@@ -211,8 +213,8 @@ impl<R> ServiceGroup<R> {
     /// finished instances when due.
     pub(crate) fn insert(
         &self,
-        inner: &mut Inner<R>,
-        instance: Instance<R>,
+        inner: &mut Inner<R, S>,
+        instance: Instance<R, S>,
         to_duration: impl Fn(Ticks) -> Duration,
     ) {
         let instance_id = instance.id.instance_id();
@@ -232,7 +234,7 @@ impl<R> ServiceGroup<R> {
     /// slots (at once, or once the snapshots that might still count them are done).
     pub(crate) fn evict_finished(
         &self,
-        inner: &mut Inner<R>,
+        inner: &mut Inner<R, S>,
         to_duration: impl Fn(Ticks) -> Duration,
     ) {
         let generation = inner.generation + 1;
@@ -288,7 +290,7 @@ fn counted(start: &ReadStart, slot: &Slot) -> Option<InstanceId> {
     Some(id)
 }
 
-impl<R> Inner<R> {
+impl<R, S> Inner<R, S> {
     /// The id the next start will get, if any is left.
     pub(crate) fn peek_instance_id(&self) -> Option<InstanceId> {
         self.next_instance_id
@@ -313,13 +315,13 @@ impl<R> Inner<R> {
     }
 
     /// Stored instances, live or finished but not yet evicted, in id order.
-    pub(crate) fn instances(&self) -> &[Instance<R>] {
+    pub(crate) fn instances(&self) -> &[Instance<R, S>] {
         &self.instances
     }
 
     /// The stored instance `instance_id`, if any: `O(log n)`, the instances being sorted
     /// by id.
-    pub(crate) fn instance(&self, instance_id: InstanceId) -> Option<&Instance<R>> {
+    pub(crate) fn instance(&self, instance_id: InstanceId) -> Option<&Instance<R, S>> {
         let index = self
             .instances
             .binary_search_by_key(&instance_id, |instance| instance.id.instance_id())
@@ -343,7 +345,7 @@ impl<R> Inner<R> {
         (self.instances.len(), self.slots.used() as usize)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn set_next_instance_id(&mut self, next: Option<InstanceId>) {
         self.next_instance_id = next;
     }

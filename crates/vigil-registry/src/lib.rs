@@ -57,12 +57,15 @@ mod group;
 mod id;
 #[cfg(feature = "serde")]
 mod intern;
+#[cfg(all(test, loom))]
+mod loom_models;
 mod metrics;
 mod registry;
 mod service;
 mod slab;
+mod sync;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;
 
 pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};

@@ -390,7 +390,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         f(&group, &mut inner)
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn with_group_for_test<T>(
         &self,
         name: &'static str,
@@ -399,7 +399,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         self.with_group(name, |_, inner| f(inner))
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn group_is_poisoned_for_test(&self, name: &'static str) -> bool {
         read(&self.groups)[name].is_poisoned()
     }
