@@ -56,21 +56,49 @@ const SCRAPE_PAUSE: Duration = Duration::from_millis(10);
 /// documents built on the workers would occupy both of them.
 const SCRAPERS: usize = 2;
 
-/// The periodic service's record: the longest gap between two consecutive ticks since the
-/// last [`take`](Ticks::take).
-#[derive(Default)]
+/// A periodic task's record: the longest gap between two consecutive ticks since the last
+/// [`take`](Ticks::take), counting the gap still open when it is taken (a stall that lasts
+/// past the end of a window is seen in that window).
 struct Ticks {
+    origin: Instant,
+    /// Nanoseconds since `origin` of the last tick.
+    last_tick_ns: AtomicU64,
     longest_gap_ns: AtomicU64,
     count: AtomicU64,
 }
 
 impl Ticks {
-    /// The longest gap since the last call, minus the period: the worst lateness. Also
-    /// the ticks seen meanwhile.
+    fn new() -> Self {
+        Self {
+            origin: Instant::now(),
+            last_tick_ns: AtomicU64::new(0),
+            longest_gap_ns: AtomicU64::new(0),
+            count: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// Records a tick now.
+    fn tick(&self) {
+        let now = self.now_ns();
+        let last = self.last_tick_ns.swap(now, Ordering::Relaxed);
+        self.longest_gap_ns
+            .fetch_max(now.saturating_sub(last), Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The longest gap since the last call (the one still open included), minus the
+    /// period: the worst lateness. Also the ticks seen meanwhile.
     fn take(&self) -> (Duration, u64) {
-        let longest = Duration::from_nanos(self.longest_gap_ns.swap(0, Ordering::Relaxed));
+        let open = self
+            .now_ns()
+            .saturating_sub(self.last_tick_ns.load(Ordering::Relaxed));
+        let closed = self.longest_gap_ns.swap(0, Ordering::Relaxed);
         (
-            longest.saturating_sub(PERIOD),
+            Duration::from_nanos(closed.max(open)).saturating_sub(PERIOD),
             self.count.swap(0, Ordering::Relaxed),
         )
     }
@@ -80,15 +108,10 @@ impl Ticks {
 /// what the machine alone does to a periodic thread.
 fn canary(ticks: Arc<Ticks>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut last = Instant::now();
+        ticks.tick();
         while !stop.load(Ordering::Relaxed) {
             std::thread::sleep(PERIOD);
-            let now = Instant::now();
-            // A sleep lasts at least its duration: count the gap past the period only.
-            let gap = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);
-            ticks.longest_gap_ns.fetch_max(gap, Ordering::Relaxed);
-            ticks.count.fetch_add(1, Ordering::Relaxed);
-            last = now;
+            ticks.tick();
         }
     })
 }
@@ -97,15 +120,9 @@ fn canary(ticks: Arc<Ticks>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(
 /// ticks at once, so one stall shows as one long gap) and records its gaps.
 async fn periodic(ticks: Arc<Ticks>) {
     let mut interval = tokio::time::interval(PERIOD);
-    interval.tick().await;
-    let mut last = Instant::now();
     loop {
         interval.tick().await;
-        let now = Instant::now();
-        let gap = u64::try_from((now - last).as_nanos()).unwrap_or(u64::MAX);
-        ticks.longest_gap_ns.fetch_max(gap, Ordering::Relaxed);
-        ticks.count.fetch_add(1, Ordering::Relaxed);
-        last = now;
+        ticks.tick();
     }
 }
 
@@ -212,7 +229,7 @@ fn scrapes_of_100k_instances_do_not_make_a_1ms_periodic_service_late() {
     for _ in 0..INSTANCES {
         registry.start_in(handle, ServiceObj::new("idle", std::future::pending()));
     }
-    let ticks = Arc::new(Ticks::default());
+    let ticks = Arc::new(Ticks::new());
     registry.start_in(
         handle,
         ServiceObj::new("periodic", periodic(Arc::clone(&ticks))),
@@ -221,7 +238,7 @@ fn scrapes_of_100k_instances_do_not_make_a_1ms_periodic_service_late() {
         .spawn(handle, loopback())
         .expect("bind loopback");
 
-    let noise = Arc::new(Ticks::default());
+    let noise = Arc::new(Ticks::new());
     let stop_canary = Arc::new(AtomicBool::new(false));
     let canary = canary(Arc::clone(&noise), Arc::clone(&stop_canary));
     let take_window = || {
