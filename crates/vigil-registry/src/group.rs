@@ -152,8 +152,11 @@ impl<R, S> ServiceGroup<R, S> {
     }
 
     /// Begins a read of the slab without the lock: takes the lifetime counters and registers
-    /// the reader, so that no slot it may still count is reused under it.
-    pub(crate) fn begin_read(&self) -> ReadStart {
+    /// the reader, so that no slot it may still count is reused under it. The reader is
+    /// unregistered when the returned guard is dropped, also by a panic in the middle of
+    /// the read (a user's `Clock` or monitor reader): a reader left registered would keep
+    /// every slot folded after it from being reused, for good.
+    pub(crate) fn begin_read(&self) -> Reading<'_, R, S> {
         let mut inner = self.lock();
         let start = ReadStart {
             lifetime: inner.lifetime,
@@ -170,24 +173,12 @@ impl<R, S> ServiceGroup<R, S> {
             Some((_, count)) => *count += 1,
             None => inner.readers.push((start.generation, 1)),
         }
-        start
+        Reading { group: self, start }
     }
 
-    /// Visits, in slot order and without the lock, every instance a read begun with
-    /// `start` must count besides its lifetime counters: those started before it began and
-    /// not folded into those counters by then. Each is either still live or has ended since
-    /// (its lifecycle tells which).
-    #[inline]
-    pub(crate) fn read(&self, start: &ReadStart, mut visit: impl FnMut(InstanceId, &Slot)) {
-        self.slab.for_each(start.used, |_, slot| {
-            if let Some(id) = counted(start, slot) {
-                visit(id, slot);
-            }
-        });
-    }
-
-    /// Ends a read begun by [`begin_read`](ServiceGroup::begin_read).
-    pub(crate) fn end_read(&self, start: &ReadStart) {
+    /// Ends a read begun by [`begin_read`](ServiceGroup::begin_read): what dropping its
+    /// guard does.
+    fn end_read(&self, start: &ReadStart) {
         let mut inner = self.lock();
         if let Some(index) = inner
             .readers
@@ -267,6 +258,40 @@ impl<R, S> ServiceGroup<R, S> {
         if inner.instances.capacity() > 4 * inner.sweep_at {
             inner.instances.shrink_to(2 * inner.sweep_at);
         }
+    }
+}
+
+/// A read of a group's slab without its lock, registered as a reader until dropped.
+#[derive(Debug)]
+pub(crate) struct Reading<'a, R, S = ServiceStatusJoinHandle> {
+    group: &'a ServiceGroup<R, S>,
+    start: ReadStart,
+}
+
+impl<R, S> Reading<'_, R, S> {
+    /// The state the read began at.
+    pub(crate) fn start(&self) -> &ReadStart {
+        &self.start
+    }
+
+    /// Visits, in slot order and without the lock, every instance this read must count
+    /// besides its lifetime counters: those started before it began and not folded into
+    /// those counters by then. Each is either still live or has ended since (its lifecycle
+    /// tells which).
+    #[inline]
+    pub(crate) fn visit(&self, mut visit: impl FnMut(InstanceId, &Slot)) {
+        let start = &self.start;
+        self.group.slab.for_each(start.used, |_, slot| {
+            if let Some(id) = counted(start, slot) {
+                visit(id, slot);
+            }
+        });
+    }
+}
+
+impl<R, S> Drop for Reading<'_, R, S> {
+    fn drop(&mut self) {
+        self.group.end_read(&self.start);
     }
 }
 

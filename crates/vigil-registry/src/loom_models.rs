@@ -14,7 +14,7 @@ use loom::thread;
 use vigil_monitor::{BusyMonitor, PollMonitor, PollOutcome, Ticks};
 
 use crate::directory::{same_start, Directory};
-use crate::group::{Instance, ReadStart, ServiceGroup};
+use crate::group::{Instance, Reading, ServiceGroup};
 use crate::id::{InstanceId, ServiceId, TaskId};
 use crate::slab::SlotRef;
 use crate::sync::Mutex;
@@ -61,13 +61,13 @@ fn sweep(group: &Group) {
     group.evict_finished(&mut group.lock(), to_duration);
 }
 
-/// Finishes a read begun with `start` as `Registry::metrics` does, and checks what a
+/// Finishes `reading` as `Registry::metrics` does, and checks what a
 /// snapshot must: every instance started before the read began is counted exactly once,
 /// either in the lifetime counters it began with or as a slot it visits, and the figures it
 /// reads in a slot are those of the instance it counts there.
-fn finish_read(group: &Group, start: &ReadStart) {
+fn finish_read(reading: Reading<'_, (), ()>) {
     let mut visited = Vec::new();
-    group.read(start, |id, slot| {
+    reading.visit(|id, slot| {
         let sample = slot.metrics().sample(10_000);
         assert_eq!(
             sample.created_at,
@@ -76,11 +76,11 @@ fn finish_read(group: &Group, start: &ReadStart) {
         );
         visited.push(id);
     });
-    group.end_read(start);
+    let lifetime = reading.start().lifetime;
+    drop(reading);
     let mut distinct = visited.clone();
     distinct.dedup();
     assert_eq!(distinct, visited, "an instance visited twice");
-    let lifetime = start.lifetime;
     assert_eq!(
         lifetime.starts,
         lifetime.endings.total() + visited.len() as u64,
@@ -111,14 +111,14 @@ fn loom_an_ended_instance_is_counted_exactly_once() {
         };
         let outer = group.begin_read();
         let inner = group.begin_read();
-        finish_read(&group, &inner);
-        finish_read(&group, &outer);
+        finish_read(inner);
+        finish_read(outer);
         churn.join().unwrap();
 
         // Afterwards: both ended and folded, and no slot is held for a reader.
         let last = group.begin_read();
-        finish_read(&group, &last);
-        assert_eq!(last.lifetime.starts, 2);
+        assert_eq!(last.start().lifetime.starts, 2);
+        finish_read(last);
         sweep(&group);
         assert_eq!(group.lock().storage(), (0, 0), "a slot was never freed");
     });

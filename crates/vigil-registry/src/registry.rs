@@ -305,21 +305,22 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                     }
                 }
             } else {
-                let start = group.begin_read();
-                tally.lifetime = start.lifetime;
+                // Unregisters on drop, also if the clock or a monitor panics mid-read.
+                let reading = group.begin_read();
+                tally.lifetime = reading.start().lifetime;
                 // Growing the entries as they come would copy them and touch fresh pages
                 // on every doubling: more than the read itself costs.
-                entries.reserve(start.stored);
+                entries.reserve(reading.start().stored);
                 let mut sorted = true;
                 let mut last = None;
-                group.read(&start, |instance_id, slot| {
+                reading.visit(|instance_id, slot| {
                     if let Some(core) = tally.count(&self.clock, now, slot) {
                         sorted &= last < Some(instance_id);
                         last = Some(instance_id);
                         entries.push((ServiceId::new(slot.task(name), instance_id), core));
                     }
                 });
-                group.end_read(&start);
+                drop(reading);
                 // A reused slot can hold a newer instance before an older one.
                 if !sorted {
                     entries[first..].sort_by_key(|(id, _)| id.instance_id());

@@ -209,3 +209,92 @@ fn names_beyond_the_start_directory_are_still_found() {
         assert_eq!(snapshot.group(name).unwrap().starts, 2);
     }
 }
+
+/// A clock that panics on a chosen conversion, as a user's `Clock` might.
+#[derive(Clone, Default)]
+struct PanickyClock {
+    inner: vigil_monitor::StdClock,
+    /// Conversions left before the panic; `usize::MAX` when disarmed.
+    fuse: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl vigil_monitor::Clock for PanickyClock {
+    fn now(&self) -> vigil_monitor::Ticks {
+        self.inner.now()
+    }
+
+    fn ticks_to_nanos(&self, ticks: vigil_monitor::Ticks) -> u64 {
+        use std::sync::atomic::Ordering;
+        // SeqCst: test bookkeeping.
+        let left = self.fuse.load(Ordering::SeqCst);
+        if left != usize::MAX {
+            assert!(left > 0, "the clock's conversion panics");
+            self.fuse.store(left - 1, Ordering::SeqCst);
+        }
+        self.inner.ticks_to_nanos(ticks)
+    }
+
+    fn nanos_to_ticks(&self, nanos: u64) -> vigil_monitor::Ticks {
+        self.inner.nanos_to_ticks(nanos)
+    }
+}
+
+#[test]
+fn a_snapshot_that_panics_mid_read_does_not_pin_slots_forever() {
+    use std::sync::atomic::Ordering;
+
+    const BATCH: usize = 200;
+    const STARTS: usize = 10_000;
+    let runtime = runtime();
+    let clock = PanickyClock {
+        fuse: std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(usize::MAX)),
+        ..PanickyClock::default()
+    };
+    let registry = Registry::builder().clock(clock.clone()).build();
+    // Live instances, so that the read has slots to convert figures of.
+    let (stop, stopped) = tokio::sync::watch::channel(());
+    let live: Vec<_> = (0..4)
+        .map(|_| {
+            let mut stopped = stopped.clone();
+            registry.start_in(
+                runtime.handle(),
+                ServiceObj::new("churn", async move {
+                    let _ = stopped.changed().await;
+                }),
+            )
+        })
+        .collect();
+    // The third conversion of the read panics: after it began, before it ended.
+    clock.fuse.store(3, Ordering::SeqCst);
+    let panicked = catch_unwind(AssertUnwindSafe(|| registry.metrics()));
+    assert!(panicked.is_err(), "the clock panicked inside the snapshot");
+    clock.fuse.store(usize::MAX, Ordering::SeqCst);
+
+    let mut max_slots = 0;
+    let mut batch = Vec::with_capacity(BATCH);
+    for _ in 0..STARTS / BATCH {
+        for _ in 0..BATCH {
+            batch.push(registry.start_in(runtime.handle(), ServiceObj::new("churn", async {})));
+        }
+        runtime.block_on(async {
+            for handle in batch.drain(..) {
+                handle.await.unwrap();
+            }
+        });
+        let (_, slots) = registry.with_group_for_test("churn", |group| group.storage());
+        max_slots = max_slots.max(slots);
+    }
+    // Had the panicked read stayed registered, no slot folded after it would ever be freed:
+    // the slab would hold all 10,000.
+    assert!(
+        max_slots <= 3 * BATCH + 4,
+        "the slab grew to {max_slots} slots"
+    );
+    drop(stop);
+    runtime.block_on(async {
+        for handle in live {
+            handle.await.unwrap();
+        }
+    });
+    assert_eq!(registry.metrics().len(), 0);
+}
