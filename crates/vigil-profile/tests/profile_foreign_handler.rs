@@ -3,6 +3,8 @@
     target_os = "linux",
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
+// libc calls a test needs (the crate allows `unsafe` in `src/sys/` and its tests only).
+#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

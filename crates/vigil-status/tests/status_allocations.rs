@@ -4,8 +4,6 @@
 //! a current-thread runtime runs every task on the thread that calls `block_on`, so a
 //! service's whole life is counted on that thread.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
@@ -13,62 +11,18 @@ use std::task::{Context, Wake, Waker};
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::yield_now;
 
-/// A `System` allocator that counts, per thread, every allocation and reallocation.
-struct CountingAllocator;
-
-thread_local! {
-    /// Const-initialised and without a destructor: reading it never allocates.
-    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-}
-
-fn count_one() {
-    // `try_with`: a thread being torn down may still allocate; that is not counted.
-    let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
-}
-
-// SAFETY: every method forwards its arguments unchanged to `System`, which upholds the
-// `GlobalAlloc` contract; counting only touches a const-initialised thread-local `Cell`,
-// which neither allocates nor unwinds.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller upholds `alloc`'s contract, passed on unchanged.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller upholds `alloc_zeroed`'s contract, passed on unchanged.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count_one();
-        // SAFETY: the caller upholds `realloc`'s contract, passed on unchanged.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: the caller upholds `dealloc`'s contract, passed on unchanged.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: CountingAllocator = CountingAllocator;
-
 /// How many allocations this thread made while running `f`, and what `f` returned.
+/// (`allocation-counter`, a dev-dependency, is this test binary's global allocator and
+/// counts per thread.)
 fn allocations_during<R>(f: impl FnOnce() -> R) -> (usize, R) {
-    let before = ALLOCATIONS.get();
-    let result = f();
-    (ALLOCATIONS.get() - before, result)
+    let mut result = None;
+    let info = allocation_counter::measure(|| result = Some(f()));
+    (info.count_total as usize, result.expect("measured"))
 }
 
-/// How many allocations this thread made while awaiting `f`.
-async fn allocations_awaiting(f: impl Future<Output = ()>) -> usize {
-    let before = ALLOCATIONS.get();
-    f.await;
-    ALLOCATIONS.get() - before
+/// How many allocations this thread made while `runtime` ran `f` to its end.
+fn allocations_running(runtime: &Runtime, f: impl Future<Output = ()>) -> usize {
+    allocations_during(|| runtime.block_on(f)).0
 }
 
 /// The service every measurement starts: it waits once, so its handles wait too.
@@ -112,24 +66,23 @@ fn spawn_allocates_one_more_than_a_bare_spawn() {
 }
 
 /// After a warm-up, checks `ROUNDS` times that a service's `life` allocates `extra` more
-/// than a bare `Handle::spawn` of the same service and an await of its `JoinHandle`.
+/// than a bare `Handle::spawn` of the same service and an await of its `JoinHandle` (each
+/// run by the same `block_on`, whose own allocations, if any, both include).
 fn assert_a_life_allocates(extra: usize, life: impl AsyncFn(&Handle)) {
-    runtime().block_on(async {
-        let handle = Handle::current();
-        warm_up(&handle).await;
-        for _ in 0..ROUNDS {
-            let bare = allocations_awaiting(async {
-                handle.spawn(service()).await.unwrap();
-            })
-            .await;
-            let ours = allocations_awaiting(life(&handle)).await;
-            assert_eq!(
-                ours,
-                bare + extra,
-                "ours: {ours}, bare spawn and await: {bare}"
-            );
-        }
-    });
+    let runtime = runtime();
+    let handle = runtime.handle().clone();
+    runtime.block_on(warm_up(&handle));
+    for _ in 0..ROUNDS {
+        let bare = allocations_running(&runtime, async {
+            handle.spawn(service()).await.unwrap();
+        });
+        let ours = allocations_running(&runtime, life(&handle));
+        assert_eq!(
+            ours,
+            bare + extra,
+            "ours: {ours}, bare spawn and await: {bare}"
+        );
+    }
 }
 
 /// Start, clone status handles, await the owned handle while the service runs (it registers
