@@ -429,7 +429,7 @@ fn hot_loop_after_long_idle_is_seen_at_once() {
     let hot_from = h.now();
     while h.now() < hot_from + 2 * WINDOW {
         h.poll(1_000);
-        if (h.now() - hot_from) % (WINDOW / 10) == 0 {
+        if (h.now() - hot_from).is_multiple_of(WINDOW / 10) {
             let exact = h.exact_percent(h.now());
             let context = format!("{} ticks into the hot loop", h.now() - hot_from);
             assert_within(h.utilization(), exact, 1.0, &context);

@@ -90,7 +90,10 @@ impl Stack {
     /// The word at `address`, if it lies within the stack and is aligned.
     #[inline]
     fn read(&self, address: usize) -> Option<usize> {
-        if address < self.low || address.checked_add(WORD)? > self.high || address % WORD != 0 {
+        if address < self.low
+            || address.checked_add(WORD)? > self.high
+            || !address.is_multiple_of(WORD)
+        {
             return None;
         }
         // SAFETY: `[low, high)` is the used part of this thread's stack, mapped and
