@@ -312,14 +312,24 @@ fn a_flamegraph_of_one_service() {
     let _turn = PROFILES.lock().unwrap_or_else(PoisonError::into_inner);
     let fixture = fixture(true);
     client().block_on(async {
-        let response = get(
-            fixture.address,
-            "/debug/flamegraph.svg?seconds=1&service=spinning",
-            "",
-        )
-        .await;
-        assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
-        assert_eq!(response.headers["content-type"], "image/svg+xml");
-        assert!(response.body.contains("<svg") && response.body.contains("hash_the_batch"));
+        // On a loaded machine one second may catch the spinning service between polls only
+        // (its function then absent from every sample): a few more profiles, not a longer
+        // one, keep the test short when the machine is quiet.
+        for attempt in 1..=5 {
+            let response = get(
+                fixture.address,
+                "/debug/flamegraph.svg?seconds=1&service=spinning",
+                "",
+            )
+            .await;
+            assert_eq!(response.status_line, "HTTP/1.1 200 OK", "{response:?}");
+            assert_eq!(response.headers["content-type"], "image/svg+xml");
+            assert!(response.body.contains("<svg"), "{response:?}");
+            if response.body.contains("hash_the_batch") {
+                return;
+            }
+            eprintln!("profile {attempt}: no sample inside hash_the_batch yet");
+        }
+        panic!("five 1 s profiles of a spinning service never sampled its function");
     });
 }
