@@ -5,7 +5,8 @@ use std::time::Duration;
 use vigil_monitor::{PollHistogram, SlowPollSnapshot};
 
 use crate::id::{ServiceId, StaticName};
-use crate::metrics::{Endings, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+use crate::metrics::{ServiceMetrics, ServicesMetrics};
+use crate::names::{Endings, ServiceGroupMetrics};
 
 /// What happened to one instance between two snapshots.
 ///

@@ -29,7 +29,8 @@ use vigil_monitor::{duration_ns, PollHistogram, HISTOGRAM_BUCKETS};
 
 use crate::delta::ServiceGroupDelta;
 use crate::id::{InstanceId, ServiceId, StaticName, TaskId};
-use crate::metrics::{GroupTotals, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+use crate::metrics::{ServiceMetrics, ServicesMetrics};
+use crate::names::{GroupTotals, ServiceGroupMetrics};
 
 /// The version of the snapshot document this crate writes, and the only one it reads.
 ///

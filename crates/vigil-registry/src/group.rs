@@ -8,7 +8,7 @@ use vigil_monitor::{Lifecycle, Ticks, UsageSample};
 use vigil_status::ServiceStatusJoinHandle;
 
 use crate::id::{InstanceId, ServiceId};
-use crate::metrics::Endings;
+use crate::names::Endings;
 use crate::slab::{Slab, Slot, SlotAllocator, SlotIndex, SlotRef, SlotState};
 use crate::sync::{Mutex, MutexGuard};
 

@@ -60,6 +60,7 @@ mod intern;
 #[cfg(all(test, loom))]
 mod loom_models;
 mod metrics;
+mod names;
 mod registry;
 mod service;
 mod slab;
@@ -73,6 +74,7 @@ pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};
 pub use document::SCHEMA_VERSION;
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
-pub use metrics::{Endings, Iter, ServiceGroupMetrics, ServiceMetrics, ServicesMetrics};
+pub use metrics::{Iter, ServiceMetrics, ServicesMetrics};
+pub use names::{Endings, ServiceGroupMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};

@@ -1,4 +1,4 @@
-//! Point-in-time snapshots of every live instance, and per-name aggregates.
+//! Point-in-time snapshots of every live instance (per-name figures: `names.rs`).
 
 use std::time::Duration;
 
@@ -7,7 +7,8 @@ use vigil_monitor::{
     SlowPollSnapshot, UsageSample,
 };
 
-use crate::id::{ServiceId, StaticName};
+use crate::id::ServiceId;
+use crate::names::{GroupTotals, ServiceGroupMetrics};
 
 /// The figures of one live service instance at the moment of a snapshot.
 ///
@@ -203,87 +204,6 @@ pub struct ServicesMetrics {
     /// Every name the registry knows, live instances or not, sorted by name.
     totals: Vec<GroupTotals>,
     taken_at: Duration,
-}
-
-/// An empty snapshot, for iterators over nothing.
-static EMPTY: ServicesMetrics = ServicesMetrics {
-    entries: Vec::new(),
-    reports: Vec::new(),
-    totals: Vec::new(),
-    taken_at: Duration::ZERO,
-};
-
-/// The lifetime counters of one service name, as of a snapshot: what a snapshot keeps per
-/// name besides its live instances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct GroupTotals {
-    pub(crate) name: &'static str,
-    pub(crate) starts: u64,
-    pub(crate) restarts: u64,
-    pub(crate) endings: Endings,
-    /// Ended instances' final polls plus live instances' current polls.
-    pub(crate) poll_count: u64,
-    /// Likewise for busy time.
-    pub(crate) total_busy_duration: Duration,
-}
-
-impl GroupTotals {
-    /// Totals of a name with no history: everything zero.
-    pub(crate) fn empty(name: &'static str) -> Self {
-        Self {
-            name,
-            starts: 0,
-            restarts: 0,
-            endings: Endings::default(),
-            poll_count: 0,
-            total_busy_duration: Duration::ZERO,
-        }
-    }
-}
-
-/// How many instances of a name have ended, by outcome. Monotonic for the life of the
-/// registry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct Endings {
-    /// Returned (`Ready`) without being marked failed.
-    pub completed: u64,
-    /// Returned after [`Registry::record_failure`](crate::Registry::record_failure): a
-    /// supervised service that returned `Err`.
-    pub failed: u64,
-    /// Panicked inside a poll.
-    pub panicked: u64,
-    /// Dropped before completing: aborted, cancelled, or its runtime shut down.
-    pub cancelled: u64,
-}
-
-impl Endings {
-    /// Every ending, whatever the outcome.
-    pub fn total(&self) -> u64 {
-        self.completed + self.failed + self.panicked + self.cancelled
-    }
-
-    /// `(outcome, count)` pairs in a fixed order, for exporters: `completed`, `failed`,
-    /// `panicked`, `cancelled`.
-    pub fn by_outcome(&self) -> [(&'static str, u64); 4] {
-        [
-            ("completed", self.completed),
-            ("failed", self.failed),
-            ("panicked", self.panicked),
-            ("cancelled", self.cancelled),
-        ]
-    }
-
-    /// `self - earlier`, outcome by outcome, saturating at zero.
-    pub fn saturating_sub(&self, earlier: &Endings) -> Endings {
-        Endings {
-            completed: self.completed.saturating_sub(earlier.completed),
-            failed: self.failed.saturating_sub(earlier.failed),
-            panicked: self.panicked.saturating_sub(earlier.panicked),
-            cancelled: self.cancelled.saturating_sub(earlier.cancelled),
-        }
-    }
 }
 
 impl ServicesMetrics {
@@ -483,132 +403,6 @@ impl<'a> IntoIterator for &'a ServicesMetrics {
 
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
-    }
-}
-
-/// One service name in a snapshot: its lifetime counters (every instance that ever ran
-/// under the name, ended ones included) and the aggregate of its live instances.
-///
-/// The counters (`starts`, `restarts`, `endings`, `poll_count`, `total_busy_duration`) are
-/// monotonic across snapshots of one registry: an ended instance's final figures are folded
-/// in exactly once, when its ending is first observed, so per-name rates stay right however
-/// fast instances come and go. The gauges (`instances`, utilizations, `in_poll`,
-/// `longest_in_poll`, `slow_polls`, `poll_histogram`) describe the live instances only.
-///
-/// With the `serde` feature it is a `groups` entry of the snapshot document
-/// (`docs/snapshot-json.md`), durations in integer nanoseconds (`total_busy_ns`,
-/// `longest_in_poll_ns`). A snapshot read back keeps the counters it finds there and
-/// recomputes the gauges from its instances.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-#[non_exhaustive]
-pub struct ServiceGroupMetrics {
-    /// The service name.
-    #[cfg_attr(
-        feature = "serde",
-        serde(deserialize_with = "crate::intern::deserialize")
-    )]
-    pub name: StaticName,
-    /// Live instances.
-    pub instances: usize,
-    /// Instances ever started under the name.
-    pub starts: u64,
-    /// Restarts counted by a supervisor ([`Registry::record_restart`](crate::Registry::record_restart)).
-    pub restarts: u64,
-    /// Instances that have ended, by outcome.
-    pub endings: Endings,
-    /// Completed polls of every instance ever started under the name (ended ones' final
-    /// counts plus live ones' current counts). Monotonic.
-    pub poll_count: u64,
-    /// Time spent inside `poll` by every instance ever started under the name, including
-    /// polls in flight. Monotonic.
-    #[cfg_attr(
-        feature = "serde",
-        serde(rename = "total_busy_ns", with = "vigil_monitor::duration_ns")
-    )]
-    pub total_busy_duration: Duration,
-    /// Mean of the instances' utilizations, in percent.
-    pub mean_utilization: f64,
-    /// Highest utilization of any instance, in percent.
-    pub max_utilization: u8,
-    /// Live instances inside a poll right now.
-    pub in_poll: usize,
-    /// The longest poll in flight right now, if any live instance is inside one: the
-    /// stuck-service signal.
-    #[cfg_attr(
-        feature = "serde",
-        serde(
-            rename = "longest_in_poll_ns",
-            with = "vigil_monitor::duration_ns::option"
-        )
-    )]
-    pub longest_in_poll: Option<Duration>,
-    /// Slow and fast polls summed over the live instances (`None` without
-    /// [`SlowPolls`](crate::SlowPolls)).
-    pub slow_polls: Option<SlowPollSnapshot>,
-    /// The live instances' histograms merged bucket-wise (`None` without
-    /// [`PollHistograms`](crate::PollHistograms)).
-    pub poll_histogram: Option<PollHistogram>,
-}
-
-impl ServiceGroupMetrics {
-    /// A name with no history and no live instance: every figure zero.
-    pub(crate) fn zero(name: &'static str) -> Self {
-        Self::aggregate(
-            &GroupTotals::empty(name),
-            Iter {
-                snapshot: &EMPTY,
-                range: 0..0,
-            },
-        )
-    }
-
-    /// `instances` are the live instances of `totals.name`.
-    fn aggregate(totals: &GroupTotals, instances: Iter<'_>) -> Self {
-        let mut aggregate = Self {
-            name: totals.name,
-            instances: 0,
-            starts: totals.starts,
-            restarts: totals.restarts,
-            endings: totals.endings,
-            poll_count: totals.poll_count,
-            total_busy_duration: totals.total_busy_duration,
-            mean_utilization: 0.0,
-            max_utilization: 0,
-            in_poll: 0,
-            longest_in_poll: None,
-            slow_polls: None,
-            poll_histogram: None,
-        };
-        let mut utilization_sum = 0_u64;
-        for (_, metrics) in instances {
-            aggregate.instances += 1;
-            utilization_sum += u64::from(metrics.utilization);
-            aggregate.max_utilization = aggregate.max_utilization.max(metrics.utilization);
-            aggregate.in_poll += usize::from(metrics.is_in_poll());
-            aggregate.longest_in_poll =
-                aggregate.longest_in_poll.max(metrics.current_poll_duration);
-            if let Some(next) = metrics.slow_polls {
-                aggregate.slow_polls = Some(match aggregate.slow_polls {
-                    None => next,
-                    Some(mut sum) => {
-                        sum.slow_poll_count += next.slow_poll_count;
-                        sum.total_slow_poll_duration += next.total_slow_poll_duration;
-                        sum.fast_poll_count += next.fast_poll_count;
-                        sum.total_fast_poll_duration += next.total_fast_poll_duration;
-                        sum
-                    }
-                });
-            }
-            if let Some(next) = metrics.poll_histogram {
-                aggregate
-                    .poll_histogram
-                    .get_or_insert_with(PollHistogram::default)
-                    .merge(&next);
-            }
-        }
-        aggregate.mean_utilization = utilization_sum as f64 / aggregate.instances.max(1) as f64;
-        aggregate
     }
 }
 

@@ -17,7 +17,8 @@ use crate::directory::Directory;
 use crate::factory::MonitorFactory;
 use crate::group::{Inner, Instance, Lifetime, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
-use crate::metrics::{CoreMetrics, GroupTotals, ServiceMetrics, ServicesMetrics};
+use crate::metrics::{CoreMetrics, ServiceMetrics, ServicesMetrics};
+use crate::names::GroupTotals;
 use crate::service::ServiceObj;
 use crate::slab::Slot;
 
