@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::PollHistogram;
+use crate::model::{PollHistogram, Truncated};
 
 /// The upper bound of the bucket holding quantile `q` (0..=1) of `histogram`, capped at
 /// the largest poll seen; `None` for an empty histogram or mismatched bounds.
@@ -38,6 +38,16 @@ pub(crate) fn quantile(
         }
     }
     None
+}
+
+/// " (N not listed)" after the live count when the endpoint's instance limit cut the list.
+pub(crate) fn unlisted(truncated: Option<Truncated>) -> String {
+    truncated.map_or_else(String::new, |cut| {
+        format!(
+            " ({} not listed: limit {})",
+            cut.instances_left_out, cut.instance_limit
+        )
+    })
 }
 
 /// A duration in the unit that keeps it short: `850ns`, `12.3µs`, `4.0ms`, `2.50s`, `3m05s`.

@@ -29,6 +29,19 @@ pub(crate) struct Document {
     /// Present when the endpoint was given a supervisor.
     #[serde(default)]
     pub(crate) supervisor: Option<SupervisorSection>,
+    /// Set when the endpoint listed fewer instances than are live (its instance limit):
+    /// `groups` stay complete, `instances` are the oldest of each name.
+    #[serde(default)]
+    pub(crate) truncated: Option<Truncated>,
+}
+
+/// What a truncated document left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct Truncated {
+    /// The endpoint's limit on listed instances.
+    pub(crate) instance_limit: u64,
+    /// Live instances not listed.
+    pub(crate) instances_left_out: u64,
 }
 
 /// The per-name figures (lifetime counters include ended instances).

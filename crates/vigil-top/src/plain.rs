@@ -15,9 +15,10 @@ pub(crate) fn render(app: &App) -> String {
         .map_or_else(|| "-".to_owned(), |busy| format!("{busy:.0}%"));
     let _ = writeln!(
         out,
-        "vigil-top {}  live instances {}  busy {busy}  over {}",
+        "vigil-top {}  live instances {}{}  busy {busy}  over {}",
         app.target,
         app.live_instances,
+        figures::unlisted(app.unlisted),
         figures::duration(app.interval)
     );
     if let Connection::Disconnected(reason) | Connection::Invalid(reason) = &app.connection {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::figures;
-use crate::model::{Document, Endings, Group};
+use crate::model::{Document, Endings, Group, Truncated};
 use crate::profiling::{ProfileRun, Stacks};
 use crate::source::FetchError;
 pub(crate) use crate::view::{
@@ -61,7 +61,10 @@ pub(crate) struct App {
     /// Live and lingering instances by name, in id order.
     pub(crate) instances: BTreeMap<String, Vec<InstanceView>>,
     pub(crate) histogram_bounds_ns: Vec<(u64, Option<u64>)>,
+    /// Live instances, from the per-name counts (complete even when the instance list is not).
     pub(crate) live_instances: u64,
+    /// Live instances the endpoint did not list (its instance limit), if it left some out.
+    pub(crate) unlisted: Option<Truncated>,
     /// Sum of busy % over all names in the last interval (100 = one thread's worth).
     pub(crate) total_busy_percent: Option<f64>,
     /// Age of the oldest live instance: a lower bound of the process's uptime.
@@ -100,6 +103,7 @@ impl App {
             instances: BTreeMap::new(),
             histogram_bounds_ns: Vec::new(),
             live_instances: 0,
+            unlisted: None,
             total_busy_percent: None,
             oldest_instance: None,
             events: VecDeque::new(),
@@ -378,7 +382,18 @@ impl App {
                     ended_at: None,
                 });
         }
-        self.live_instances = document.instances.len() as u64;
+        self.live_instances = document.groups.iter().map(|group| group.instances).sum();
+        self.unlisted = document.truncated;
+        // Names whose listing is cut short: an instance missing from it may still be live.
+        let cut_short: BTreeSet<&str> = document
+            .groups
+            .iter()
+            .filter(|group| {
+                let listed = fresh.get(&group.name).map_or(0, Vec::len) as u64;
+                listed < group.instances
+            })
+            .map(|group| group.name.as_str())
+            .collect();
         self.oldest_instance = document
             .instances
             .iter()
@@ -387,6 +402,10 @@ impl App {
             .map(Duration::from_nanos);
         for (name, old) in std::mem::take(&mut self.instances) {
             if !self.services.contains_key(&name) {
+                continue;
+            }
+            if cut_short.contains(name.as_str()) {
+                // Not listed is not ended: show only what the document lists.
                 continue;
             }
             let list = fresh.entry(name).or_default();

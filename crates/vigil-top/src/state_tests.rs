@@ -339,3 +339,37 @@ fn stacks_are_dropped_once_nothing_is_stuck() {
     );
     assert_eq!(app.stacks.route, crate::profiling::StacksRoute::Present);
 }
+
+#[test]
+fn a_truncated_list_counts_every_live_instance_and_marks_none_ended() {
+    let start = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), start);
+    app.on_fetch(Ok(document(1_000, &[("a", &[0, 1, 2, 3], 0, 0, 0)])), start);
+    // The endpoint now lists two of the four live instances (its limit), and says so.
+    let truncated = parse(
+        br#"{"schema_version":1,"taken_at_ns":2000000000,
+            "groups":[{"name":"a","instances":4,"restarts":0,
+              "endings":{"completed":0,"failed":0,"panicked":0,"cancelled":0},
+              "poll_count":0,"total_busy_ns":0,"mean_utilization":1.0,"max_utilization":1,
+              "in_poll":0,"longest_in_poll_ns":null}],
+            "instances":[
+              {"name":"a","instance_id":0,"poll_count":1,"total_busy_ns":1,"utilization":1,
+               "current_poll_ns":null,"age_ns":1},
+              {"name":"a","instance_id":1,"poll_count":1,"total_busy_ns":1,"utilization":1,
+               "current_poll_ns":null,"age_ns":1}],
+            "truncated":{"instance_limit":2,"instances_left_out":2}}"#,
+    )
+    .expect("truncated document");
+    app.on_fetch(Ok(truncated), start);
+    assert_eq!(
+        app.live_instances, 4,
+        "from the per-name counts, not the list"
+    );
+    assert_eq!(app.unlisted.map(|cut| cut.instances_left_out), Some(2));
+    let listed: Vec<(u64, bool)> = app.instances["a"]
+        .iter()
+        .map(|instance| (instance.instance_id, instance.ended_at.is_some()))
+        .collect();
+    assert_eq!(listed, [(0, false), (1, false)], "unlisted is not ended");
+    assert!(crate::plain::render(&app).contains("live instances 4 (2 not listed: limit 2)"));
+}

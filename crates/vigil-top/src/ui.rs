@@ -143,8 +143,9 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         Span::styled("vigil-top ", bold),
         Span::raw(app.target.clone()),
         Span::raw(format!(
-            "  up {uptime}  live instances {}  busy {busy}  every {}  ",
+            "  up {uptime}  live instances {}{}  busy {busy}  every {}  ",
             app.live_instances,
+            figures::unlisted(app.unlisted),
             figures::duration(app.interval)
         )),
         connection,
