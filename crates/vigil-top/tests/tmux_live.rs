@@ -195,21 +195,7 @@ fn serve(
 
 #[test]
 fn attached_dashboard_survives_the_target_going_away_and_coming_back() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let registry = Arc::new(Registry::new());
-    drop(registry.start_in(
-        runtime.handle(),
-        ServiceObj::new("ingest", async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }),
-    ));
-    let serving = serve(&runtime, &registry, "127.0.0.1:0");
+    let (runtime, registry, serving) = one_service_target();
     let address = serving.local_addr();
     let Some(tmux) = Tmux::start(
         "attach",
@@ -238,7 +224,7 @@ fn attached_dashboard_survives_the_target_going_away_and_coming_back() {
 }
 
 /// A target of one service, as a process with vigil's endpoint serves it.
-fn one_service_target() -> (tokio::runtime::Runtime, ServeHandle) {
+fn one_service_target() -> (tokio::runtime::Runtime, Arc<Registry>, ServeHandle) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -254,14 +240,14 @@ fn one_service_target() -> (tokio::runtime::Runtime, ServeHandle) {
         }),
     ));
     let serving = serve(&runtime, &registry, "127.0.0.1:0");
-    (runtime, serving)
+    (runtime, registry, serving)
 }
 
 /// Sends `signal` to the dashboard running in tmux and checks that it exited with
 /// 128 + `number` and left the terminal as it found it: main screen, cursor shown, cooked
 /// mode (`stty` reports `icanon`, not `-icanon`).
 fn signal_restores_the_terminal(signal: &str, number: i32) {
-    let (runtime, serving) = one_service_target();
+    let (runtime, _registry, serving) = one_service_target();
     let command = format!(
         "{} http://{}; echo \"vigil-top exited $?\"; stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60",
         env!("CARGO_BIN_EXE_vigil-top"),
