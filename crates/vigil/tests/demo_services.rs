@@ -47,9 +47,8 @@ fn has_shown_every_ending(supervisor: &vigil::demo::DemoSupervisor) -> bool {
         && snapshot.group("job").is_some_and(|group| group.starts >= 8)
 }
 
-#[test]
-fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
-    quiet_demo_panics();
+/// The demo's services, started on a runtime of their own, as the `top` example runs them.
+fn running_demo() -> (tokio::runtime::Runtime, vigil::demo::DemoSupervisor) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_time()
@@ -57,6 +56,13 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
         .unwrap();
     let supervisor = vigil::demo::supervisor(runtime.handle());
     vigil::demo::start(&supervisor);
+    (runtime, supervisor)
+}
+
+#[test]
+fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
+    quiet_demo_panics();
+    let (runtime, supervisor) = running_demo();
     let (live, report, snapshot) = runtime.block_on(async {
         // Until what the assertions below need has happened, however long a loaded machine
         // takes: a crash and its restart, flaky_config's 3 restarts used up (backoff 0.3 +
@@ -140,13 +146,7 @@ fn the_stuck_service_is_captured_inside_wait_for_legacy_lock() {
         eprintln!("skipped: no profiler on this platform");
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_time()
-        .build()
-        .unwrap();
-    let supervisor = vigil::demo::supervisor(runtime.handle());
-    vigil::demo::start(&supervisor);
+    let (runtime, supervisor) = running_demo();
     // `stuck` blocks 3 s after it starts, for 2.5 s, every 5.5 s. A capture may miss (on a
     // loaded machine the thread may not answer in time, or the poll ends meanwhile): try
     // again until one has a stack.
