@@ -2,7 +2,9 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::{Registry, ServiceObj, StartError};
+use vigil_monitor::Clock;
+
+use crate::{MonitorFactory, Registry, ServiceObj, StartError};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
@@ -11,30 +13,42 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Starts `starts` instances of `name` that return at once, `batch` at a time, each batch
+/// awaited before the next (so at most one batch is live, and the bounds tests draw from it
+/// do not depend on how fast the workers run). Returns the most `(stored instances, slots
+/// in use)` seen after a batch.
+fn churn<F: MonitorFactory<C>, C: Clock>(
+    registry: &Registry<F, C>,
+    runtime: &tokio::runtime::Runtime,
+    name: &'static str,
+    starts: usize,
+    batch: usize,
+) -> (usize, usize) {
+    let (mut max_len, mut max_slots) = (0, 0);
+    let mut handles = Vec::with_capacity(batch);
+    for _ in 0..starts / batch {
+        for _ in 0..batch {
+            handles.push(registry.start_in(runtime.handle(), ServiceObj::new(name, async {})));
+        }
+        runtime.block_on(async {
+            for handle in handles.drain(..) {
+                handle.await.unwrap();
+            }
+        });
+        let (len, slots) = registry.with_group_for_test(name, |group| group.storage());
+        max_len = max_len.max(len);
+        max_slots = max_slots.max(slots);
+    }
+    (max_len, max_slots)
+}
+
 #[test]
 fn eviction_keeps_storage_bounded_over_a_million_short_lived_starts() {
     const BATCH: usize = 1_000;
     const STARTS: usize = 1_000_000;
     let runtime = runtime();
     let registry = Registry::new();
-    let mut max_len = 0;
-    let mut max_capacity = 0;
-    let mut batch = Vec::with_capacity(BATCH);
-    for _ in 0..STARTS / BATCH {
-        for _ in 0..BATCH {
-            batch.push(registry.start_in(runtime.handle(), ServiceObj::new("short", async {})));
-        }
-        // At most one batch is live at a time, so the bound below does not depend on how
-        // fast the workers run.
-        runtime.block_on(async {
-            for handle in batch.drain(..) {
-                handle.await.unwrap();
-            }
-        });
-        let (len, capacity) = registry.with_group_for_test("short", |group| group.storage());
-        max_len = max_len.max(len);
-        max_capacity = max_capacity.max(capacity);
-    }
+    let (max_len, max_capacity) = churn(&registry, &runtime, "short", STARTS, BATCH);
     // Live <= BATCH at the last sweep, so the sweep threshold is <= 2 * BATCH; one more
     // batch of pushes can land before the next sweep.
     assert!(max_len <= 3 * BATCH, "stored length reached {max_len}");
@@ -270,20 +284,7 @@ fn a_snapshot_that_panics_mid_read_does_not_pin_slots_forever() {
     assert!(panicked.is_err(), "the clock panicked inside the snapshot");
     clock.fuse.store(usize::MAX, Ordering::SeqCst);
 
-    let mut max_slots = 0;
-    let mut batch = Vec::with_capacity(BATCH);
-    for _ in 0..STARTS / BATCH {
-        for _ in 0..BATCH {
-            batch.push(registry.start_in(runtime.handle(), ServiceObj::new("churn", async {})));
-        }
-        runtime.block_on(async {
-            for handle in batch.drain(..) {
-                handle.await.unwrap();
-            }
-        });
-        let (_, slots) = registry.with_group_for_test("churn", |group| group.storage());
-        max_slots = max_slots.max(slots);
-    }
+    let (_, max_slots) = churn(&registry, &runtime, "churn", STARTS, BATCH);
     // Had the panicked read stayed registered, no slot folded after it would ever be freed:
     // the slab would hold all 10,000.
     assert!(
