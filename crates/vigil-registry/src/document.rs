@@ -31,6 +31,7 @@ use crate::delta::ServiceGroupDelta;
 use crate::id::{InstanceId, ServiceId, StaticName, TaskId};
 use crate::metrics::{ServiceMetrics, ServicesMetrics};
 use crate::names::{GroupTotals, ServiceGroupMetrics};
+use crate::watch::RuntimeSnapshot;
 
 /// The version of the snapshot document this crate writes, and the only one it reads.
 ///
@@ -102,6 +103,7 @@ struct DocumentOut<'a> {
     taken_at: Duration,
     truncated: Option<Truncation>,
     histogram_bounds_ns: [(u64, Option<u64>); HISTOGRAM_BUCKETS],
+    runtime: &'a [RuntimeSnapshot],
     groups: Groups<'a>,
     instances: Instances<'a>,
 }
@@ -126,6 +128,7 @@ impl<'a> DocumentOut<'a> {
             taken_at: snapshot.taken_at(),
             truncated,
             histogram_bounds_ns: histogram_bounds_ns(),
+            runtime: snapshot.runtimes(),
             groups: Groups(snapshot),
             instances: Instances { snapshot, quotas },
         }
@@ -276,6 +279,9 @@ struct DocumentIn {
     groups: Vec<ServiceGroupMetrics>,
     #[serde(default)]
     instances: Vec<Instance>,
+    /// Absent in version 1 documents: no runtime watched.
+    #[serde(default)]
+    runtime: Vec<RuntimeSnapshot>,
 }
 
 /// Reads `schema_version` and refuses any version but [`SCHEMA_VERSION`].
@@ -342,6 +348,7 @@ impl DocumentIn {
                 endings: group.endings,
                 poll_count: group.poll_count,
                 total_busy_duration: group.total_busy_duration,
+                mailbox: group.mailbox,
             })
             .collect();
         totals.sort_by_key(|totals| totals.name);
@@ -355,7 +362,7 @@ impl DocumentIn {
         }) {
             return Err(Inconsistent::NoGroup(*id));
         }
-        Ok(ServicesMetrics::from_full(entries, totals, self.taken_at))
+        Ok(ServicesMetrics::from_full(entries, totals, self.taken_at).with_runtimes(self.runtime))
     }
 }
 
@@ -735,7 +742,7 @@ mod tests {
                 "endings": {"completed": 0, "failed": 0, "panicked": 0, "cancelled": 0},
                 "poll_count": 120, "total_busy_ns": 5_000_000, "mean_utilization": 5.0,
                 "max_utilization": 5, "in_poll": 0, "longest_in_poll_ns": null,
-                "slow_polls": null, "poll_histogram": null,
+                "slow_polls": null, "poll_histogram": null, "mailbox": null,
             }])
         );
     }

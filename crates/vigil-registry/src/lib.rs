@@ -65,6 +65,7 @@ mod registry;
 mod service;
 mod slab;
 mod sync;
+mod watch;
 
 #[cfg(all(test, not(loom)))]
 mod tests;
@@ -78,3 +79,4 @@ pub use metrics::{Iter, ServiceMetrics, ServicesMetrics};
 pub use names::{Endings, ServiceGroupMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};
+pub use watch::{MailboxProbe, MailboxSnapshot, RuntimeSnapshot, WorkerSnapshot};

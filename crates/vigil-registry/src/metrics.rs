@@ -9,6 +9,7 @@ use vigil_monitor::{
 
 use crate::id::ServiceId;
 use crate::names::{GroupTotals, ServiceGroupMetrics};
+use crate::watch::RuntimeSnapshot;
 
 /// The figures of one live service instance at the moment of a snapshot.
 ///
@@ -204,6 +205,8 @@ pub struct ServicesMetrics {
     /// Every name the registry knows, live instances or not, sorted by name.
     totals: Vec<GroupTotals>,
     taken_at: Duration,
+    /// The watched runtimes, in the order they were first watched.
+    runtimes: Vec<RuntimeSnapshot>,
 }
 
 impl ServicesMetrics {
@@ -224,7 +227,14 @@ impl ServicesMetrics {
             reports,
             totals,
             taken_at,
+            runtimes: Vec::new(),
         }
+    }
+
+    /// The same snapshot with the watched runtimes' figures.
+    pub(crate) fn with_runtimes(mut self, runtimes: Vec<RuntimeSnapshot>) -> Self {
+        self.runtimes = runtimes;
+        self
     }
 
     /// Builds a snapshot from full entries sorted by id and the totals of every name, sorted
@@ -287,6 +297,18 @@ impl ServicesMetrics {
     /// [`delta_since`](ServicesMetrics::delta_since) covers.
     pub fn taken_at(&self) -> Duration {
         self.taken_at
+    }
+
+    /// The runtimes the registry watches
+    /// ([`Registry::watch_runtime`](crate::Registry::watch_runtime)), read with the
+    /// snapshot, in the order they were first watched; empty if it watches none.
+    pub fn runtimes(&self) -> &[RuntimeSnapshot] {
+        &self.runtimes
+    }
+
+    /// The watched runtime named `name`, if any.
+    pub fn runtime(&self, name: &str) -> Option<&RuntimeSnapshot> {
+        self.runtimes.iter().find(|runtime| runtime.name == name)
     }
 
     /// Every live instance, in id order (name, then instance id).
@@ -364,6 +386,7 @@ impl PartialEq for ServicesMetrics {
     fn eq(&self, other: &Self) -> bool {
         self.taken_at == other.taken_at
             && self.totals == other.totals
+            && self.runtimes == other.runtimes
             && self.iter().eq(other.iter())
     }
 }

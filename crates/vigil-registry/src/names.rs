@@ -7,6 +7,7 @@ use vigil_monitor::{PollHistogram, SlowPollSnapshot};
 
 use crate::id::{ServiceId, StaticName};
 use crate::metrics::ServiceMetrics;
+use crate::watch::MailboxSnapshot;
 
 /// The lifetime counters of one service name, as of a snapshot: what a snapshot keeps per
 /// name besides its live instances.
@@ -20,6 +21,8 @@ pub(crate) struct GroupTotals {
     pub(crate) poll_count: u64,
     /// Likewise for busy time.
     pub(crate) total_busy_duration: Duration,
+    /// The name's mailbox, if a supervisor registered one.
+    pub(crate) mailbox: Option<MailboxSnapshot>,
 }
 
 impl GroupTotals {
@@ -32,6 +35,7 @@ impl GroupTotals {
             endings: Endings::default(),
             poll_count: 0,
             total_busy_duration: Duration::ZERO,
+            mailbox: None,
         }
     }
 }
@@ -144,6 +148,11 @@ pub struct ServiceGroupMetrics {
     /// The live instances' histograms merged bucket-wise (`None` without
     /// [`PollHistograms`](crate::PollHistograms)).
     pub poll_histogram: Option<PollHistogram>,
+    /// The name's mailbox, if a supervisor registered one
+    /// ([`Registry::watch_mailbox`](crate::Registry::watch_mailbox)): read with the
+    /// snapshot, whether or not an instance is live.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub mailbox: Option<MailboxSnapshot>,
 }
 
 impl ServiceGroupMetrics {
@@ -171,6 +180,7 @@ impl ServiceGroupMetrics {
             longest_in_poll: None,
             slow_polls: None,
             poll_histogram: None,
+            mailbox: totals.mailbox,
         };
         let mut utilization_sum = 0_u64;
         for (_, metrics) in instances {

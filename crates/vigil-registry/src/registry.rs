@@ -21,6 +21,7 @@ use crate::metrics::{CoreMetrics, ServiceMetrics, ServicesMetrics};
 use crate::names::GroupTotals;
 use crate::service::ServiceObj;
 use crate::slab::Slot;
+use crate::watch::{MailboxProbe, Watched};
 
 /// Why a service could not be started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,6 +96,8 @@ where
     clock: C,
     window_ticks: Ticks,
     created_at: Ticks,
+    /// Mailboxes and runtimes read at every snapshot.
+    watched: Watched,
 }
 
 impl Registry {
@@ -288,6 +291,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         let mut entries = Vec::new();
         let mut reports = Vec::new();
         let mut totals = Vec::with_capacity(groups.len());
+        let mailboxes = self.watched.read_mailboxes();
         for (name, group) in &groups {
             let first = entries.len();
             let mut tally = Tally::default();
@@ -335,12 +339,17 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 endings: lifetime.endings,
                 poll_count: lifetime.ended_poll_count + tally.live_poll_count,
                 total_busy_duration: lifetime.ended_busy + Duration::from_nanos(tally.live_busy_ns),
+                mailbox: mailboxes
+                    .binary_search_by(|(watched, _)| watched.cmp(name))
+                    .ok()
+                    .map(|index| mailboxes[index].1),
             });
         }
         let taken_at = self
             .clock
             .ticks_to_duration(now.saturating_sub(self.created_at));
         ServicesMetrics::from_parts(entries, reports, totals, taken_at)
+            .with_runtimes(self.watched.read_runtimes())
     }
 
     /// A status handle of the live instance `id`: await it to learn how the instance ends
@@ -353,6 +362,31 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
         let group = self.group(id.name())?;
         let inner = group.lock();
         Some(inner.instance(id.instance_id())?.status.clone())
+    }
+
+    /// Reads `probe` at every snapshot as the mailbox of the service `name`
+    /// ([`ServiceGroupMetrics::mailbox`](crate::ServiceGroupMetrics::mailbox)); a
+    /// supervisor calls it for each mailbox it creates. The name is listed from now on, even
+    /// before its first start.
+    ///
+    /// The registry keeps a weak reference: once every strong one is dropped (the
+    /// supervisor dropped the mailbox), the mailbox leaves snapshots. Several mailboxes of
+    /// one name read as one (counts added, the oldest wait kept).
+    pub fn watch_mailbox(&self, name: &'static str, probe: &Arc<dyn MailboxProbe>) {
+        self.with_group(name, |_, _| ());
+        self.watched.add_mailbox(name, probe);
+    }
+
+    /// Reads the tokio runtime behind `handle` at every snapshot under `name`
+    /// ([`ServicesMetrics::runtimes`]): workers, alive tasks, global queue depth, each
+    /// worker's busy time and parks, from tokio's stable metrics API. Watch each runtime
+    /// the services run on (a main one and a dedicated one, say) under its own name;
+    /// watching a name again points it at `handle`.
+    ///
+    /// The registry keeps the handle: a watched runtime that shuts down keeps reading its
+    /// last figures (its workers stay at their final counts).
+    pub fn watch_runtime(&self, name: &'static str, handle: &Handle) {
+        self.watched.add_runtime(name, handle);
     }
 
     /// The clock the registry's monitors read.
@@ -488,6 +522,7 @@ impl<F: MonitorFactory<C>, C: Clock> RegistryBuilder<F, C> {
             factory: self.factory,
             clock: self.clock,
             window_ticks,
+            watched: Watched::default(),
         }
     }
 }
