@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {
-//!   "schema_version": 1,
+//!   "schema_version": 2,
 //!   "taken_at_ns": 5023000000,
 //!   "truncated": null,
 //!   "histogram_bounds_ns": [[0, 256], [256, 512], "...", [1073741824, null]],
@@ -30,17 +30,25 @@ use vigil_monitor::{duration_ns, PollHistogram, HISTOGRAM_BUCKETS};
 use crate::delta::ServiceGroupDelta;
 use crate::id::{InstanceId, ServiceId, StaticName, TaskId};
 use crate::metrics::{ServiceMetrics, ServicesMetrics};
-use crate::names::{GroupTotals, ServiceGroupMetrics};
+use crate::names::{GroupTotals, ReportTotals, ServiceGroupMetrics};
 use crate::watch::RuntimeSnapshot;
 
-/// The version of the snapshot document this crate writes, and the only one it reads.
+/// The version of the snapshot document this crate writes.
 ///
-/// It changes when a field changes meaning or is removed; adding a field does not change
-/// it (readers ignore fields they do not know). Deserializing a document of any other
-/// version fails with an error naming both versions.
+/// It changes when the document changes shape or meaning; adding a field within a version
+/// does not change it (readers ignore fields they do not know). This crate reads versions
+/// [`OLDEST_READ_SCHEMA_VERSION`] to `SCHEMA_VERSION`; deserializing a document of any
+/// other version fails with an error naming the versions it reads.
 ///
-/// Fields added within version 1 (`docs/snapshot-json.md` lists them): `truncated`.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Version 2 (migration from 1 in `docs/snapshot-json.md`) adds the `runtime` member and,
+/// per `groups` entry, `mailbox`, `scheduling`, `lifetime_poll_histogram` and
+/// `lifetime_slow_polls`; nothing was removed or changed meaning, so a version 1 document
+/// reads as a version 2 one without those members. Fields added within version 1:
+/// `truncated`.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest snapshot document version this crate still reads (see [`SCHEMA_VERSION`]).
+pub const OLDEST_READ_SCHEMA_VERSION: u32 = 1;
 
 /// A [`ServiceId`] as the document writes it: `{"name": "flusher", "instance_id": 3}`.
 ///
@@ -284,16 +292,16 @@ struct DocumentIn {
     runtime: Vec<RuntimeSnapshot>,
 }
 
-/// Reads `schema_version` and refuses any version but [`SCHEMA_VERSION`].
+/// Reads `schema_version` and refuses any version this crate does not read.
 fn schema_version<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
     let version = u64::deserialize(deserializer)?;
-    if version != u64::from(SCHEMA_VERSION) {
-        return Err(de::Error::custom(format_args!(
-            "unsupported snapshot schema_version {version}: this reader knows version \
-             {SCHEMA_VERSION} only"
-        )));
+    match u32::try_from(version) {
+        Ok(version @ OLDEST_READ_SCHEMA_VERSION..=SCHEMA_VERSION) => Ok(version),
+        _ => Err(de::Error::custom(format_args!(
+            "unsupported snapshot schema_version {version}: this reader knows versions \
+             {OLDEST_READ_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+        ))),
     }
-    Ok(SCHEMA_VERSION)
 }
 
 /// Why a document does not describe a snapshot.
@@ -349,6 +357,11 @@ impl DocumentIn {
                 poll_count: group.poll_count,
                 total_busy_duration: group.total_busy_duration,
                 mailbox: group.mailbox,
+                reports: ReportTotals {
+                    scheduling: group.scheduling,
+                    poll_histogram: group.lifetime_poll_histogram,
+                    slow_polls: group.lifetime_slow_polls,
+                },
             })
             .collect();
         totals.sort_by_key(|totals| totals.name);
@@ -366,7 +379,8 @@ impl DocumentIn {
     }
 }
 
-/// Reads the snapshot document of schema version [`SCHEMA_VERSION`].
+/// Reads the snapshot document of schema versions [`OLDEST_READ_SCHEMA_VERSION`] to
+/// [`SCHEMA_VERSION`].
 ///
 /// Instances and groups may come in any order (they are sorted). A snapshot read back keeps
 /// the groups' lifetime counters (`starts`, `restarts`, `endings`, `poll_count`,
@@ -718,7 +732,8 @@ mod tests {
     #[test]
     fn the_document_has_the_contract_layout() {
         let value = document(&one_instance());
-        assert_eq!(value["schema_version"], 1);
+        assert_eq!(value["schema_version"], 2);
+        assert_eq!(value["runtime"], json!([]));
         assert_eq!(value["taken_at_ns"], 5_023_000_000_u64);
         assert_eq!(value["truncated"], Value::Null);
         let bounds = value["histogram_bounds_ns"].as_array().unwrap();
@@ -743,25 +758,47 @@ mod tests {
                 "poll_count": 120, "total_busy_ns": 5_000_000, "mean_utilization": 5.0,
                 "max_utilization": 5, "in_poll": 0, "longest_in_poll_ns": null,
                 "slow_polls": null, "poll_histogram": null, "mailbox": null,
+                "scheduling": null, "lifetime_poll_histogram": null, "lifetime_slow_polls": null,
             }])
         );
     }
 
     #[test]
+    fn a_version_1_document_reads_as_version_2_without_its_members() {
+        let snapshot = one_instance();
+        let mut value = document(&snapshot);
+        value["schema_version"] = json!(1);
+        value.as_object_mut().unwrap().remove("runtime");
+        for member in [
+            "mailbox",
+            "scheduling",
+            "lifetime_poll_histogram",
+            "lifetime_slow_polls",
+        ] {
+            value["groups"][0].as_object_mut().unwrap().remove(member);
+        }
+        let back: ServicesMetrics = serde_json::from_value(value).unwrap();
+        assert_eq!(back, snapshot);
+    }
+
+    #[test]
     fn another_schema_version_is_refused_with_a_clear_error() {
         let mut value = document(&one_instance());
-        value["schema_version"] = json!(2);
-        let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
-        assert!(
-            error.to_string().contains(
-                "unsupported snapshot schema_version 2: this reader knows version 1 only"
-            ),
-            "{error}"
-        );
+        for refused in [0, 3] {
+            value["schema_version"] = json!(refused);
+            let error = serde_json::from_value::<ServicesMetrics>(value.clone()).unwrap_err();
+            assert!(
+                error.to_string().contains(&format!(
+                    "unsupported snapshot schema_version {refused}: this reader knows versions \
+                     1 to 2"
+                )),
+                "{error}"
+            );
+        }
         // Refused before a field the reader cannot interpret is looked at.
-        let text = r#"{"schema_version": 2, "taken_at_ns": "later", "instances": 7}"#;
+        let text = r#"{"schema_version": 3, "taken_at_ns": "later", "instances": 7}"#;
         let error = serde_json::from_str::<ServicesMetrics>(text).unwrap_err();
-        assert!(error.to_string().contains("schema_version 2"), "{error}");
+        assert!(error.to_string().contains("schema_version 3"), "{error}");
 
         value.as_object_mut().unwrap().remove("schema_version");
         let error = serde_json::from_value::<ServicesMetrics>(value).unwrap_err();

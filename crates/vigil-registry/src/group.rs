@@ -8,7 +8,7 @@ use vigil_monitor::{Lifecycle, Ticks, UsageSample};
 use vigil_status::ServiceStatusJoinHandle;
 
 use crate::id::{InstanceId, ServiceId};
-use crate::names::Endings;
+use crate::names::{Endings, ReportTotals};
 use crate::slab::{Slab, Slot, SlotAllocator, SlotIndex, SlotRef, SlotState};
 use crate::sync::{Mutex, MutexGuard};
 
@@ -41,6 +41,26 @@ pub(crate) struct Lifetime {
     /// converted on their own, exactly as a snapshot converts them while it is live, so the
     /// name's lifetime total never drops by a rounding step when an instance ends.
     pub(crate) ended_busy: Duration,
+    /// The attached monitors' final figures of ended instances, folded in likewise.
+    pub(crate) ended_reports: ReportTotals,
+}
+
+/// How the figures of an instance that ended are read: ticks to durations (the registry's
+/// clock) and the attached monitors' final report.
+pub(crate) trait Ending<R> {
+    /// `ticks` of the registry's clock as a duration.
+    fn to_duration(&self, ticks: Ticks) -> Duration;
+    /// Adds the final report of `reader` to `totals`.
+    fn fold(&self, reader: &R, totals: &mut ReportTotals);
+}
+
+/// A bare conversion: for instances whose monitors report nothing.
+impl<R, F: Fn(Ticks) -> Duration> Ending<R> for F {
+    fn to_duration(&self, ticks: Ticks) -> Duration {
+        self(ticks)
+    }
+
+    fn fold(&self, _reader: &R, _totals: &mut ReportTotals) {}
 }
 
 impl Lifetime {
@@ -206,7 +226,7 @@ impl<R, S> ServiceGroup<R, S> {
         &self,
         inner: &mut Inner<R, S>,
         instance: Instance<R, S>,
-        to_duration: impl Fn(Ticks) -> Duration,
+        ending: &impl Ending<R>,
     ) {
         let instance_id = instance.id.instance_id();
         debug_assert_eq!(Some(instance_id), inner.next_instance_id);
@@ -216,18 +236,14 @@ impl<R, S> ServiceGroup<R, S> {
         inner.next_instance_id = instance_id.checked_add(1);
         inner.lifetime.starts += 1;
         if inner.instances.len() >= inner.sweep_at {
-            self.evict_finished(inner, to_duration);
+            self.evict_finished(inner, ending);
         }
         inner.instances.push(instance);
     }
 
     /// Folds finished instances into the lifetime counters, forgets them, and frees their
     /// slots (at once, or once the snapshots that might still count them are done).
-    pub(crate) fn evict_finished(
-        &self,
-        inner: &mut Inner<R, S>,
-        to_duration: impl Fn(Ticks) -> Duration,
-    ) {
+    pub(crate) fn evict_finished(&self, inner: &mut Inner<R, S>, ending: &impl Ending<R>) {
         let generation = inner.generation + 1;
         let Inner {
             instances,
@@ -244,7 +260,8 @@ impl<R, S> ServiceGroup<R, S> {
             // A finished instance is never inside a poll, so any `now` reads its final
             // figures.
             let sample = slot.metrics().sample(slot.metrics().created_at());
-            lifetime.add_ended(&sample, slot.failed(), &to_duration);
+            lifetime.add_ended(&sample, slot.failed(), |ticks| ending.to_duration(ticks));
+            ending.fold(&instance.reader, &mut lifetime.ended_reports);
             slot.mark_folded(generation);
             pending.push((instance.slot, generation));
             false

@@ -72,11 +72,11 @@ mod tests;
 
 pub use delta::{ServiceDelta, ServiceGroupDelta, ServicesDelta};
 #[cfg(feature = "serde")]
-pub use document::SCHEMA_VERSION;
+pub use document::{OLDEST_READ_SCHEMA_VERSION, SCHEMA_VERSION};
 pub use factory::{MonitorFactory, PollHistograms, Scheduling, SlowPolls};
 pub use id::{InstanceId, ServiceId, TaskId};
 pub use metrics::{Iter, ServiceMetrics, ServicesMetrics};
-pub use names::{Endings, ServiceGroupMetrics};
+pub use names::{Endings, SchedulingTotals, ServiceGroupMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};
 pub use watch::{MailboxProbe, MailboxSnapshot, RuntimeSnapshot, WorkerSnapshot};

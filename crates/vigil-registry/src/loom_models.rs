@@ -44,7 +44,7 @@ fn start(group: &Group) -> BusyMonitor<SlotRef> {
         reader: (),
         status: (),
     };
-    group.insert(&mut inner, instance, to_duration);
+    group.insert(&mut inner, instance, &to_duration);
     monitor
 }
 
@@ -58,7 +58,7 @@ fn finish(mut monitor: BusyMonitor<SlotRef>) {
 
 /// An eviction sweep, as a start that finds the name's instances due for one runs it.
 fn sweep(group: &Group) {
-    group.evict_finished(&mut group.lock(), to_duration);
+    group.evict_finished(&mut group.lock(), &to_duration);
 }
 
 /// Finishes `reading` as `Registry::metrics` does, and checks what a

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use vigil_monitor::{PollHistogram, SlowPollSnapshot};
+use vigil_monitor::{MonitorReport, PollHistogram, SchedulingSnapshot, SlowPollSnapshot};
 
 use crate::id::{ServiceId, StaticName};
 use crate::metrics::ServiceMetrics;
@@ -23,6 +23,8 @@ pub(crate) struct GroupTotals {
     pub(crate) total_busy_duration: Duration,
     /// The name's mailbox, if a supervisor registered one.
     pub(crate) mailbox: Option<MailboxSnapshot>,
+    /// The attached monitors' figures of every instance ever started under the name.
+    pub(crate) reports: ReportTotals,
 }
 
 impl GroupTotals {
@@ -36,6 +38,7 @@ impl GroupTotals {
             poll_count: 0,
             total_busy_duration: Duration::ZERO,
             mailbox: None,
+            reports: ReportTotals::default(),
         }
     }
 }
@@ -153,6 +156,21 @@ pub struct ServiceGroupMetrics {
     /// snapshot, whether or not an instance is live.
     #[cfg_attr(feature = "serde", serde(default))]
     pub mailbox: Option<MailboxSnapshot>,
+    /// Wake-to-poll delay, first-poll delay and idle time of every instance ever started
+    /// under the name (`None` without [`Scheduling`](crate::Scheduling)). Counters: see
+    /// [`SchedulingTotals`].
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub scheduling: Option<SchedulingTotals>,
+    /// The poll-duration histogram of every instance ever started under the name (`None`
+    /// without [`PollHistograms`](crate::PollHistograms)): each bucket a monotonic
+    /// counter, ended instances folded in at their ending. The difference between two
+    /// snapshots is the interval's histogram (its quantiles: "p99 over the last 10 s").
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub lifetime_poll_histogram: Option<PollHistogram>,
+    /// Slow and fast polls of every instance ever started under the name (`None` without
+    /// [`SlowPolls`](crate::SlowPolls)): monotonic counters.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub lifetime_slow_polls: Option<SlowPollSnapshot>,
 }
 
 impl ServiceGroupMetrics {
@@ -181,6 +199,9 @@ impl ServiceGroupMetrics {
             slow_polls: None,
             poll_histogram: None,
             mailbox: totals.mailbox,
+            scheduling: totals.reports.scheduling,
+            lifetime_poll_histogram: totals.reports.poll_histogram,
+            lifetime_slow_polls: totals.reports.slow_polls,
         };
         let mut utilization_sum = 0_u64;
         for (_, metrics) in instances {
@@ -193,13 +214,7 @@ impl ServiceGroupMetrics {
             if let Some(next) = metrics.slow_polls {
                 aggregate.slow_polls = Some(match aggregate.slow_polls {
                     None => next,
-                    Some(mut sum) => {
-                        sum.slow_poll_count += next.slow_poll_count;
-                        sum.total_slow_poll_duration += next.total_slow_poll_duration;
-                        sum.fast_poll_count += next.fast_poll_count;
-                        sum.total_fast_poll_duration += next.total_fast_poll_duration;
-                        sum
-                    }
+                    Some(sum) => add_slow_polls(sum, &next),
                 });
             }
             if let Some(next) = metrics.poll_histogram {
@@ -212,4 +227,173 @@ impl ServiceGroupMetrics {
         aggregate.mean_utilization = utilization_sum as f64 / aggregate.instances.max(1) as f64;
         aggregate
     }
+}
+
+/// Scheduling figures of one service name over its lifetime: every instance ever started
+/// under it, ended ones' final figures folded in at their ending exactly like busy time.
+/// Present with the [`Scheduling`](crate::Scheduling) monitor attached.
+///
+/// Every field but the maxima is a monotonic counter: the difference between two snapshots
+/// gives the interval's figures, e.g. its mean wake-to-poll delay
+/// ([`mean_scheduling_delay_since`](SchedulingTotals::mean_scheduling_delay_since)). See
+/// [`SchedulingMonitor`](vigil_monitor::SchedulingMonitor) for the definitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct SchedulingTotals {
+    /// Polls that followed a wake.
+    pub scheduled_count: u64,
+    /// Sum of their wake-to-poll delays.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "total_scheduling_delay_ns",
+            with = "vigil_monitor::duration_ns"
+        )
+    )]
+    pub total_scheduling_delay: Duration,
+    /// The longest wake-to-poll delay of any instance (a lifetime maximum, not a counter).
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "max_scheduling_delay_ns",
+            with = "vigil_monitor::duration_ns"
+        )
+    )]
+    pub max_scheduling_delay: Duration,
+    /// Instances that have been polled at least once.
+    pub first_polls: u64,
+    /// Sum of their delays from start to first poll.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "total_first_poll_delay_ns",
+            with = "vigil_monitor::duration_ns"
+        )
+    )]
+    pub total_first_poll_delay: Duration,
+    /// The longest start-to-first-poll delay.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "max_first_poll_delay_ns",
+            with = "vigil_monitor::duration_ns"
+        )
+    )]
+    pub max_first_poll_delay: Duration,
+    /// Idle periods ended by a wake.
+    pub idle_count: u64,
+    /// Sum of idle periods.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "total_idle_ns", with = "vigil_monitor::duration_ns")
+    )]
+    pub total_idle_duration: Duration,
+    /// The longest idle period.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "max_idle_ns", with = "vigil_monitor::duration_ns")
+    )]
+    pub max_idle_duration: Duration,
+}
+
+impl SchedulingTotals {
+    /// Adds one instance's figures.
+    pub(crate) fn add(&mut self, instance: &SchedulingSnapshot) {
+        self.scheduled_count += instance.scheduled_count;
+        self.total_scheduling_delay += instance.total_scheduling_delay;
+        self.max_scheduling_delay = self.max_scheduling_delay.max(instance.max_scheduling_delay);
+        if let Some(delay) = instance.first_poll_delay {
+            self.first_polls += 1;
+            self.total_first_poll_delay += delay;
+            self.max_first_poll_delay = self.max_first_poll_delay.max(delay);
+        }
+        self.idle_count += instance.idle_count;
+        self.total_idle_duration += instance.total_idle_duration;
+        self.max_idle_duration = self.max_idle_duration.max(instance.max_idle_duration);
+    }
+
+    /// Adds another total (of other instances).
+    fn merge(&mut self, other: &Self) {
+        self.scheduled_count += other.scheduled_count;
+        self.total_scheduling_delay += other.total_scheduling_delay;
+        self.max_scheduling_delay = self.max_scheduling_delay.max(other.max_scheduling_delay);
+        self.first_polls += other.first_polls;
+        self.total_first_poll_delay += other.total_first_poll_delay;
+        self.max_first_poll_delay = self.max_first_poll_delay.max(other.max_first_poll_delay);
+        self.idle_count += other.idle_count;
+        self.total_idle_duration += other.total_idle_duration;
+        self.max_idle_duration = self.max_idle_duration.max(other.max_idle_duration);
+    }
+
+    /// The mean wake-to-poll delay of the polls scheduled between `earlier` and `self`
+    /// (two snapshots of the same name); `None` if none was.
+    pub fn mean_scheduling_delay_since(&self, earlier: &Self) -> Option<Duration> {
+        let polls = self.scheduled_count.checked_sub(earlier.scheduled_count)?;
+        let delay = self
+            .total_scheduling_delay
+            .checked_sub(earlier.total_scheduling_delay)?;
+        (polls > 0).then(|| delay / u32::try_from(polls).unwrap_or(u32::MAX))
+    }
+}
+
+/// The attached monitors' figures of a set of instances, added up: scheduling totals,
+/// merged poll histograms, slow polls. `None` where the monitor is not attached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ReportTotals {
+    pub(crate) scheduling: Option<SchedulingTotals>,
+    pub(crate) poll_histogram: Option<PollHistogram>,
+    pub(crate) slow_polls: Option<SlowPollSnapshot>,
+}
+
+impl ReportTotals {
+    /// Adds one instance's report.
+    pub(crate) fn add(&mut self, report: &MonitorReport) {
+        if let Some(scheduling) = &report.scheduling {
+            self.scheduling
+                .get_or_insert_with(SchedulingTotals::default)
+                .add(scheduling);
+        }
+        if let Some(histogram) = &report.poll_histogram {
+            self.poll_histogram
+                .get_or_insert_with(PollHistogram::default)
+                .merge(histogram);
+        }
+        if let Some(slow) = report.slow_polls {
+            self.slow_polls = Some(match self.slow_polls {
+                None => slow,
+                Some(sum) => add_slow_polls(sum, &slow),
+            });
+        }
+    }
+
+    /// `self + other`.
+    pub(crate) fn merged(mut self, other: &Self) -> Self {
+        if let Some(scheduling) = &other.scheduling {
+            self.scheduling
+                .get_or_insert_with(SchedulingTotals::default)
+                .merge(scheduling);
+        }
+        if let Some(histogram) = &other.poll_histogram {
+            self.poll_histogram
+                .get_or_insert_with(PollHistogram::default)
+                .merge(histogram);
+        }
+        if let Some(slow) = other.slow_polls {
+            self.slow_polls = Some(match self.slow_polls {
+                None => slow,
+                Some(sum) => add_slow_polls(sum, &slow),
+            });
+        }
+        self
+    }
+}
+
+/// Slow and fast polls of two sets of instances added up (the threshold is the first's).
+fn add_slow_polls(mut sum: SlowPollSnapshot, next: &SlowPollSnapshot) -> SlowPollSnapshot {
+    sum.slow_poll_count += next.slow_poll_count;
+    sum.total_slow_poll_duration += next.total_slow_poll_duration;
+    sum.fast_poll_count += next.fast_poll_count;
+    sum.total_fast_poll_duration += next.total_fast_poll_duration;
+    sum
 }

@@ -15,10 +15,10 @@ use vigil_status::{ServiceJoinHandle, ServiceStatusJoinHandle};
 
 use crate::directory::Directory;
 use crate::factory::MonitorFactory;
-use crate::group::{Inner, Instance, Lifetime, ServiceGroup};
+use crate::group::{Ending, Inner, Instance, Lifetime, ServiceGroup};
 use crate::id::{ServiceId, TaskId};
 use crate::metrics::{CoreMetrics, ServiceMetrics, ServicesMetrics};
-use crate::names::GroupTotals;
+use crate::names::{GroupTotals, ReportTotals};
 use crate::service::ServiceObj;
 use crate::slab::Slot;
 use crate::watch::{MailboxProbe, Watched};
@@ -221,7 +221,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                     reader,
                     status,
                 },
-                |ticks| self.clock.ticks_to_duration(ticks),
+                &Ended(&self.clock),
             );
             Ok((id, owned))
         })
@@ -302,9 +302,12 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                 reports.reserve(inner.instances().len());
                 for instance in inner.instances() {
                     let slot = group.slot(instance.slot);
-                    if let Some(core) = tally.count(&self.clock, now, slot) {
-                        let mut report = MonitorReport::default();
-                        instance.reader.report(&self.clock, &mut report);
+                    let core = tally.count(&self.clock, now, slot);
+                    // Ended or live, the instance's figures count in the name's totals.
+                    let mut report = MonitorReport::default();
+                    instance.reader.report(&self.clock, &mut report);
+                    tally.reports.add(&report);
+                    if let Some(core) = core {
                         reports.push(report);
                         entries.push((instance.id, core));
                     }
@@ -343,6 +346,7 @@ impl<F: MonitorFactory<C>, C: Clock> Registry<F, C> {
                     .binary_search_by(|(watched, _)| watched.cmp(name))
                     .ok()
                     .map(|index| mailboxes[index].1),
+                reports: lifetime.ended_reports.merged(&tally.reports),
             });
         }
         let taken_at = self
@@ -450,6 +454,26 @@ struct Tally {
     /// Nanoseconds: each instance's busy time converted on its own, exactly as its entry
     /// shows it.
     live_busy_ns: u64,
+    /// The attached monitors' figures of the instances this snapshot read (live, or ended
+    /// and not yet folded into `lifetime`).
+    reports: ReportTotals,
+}
+
+/// How a registry reads an ended instance: its clock, and its monitors' readers.
+struct Ended<'a, C>(&'a C);
+
+impl<R: ReportMetrics, C: Clock> Ending<R> for Ended<'_, C> {
+    fn to_duration(&self, ticks: Ticks) -> Duration {
+        self.0.ticks_to_duration(ticks)
+    }
+
+    fn fold(&self, reader: &R, totals: &mut ReportTotals) {
+        if R::REPORTS {
+            let mut report = MonitorReport::default();
+            reader.report(self.0, &mut report);
+            totals.add(&report);
+        }
+    }
 }
 
 impl Tally {

@@ -13,7 +13,10 @@ use std::task::{Context, Poll};
 use proptest::prelude::*;
 use tokio::runtime::{Builder, Runtime};
 use tokio::sync::mpsc;
-use vigil_registry::{Endings, Registry, ServiceGroupMetrics, ServiceId, TaskId};
+use vigil_registry::{
+    Endings, PollHistograms, Registry, Scheduling, ServiceGroupMetrics, ServiceId, SlowPolls,
+    TaskId,
+};
 use vigil_status::ServiceJoinHandle;
 
 use common::{quiet_model_panics, ModelPanic};
@@ -98,9 +101,13 @@ struct NameModel {
     endings: Endings,
 }
 
+/// Every monitor that reports per-name totals is attached, so that their folding at
+/// endings is checked against the model too.
+type Monitors = (Scheduling, PollHistograms, SlowPolls);
+
 struct Harness {
     runtime: Runtime,
-    registry: Arc<Registry>,
+    registry: Arc<Registry<Monitors>>,
     live: Vec<Live>,
     /// Poll counters of every instance ever started, by name.
     polls: BTreeMap<&'static str, Vec<Arc<AtomicU64>>>,
@@ -111,7 +118,11 @@ impl Harness {
     fn new() -> Self {
         Self {
             runtime: Builder::new_current_thread().build().unwrap(),
-            registry: Arc::new(Registry::new()),
+            registry: Arc::new(
+                Registry::builder()
+                    .monitor((Scheduling, PollHistograms, SlowPolls::default()))
+                    .build(),
+            ),
             live: Vec::new(),
             polls: BTreeMap::new(),
             model: BTreeMap::new(),
@@ -221,11 +232,63 @@ impl Harness {
                 group.poll_count, polls,
                 "{name} polls of every instance ever"
             );
+            // Every poll but an instance's first follows a wake (a command), so the
+            // scheduled polls are the polls of every instance ever, less one per instance
+            // polled at least once.
+            let polled: u64 = self
+                .polls
+                .get(name)
+                .into_iter()
+                .flatten()
+                .map(|polls| u64::from(polls.load(Ordering::Relaxed) > 0))
+                .sum();
+            if model.starts == 0 {
+                // Only restarts counted: no instance has reported anything.
+                assert_eq!(group.scheduling, None);
+                continue;
+            }
+            let scheduling = group.scheduling.expect("Scheduling is attached");
+            assert_eq!(scheduling.first_polls, polled, "{name} first polls");
+            assert_eq!(
+                scheduling.scheduled_count,
+                polls - polled,
+                "{name} scheduled polls of every instance ever"
+            );
+            let histogram = group
+                .lifetime_poll_histogram
+                .expect("PollHistograms is attached");
+            assert_eq!(
+                histogram.count(),
+                polls,
+                "{name} histogram of every poll ever"
+            );
+            let slow = group.lifetime_slow_polls.expect("SlowPolls is attached");
+            assert_eq!(slow.slow_poll_count + slow.fast_poll_count, polls);
             if let Some(before) = previous.get(name) {
                 assert!(group.starts >= before.starts);
                 assert!(group.restarts >= before.restarts);
                 assert!(group.poll_count >= before.poll_count);
                 assert!(group.total_busy_duration >= before.total_busy_duration);
+                let zero = Default::default();
+                let (now, then) = (
+                    group.scheduling.unwrap_or(zero),
+                    before.scheduling.unwrap_or(zero),
+                );
+                assert!(now.scheduled_count >= then.scheduled_count);
+                assert!(now.total_scheduling_delay >= then.total_scheduling_delay);
+                assert!(now.max_scheduling_delay >= then.max_scheduling_delay);
+                assert!(now.total_first_poll_delay >= then.total_first_poll_delay);
+                assert!(now.idle_count >= then.idle_count);
+                assert!(now.total_idle_duration >= then.total_idle_duration);
+                let (now, then) = (
+                    group.lifetime_poll_histogram.unwrap_or_default(),
+                    before.lifetime_poll_histogram.unwrap_or_default(),
+                );
+                assert!(now
+                    .buckets
+                    .iter()
+                    .zip(then.buckets)
+                    .all(|(now, then)| *now >= then));
                 for ((_, now), (_, then)) in group
                     .endings
                     .by_outcome()
@@ -306,6 +369,9 @@ fn group_delta_counts_instances_that_lived_between_two_snapshots() {
     assert_eq!(group.poll_count, 100 * 5);
     assert_eq!(group.current.instances, 1);
     assert_eq!(delta.ended(), &[] as &[ServiceId]);
+    // 101 instances of one name: ended ones were evicted (folded) along the way, and the
+    // attached monitors' totals still match the model.
+    harness.check(&BTreeMap::new());
 }
 
 /// `record_failure` only marks instances that are stored; an unknown id is refused.
