@@ -116,7 +116,7 @@ fn slow_polls_since(later: SlowPollSnapshot, earlier: SlowPollSnapshot) -> SlowP
 }
 
 /// `later - earlier`, bucket by bucket, saturating at zero.
-fn histogram_since(later: PollHistogram, earlier: PollHistogram) -> PollHistogram {
+pub(crate) fn histogram_since(later: PollHistogram, earlier: PollHistogram) -> PollHistogram {
     let mut delta = later;
     for (bucket, before) in delta.buckets.iter_mut().zip(earlier.buckets) {
         *bucket = bucket.saturating_sub(before);

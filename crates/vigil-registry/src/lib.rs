@@ -65,6 +65,7 @@ mod registry;
 mod service;
 mod slab;
 mod sync;
+pub mod verdict;
 mod watch;
 
 #[cfg(all(test, not(loom)))]
@@ -79,4 +80,5 @@ pub use metrics::{Iter, ServiceMetrics, ServicesMetrics};
 pub use names::{Endings, SchedulingTotals, ServiceGroupMetrics};
 pub use registry::{Registry, RegistryBuilder, StartError};
 pub use service::{Service, ServiceFuture, ServiceObj};
+pub use verdict::{Cause, Verdict};
 pub use watch::{MailboxProbe, MailboxSnapshot, RuntimeSnapshot, WorkerSnapshot};
