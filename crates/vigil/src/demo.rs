@@ -13,11 +13,20 @@
 //! | `flaky_config` | fails at once (`Err`) | failures, then given up after 3 restarts in 30 s |
 //! | `stuck` | 3 s after each block, blocks its thread inside one poll for 2.5 s (in `wait_for_legacy_lock`); on shutdown, blocks past the deadline | STUCK while in that poll, and where (its stack); reported `abandoned` with its in-poll time |
 //! | `deaf` | ignores the shutdown request | aborted at the shutdown deadline |
+//! | `orders` | takes orders from its mailbox of [`ORDERS_CAPACITY`], 10 ms each (waiting on a rate-limited downstream: quick polls) | a mailbox that fills: depth, oldest wait, the *backlogged* verdict |
+//! | `order_feed` | `try_send`s 200 orders a second to `orders` | more than it drains: rejections once full |
+//! | `batch` | from 8 s after its start, every 20 s, starts one CPU-bound `batch_job` per runtime worker, each for 6 s | the runtime saturating: every other service waits to be polled, the *runtime saturated* verdict |
 //!
 //! The demo's supervisor ([`supervisor`], a [`DemoSupervisor`]) runs on a registry with
-//! [`SlowPolls`] (default 50 µs threshold) and [`PollHistograms`] attached, so every
-//! incarnation's figures carry `slow_polls` and `poll_histogram` (poll-duration quantiles):
-//! `ingest`'s 5 ms slices and `stuck`'s 2.5 s polls show up there. The process's
+//! [`SlowPolls`] (default 50 µs threshold), [`PollHistograms`] and [`Scheduling`] attached,
+//! so every incarnation's figures carry `slow_polls`, `poll_histogram` (poll-duration
+//! quantiles) and `scheduling` (wake-to-poll delay): `ingest`'s 5 ms slices and `stuck`'s
+//! 2.5 s polls show up there, and every service's wait for the runtime while `batch`
+//! saturates it. The registry watches the runtime it is given, as `main`. Within its first
+//! 30 s the demo shows each of the three verdicts
+//! ([`ServicesMetrics::verdicts_since`](crate::ServicesMetrics::verdicts_since)): `ingest`
+//! *polls slow* from the start, `orders` *backlogged* after about 5 s, and, while `batch`
+//! runs (from 8 s to 14 s), the services that wait for a worker *runtime saturated*. The process's
 //! [`Profiler`] is attached too ([`profiler`] returns it; a disabled one off Linux), so
 //! [`Profiler::capture`] shows where `stuck` blocks (`wait_for_legacy_lock`, a function
 //! kept out of line so that even a release build without debug information names it) and
@@ -53,21 +62,34 @@
 //! runtime.shutdown_timeout(Duration::from_secs(5));
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 
 use crate::profile::Profiler;
-use crate::registry::{PollHistograms, SlowPolls};
+use crate::registry::{PollHistograms, Scheduling, SlowPolls};
 use crate::{
-    Backoff, ChildSpec, Clock, Context, Escalation, MonitorFactory, Registry, Restart, ServiceObj,
-    Supervisor,
+    Addr, Backoff, ChildSpec, Clock, Context, Escalation, Mailbox, MonitorFactory, Registry,
+    Restart, ServiceObj, Supervisor,
 };
 
-/// The demo's supervisor type: on a registry with [`SlowPolls`], [`PollHistograms`] and the
-/// [`Profiler`] attached (and the default clock).
-pub type DemoSupervisor = Supervisor<(SlowPolls, PollHistograms, Profiler)>;
+/// The demo's supervisor type: on a registry with [`SlowPolls`], [`PollHistograms`],
+/// [`Scheduling`] and the [`Profiler`] attached (and the default clock).
+pub type DemoSupervisor = Supervisor<(SlowPolls, PollHistograms, Scheduling, Profiler)>;
+
+/// The capacity of `orders`' mailbox.
+pub const ORDERS_CAPACITY: usize = 500;
+
+/// How long `orders` takes per order: a wait on a downstream service, not CPU.
+const ORDER_TIME: Duration = Duration::from_millis(10);
+
+/// `batch`: when its first run starts after its own start, how long each run lasts, and the
+/// time between runs' starts.
+const BATCH_FIRST: Duration = Duration::from_secs(8);
+const BATCH_RUN: Duration = Duration::from_secs(6);
+const BATCH_EVERY: Duration = Duration::from_secs(20);
 
 /// How long the demo's supervisor waits for its services to stop before aborting them.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(1);
@@ -94,13 +116,15 @@ pub fn profiler() -> Profiler {
 }
 
 /// A supervisor with the demo's settings: a new registry with [`SlowPolls::default`],
-/// [`PollHistograms`] (every incarnation's slow polls and poll-duration histogram) and the
-/// [`profiler`] attached, a 1 s shutdown deadline, a 0.5 s abort grace, and
+/// [`PollHistograms`], [`Scheduling`] (every incarnation's slow polls, poll-duration
+/// histogram and wake-to-poll delay) and the [`profiler`] attached, watching the runtime of
+/// `handle` as `main`, a 1 s shutdown deadline, a 0.5 s abort grace, and
 /// [`Escalation::Continue`] so that `flaky_config` giving up leaves the others running.
 pub fn supervisor(handle: &Handle) -> DemoSupervisor {
     let registry = Registry::builder()
-        .monitor((SlowPolls::default(), PollHistograms, profiler()))
+        .monitor((SlowPolls::default(), PollHistograms, Scheduling, profiler()))
         .build();
+    registry.watch_runtime("main", handle);
     Supervisor::builder()
         .registry(Arc::new(registry))
         .shutdown_timeout(SHUTDOWN_TIMEOUT)
@@ -140,6 +164,90 @@ pub fn start<F: MonitorFactory<C>, C: Clock>(supervisor: &Supervisor<F, C>) {
     );
     supervisor.start(ChildSpec::new("stuck", stuck).restart(Restart::Permanent));
     supervisor.start(ChildSpec::new("deaf", deaf));
+    let orders =
+        supervisor.start_with_mailbox(ChildSpec::with_mailbox("orders", orders), ORDERS_CAPACITY);
+    supervisor.start(ChildSpec::new("order_feed", move |ctx| {
+        order_feed(ctx, orders.clone())
+    }));
+    let registry = Arc::clone(supervisor.registry());
+    supervisor.start(ChildSpec::new("batch", move |ctx| {
+        batch(ctx, Arc::clone(&registry))
+    }));
+}
+
+/// One order: its number.
+#[derive(Debug)]
+struct Order(u64);
+
+async fn orders(ctx: Context, mut mailbox: Mailbox<Order>) {
+    loop {
+        let order = tokio::select! {
+            () = ctx.shutdown_requested() => return,
+            order = mailbox.recv() => order,
+        };
+        let Some(Order(_number)) = order else { return };
+        // The downstream call: quick polls, a timer in between.
+        tokio::time::sleep(ORDER_TIME).await;
+    }
+}
+
+async fn order_feed(ctx: Context, orders: Addr<Order>) {
+    // 20 orders every 100 ms: twice what `orders` drains.
+    let mut every = tokio::time::interval(Duration::from_millis(100));
+    let mut number = 0;
+    loop {
+        tokio::select! {
+            () = ctx.shutdown_requested() => return,
+            _ = every.tick() => {}
+        }
+        for _ in 0..20 {
+            number += 1;
+            // Full: the order is refused (and counted); the feed does not wait.
+            let _ = orders.try_send(Order(number));
+        }
+    }
+}
+
+async fn batch<F: MonitorFactory<C>, C: Clock>(ctx: Context, registry: Arc<Registry<F, C>>) {
+    let handle = Handle::current();
+    let mut next = tokio::time::Instant::now() + BATCH_FIRST;
+    loop {
+        tokio::select! {
+            () = ctx.shutdown_requested() => return,
+            () = tokio::time::sleep_until(next) => {}
+        }
+        next += BATCH_EVERY;
+        // One CPU-bound job per worker: every worker busy, everything else waits its turn.
+        let stop = Arc::new(AtomicBool::new(false));
+        let jobs: Vec<_> = (0..handle.metrics().num_workers())
+            .map(|_| {
+                let stop = Arc::clone(&stop);
+                registry.start_in(
+                    &handle,
+                    ServiceObj::new("batch_job", async move {
+                        let started = Instant::now();
+                        // Relaxed: a stop request, no data passed with it.
+                        while started.elapsed() < BATCH_RUN && !stop.load(Ordering::Relaxed) {
+                            spin(Duration::from_millis(20));
+                            tokio::task::yield_now().await;
+                        }
+                    }),
+                )
+            })
+            .collect();
+        tokio::select! {
+            () = ctx.shutdown_requested() => {
+                // Relaxed: as above.
+                stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            () = async {
+                for job in jobs {
+                    let _ = job.await;
+                }
+            } => {}
+        }
+    }
 }
 
 /// Burns CPU for `duration` without yielding: one long poll.

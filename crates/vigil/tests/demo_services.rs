@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use vigil::registry::Cause;
 use vigil::{Exit, ServiceState, ShutdownReport};
 
 fn exits_of<'a>(report: &'a ShutdownReport, name: &str) -> Vec<&'a Exit> {
@@ -95,7 +96,15 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
         .all(|exit| matches!(exit, Exit::Failed(text) if text.contains("not found"))));
     assert_eq!(report.gave_up(), ["flaky_config"]);
     // The ones that listen complete; `deaf` is aborted; `stuck` is abandoned inside its poll.
-    for name in ["ingest", "bursty", "idle", "dispatcher"] {
+    for name in [
+        "ingest",
+        "bursty",
+        "idle",
+        "dispatcher",
+        "orders",
+        "order_feed",
+        "batch",
+    ] {
         assert_eq!(
             exits_of(&report, name),
             [&Exit::Completed],
@@ -112,7 +121,7 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     // Counters agree with the report: every incarnation started was reported once.
     let starts: u64 = snapshot
         .groups()
-        .filter(|group| group.name != "job")
+        .filter(|group| group.name != "job" && group.name != "batch_job")
         .map(|group| group.starts)
         .sum();
     assert_eq!(starts, report.endings().len() as u64, "{report}");
@@ -126,7 +135,13 @@ fn the_demo_crashes_gives_up_gets_stuck_and_reports_every_ending() {
     for (id, metrics) in &live {
         assert!(metrics.slow_polls.is_some(), "{id}");
         assert!(metrics.poll_histogram.is_some(), "{id}");
+        assert!(metrics.scheduling.is_some(), "{id}");
     }
+    // The runtime it runs on is watched, and `orders`' mailbox is listed under its name.
+    assert_eq!(live.runtime("main").unwrap().workers.len(), 4);
+    let orders = live.group("orders").unwrap().mailbox.unwrap();
+    assert_eq!(orders.capacity, vigil::demo::ORDERS_CAPACITY as u64);
+    assert!(orders.sent >= orders.received);
     let ingest = live.group("ingest").unwrap();
     assert!(ingest.slow_polls.unwrap().slow_poll_count > 0);
     let histogram = ingest.poll_histogram.unwrap();
@@ -170,4 +185,56 @@ fn the_stuck_service_is_captured_inside_wait_for_legacy_lock() {
     assert!(stack.contains_function("wait_for_legacy_lock"), "{stuck}");
     supervisor.shutdown_now();
     runtime.shutdown_timeout(Duration::from_secs(10));
+}
+
+/// Within its first 30 s (60 s on a loaded machine) the demo gives each of the three
+/// verdicts, to the services built for them: `ingest`'s polls are slow, `orders` is
+/// backlogged, and while `batch` saturates the runtime some service waits for it.
+#[test]
+fn the_demo_shows_each_verdict() {
+    quiet_demo_panics();
+    let (runtime, supervisor) = running_demo();
+    let seen = runtime.block_on(async {
+        let mut seen: Vec<(&'static str, Cause, String)> = Vec::new();
+        let has = |seen: &[(&str, Cause, String)], name: Option<&str>, cause: Cause| {
+            seen.iter().any(|(service, seen_cause, _)| {
+                *seen_cause == cause && name.is_none_or(|name| name == *service)
+            })
+        };
+        let started = Instant::now();
+        let mut earlier = supervisor.registry().metrics();
+        while !(has(&seen, Some("ingest"), Cause::PollsSlow)
+            && has(&seen, Some("orders"), Cause::Backlogged)
+            && has(&seen, None, Cause::RuntimeSaturated))
+        {
+            assert!(
+                started.elapsed() < EVENTS_DEADLINE,
+                "not every verdict within {EVENTS_DEADLINE:?}: {seen:?}"
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let later = supervisor.registry().metrics();
+            for verdict in later.verdicts_since(&earlier) {
+                seen.push((verdict.name, verdict.cause, verdict.to_string()));
+            }
+            earlier = later;
+        }
+        supervisor.stop().await;
+        seen
+    });
+    runtime.shutdown_timeout(Duration::from_secs(10));
+    let sentence = |name: &str, cause: Cause| {
+        seen.iter()
+            .find(|(service, seen_cause, _)| *service == name && *seen_cause == cause)
+            .map(|(_, _, text)| text.clone())
+            .unwrap()
+    };
+    assert!(sentence("ingest", Cause::PollsSlow).starts_with("polls slow (p99 "));
+    assert!(sentence("orders", Cause::Backlogged).starts_with("backlogged (mailbox "));
+    let (_, _, saturated) = seen
+        .iter()
+        .find(|(_, cause, _)| *cause == Cause::RuntimeSaturated)
+        .unwrap();
+    assert!(saturated.contains("workers"), "{saturated}");
+    // `idle` never lags.
+    assert!(seen.iter().all(|(name, _, _)| *name != "idle"), "{seen:?}");
 }
