@@ -13,6 +13,13 @@
 //!   `clock_floor`).
 //! - `clock/*`: one clock read per iteration: `default_clock` (vigil's production clock),
 //!   `std_instant`, `quanta_raw`, `std_clock` (vigil's `StdClock`).
+//! - `wake_path/<case>/<variant>`: a future that parks its waker and stays pending, woken
+//!   from outside its poll through the parked waker (as an I/O driver or a channel's sender
+//!   wakes a task), for the variants of [`vigil_benches::for_each_wake_variant`] (`bare`,
+//!   `vigil_default`, `vigil_scheduling`, `tokio_metrics`). Cases, one iteration each:
+//!   `unwoken_poll` is one poll with no wake before it; `wake_then_poll` is one wake, then
+//!   the poll it leads to (the cycle of a service woken by I/O); `wake_again` is one more
+//!   wake of a future already woken and not polled since.
 //! - `poll_path_contended/*`: two threads, each polling its own future; the estimate is wall
 //!   time per poll per thread. vigil uses one monitor instance per future, allocated one
 //!   after the other as the registry does; the classic design and `TaskMonitor` share one
@@ -27,16 +34,17 @@ use std::thread;
 use std::time::Instant;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion};
-use vigil_benches::ids::{clock as clocks, poll_path as ids};
-use vigil_benches::VariantVisitor;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
+use vigil_benches::ids::{clock as clocks, poll_path as ids, wake_path as wakes};
 use vigil_benches::{for_each_variant, spinning, Classic, ClassicMetrics, ClockFloor};
+use vigil_benches::{for_each_wake_variant, parked, ParkedWaker, VariantVisitor};
 use vigil_monitor::{Clock, DefaultClock, ServiceMonitor, StdClock};
 
 fn main() {
     let mut criterion = vigil_benches::criterion();
     poll_path(&mut criterion);
     clock(&mut criterion);
+    wake_path(&mut criterion);
     poll_path_contended(&mut criterion);
     criterion.final_summary();
 }
@@ -71,6 +79,52 @@ fn clock(criterion: &mut Criterion) {
     group.bench_function(clocks::QUANTA_RAW, |b| b.iter(|| quanta_clock.raw()));
     group.bench_function(clocks::STD_CLOCK, |b| b.iter(|| StdClock.now()));
     group.finish();
+}
+
+fn wake_path(criterion: &mut Criterion) {
+    let mut group = criterion.benchmark_group(wakes::GROUP);
+    let parked_waker = ParkedWaker::default();
+    let mut bench = BenchWake {
+        group: &mut group,
+        parked: parked_waker.clone(),
+    };
+    for_each_wake_variant(&mut bench, || parked(parked_waker.clone()));
+    group.finish();
+}
+
+/// Benchmarks each wake case of each variant; `parked` is where the visited future parks its
+/// waker.
+struct BenchWake<'a, 'b> {
+    group: &'a mut BenchmarkGroup<'b, WallTime>,
+    parked: ParkedWaker,
+}
+
+impl VariantVisitor for BenchWake<'_, '_> {
+    fn visit<F: Future>(&mut self, name: &'static str, future: F) {
+        let mut future = pin!(future);
+        let mut cx = Context::from_waker(black_box(Waker::noop()));
+        let parked = &self.parked;
+        let mut poll = move || black_box(future.as_mut()).poll(&mut cx).is_ready();
+        // The first poll parks this variant's waker and takes its one-time set-up.
+        poll();
+        self.group
+            .bench_function(BenchmarkId::new(wakes::UNWOKEN_POLL, name), |b| {
+                b.iter(&mut poll)
+            });
+        self.group
+            .bench_function(BenchmarkId::new(wakes::WAKE_THEN_POLL, name), |b| {
+                b.iter(|| {
+                    parked.wake_by_ref();
+                    poll()
+                })
+            });
+        // Woken once here, and never polled again: every iteration is a repeated wake.
+        parked.wake_by_ref();
+        self.group
+            .bench_function(BenchmarkId::new(wakes::WAKE_AGAIN, name), |b| {
+                b.iter(|| parked.wake_by_ref())
+            });
+    }
 }
 
 fn poll_path_contended(criterion: &mut Criterion) {

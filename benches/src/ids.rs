@@ -55,6 +55,24 @@ pub mod poll_path {
         [BARE, VIGIL_DEFAULT, CLASSIC, TOKIO_METRICS, CLOCK_FLOOR];
 }
 
+/// `wake_path/<case>/<variant>`: the wake path of a future woken from outside its poll,
+/// with and without the scheduling monitor. `benches/benches/poll_path.rs`.
+pub mod wake_path {
+    pub use super::poll_path::{BARE, TOKIO_METRICS, VIGIL_DEFAULT, VIGIL_SCHEDULING};
+    /// The group.
+    pub const GROUP: &str = "wake_path";
+    /// One poll that no wake preceded: the future parks its waker and stays pending.
+    pub const UNWOKEN_POLL: &str = "unwoken_poll";
+    /// One wake through the parked waker, from outside the poll, then the poll it leads to.
+    pub const WAKE_THEN_POLL: &str = "wake_then_poll";
+    /// One more wake of a future already woken and not polled since.
+    pub const WAKE_AGAIN: &str = "wake_again";
+    /// The cases, in table order (columns).
+    pub const CASES: [&str; 3] = [UNWOKEN_POLL, WAKE_THEN_POLL, WAKE_AGAIN];
+    /// The variants, in table order (rows).
+    pub const VARIANTS: [&str; 4] = [BARE, VIGIL_DEFAULT, VIGIL_SCHEDULING, TOKIO_METRICS];
+}
+
 /// `clock/<clock>`: one clock read per iteration. `benches/benches/poll_path.rs`.
 pub mod clock {
     /// The group.
@@ -183,6 +201,15 @@ pub fn all() -> Vec<String> {
     let snapshot = [snapshot::SERVICES.to_string()];
     group(poll_path::GROUP, &strings(&poll_path::VARIANTS));
     group(clock::GROUP, &strings(&clock::CLOCKS));
+    let wakes: Vec<String> = wake_path::VARIANTS
+        .iter()
+        .flat_map(|variant| {
+            wake_path::CASES
+                .iter()
+                .map(move |case| format!("{case}/{variant}"))
+        })
+        .collect();
+    group(wake_path::GROUP, &wakes);
     group(
         poll_path::CONTENDED_GROUP,
         &strings(&poll_path::CONTENDED_VARIANTS),

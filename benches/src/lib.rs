@@ -24,6 +24,7 @@ pub use floor::{ClockFloor, PollCounter};
 pub use memory::{floor_words, sum_words, CacheEvictor, EVICTION_BYTES};
 pub use runtime::{runtime, runtime_with_time, WORKER_THREADS};
 pub use variants::{
-    for_each_variant, spinning, vigil_all_monitors, vigil_full_stack, vigil_on, vigil_profiler,
-    vigil_scheduling, vigil_stack, VariantVisitor,
+    for_each_variant, for_each_wake_variant, parked, spinning, vigil_all_monitors,
+    vigil_full_stack, vigil_on, vigil_profiler, vigil_scheduling, vigil_stack, ParkedWaker,
+    VariantVisitor,
 };

@@ -1,7 +1,9 @@
 //! The poll-path variants, in one list shared by the timing and instruction-count harnesses.
 
+use std::cell::RefCell;
 use std::future::{poll_fn, Future};
-use std::task::Poll;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
 
 use vigil_monitor::{
     BusyMonitor, Clock, DefaultClock, PollHistogramMonitor, SchedulingMonitor, ServiceMonitor,
@@ -9,7 +11,7 @@ use vigil_monitor::{
 };
 
 use vigil_profile::{PollMarker, Profiler};
-use vigil_registry::{MonitorFactory, ServiceId, TaskId};
+use vigil_registry::{MonitorFactory, Scheduling, ServiceId, TaskId};
 
 use crate::classic::Classic;
 use crate::floor::{ClockFloor, PollCounter};
@@ -44,6 +46,66 @@ pub fn for_each_variant(visitor: &mut impl VariantVisitor) {
     );
     visitor.visit(VIGIL_STD_CLOCK, vigil_on(StdClock, spinning()));
     visitor.visit(CLOCK_FLOOR, ClockFloor::new(spinning()));
+}
+
+/// Hands each wake-path variant to `visitor`, in table order, each wrapping a future built by
+/// `make` (in the benches, one that [`ParkedWaker::park`]s its waker).
+///
+/// The names are the rows of [`ids::wake_path`](crate::ids::wake_path): the future alone, the
+/// registry's default monitor, the default monitor plus the scheduling monitor (as
+/// `.monitor(Scheduling)` attaches it), and `tokio_metrics::TaskMonitor`, which wraps the waker
+/// too.
+pub fn for_each_wake_variant<F: Future>(
+    visitor: &mut impl VariantVisitor,
+    mut make: impl FnMut() -> F,
+) {
+    visitor.visit(BARE, make());
+    visitor.visit(VIGIL_DEFAULT, ServiceMonitor::wrap(make()));
+    visitor.visit(VIGIL_SCHEDULING, vigil_scheduling(make()));
+    visitor.visit(
+        TOKIO_METRICS,
+        tokio_metrics::TaskMonitor::new().instrument(make()),
+    );
+}
+
+/// The waker a [`parked`] future registered at its latest poll, to wake it from outside the
+/// poll (one thread: the benches wake and poll on the bench thread).
+#[derive(Debug, Clone, Default)]
+pub struct ParkedWaker(Rc<RefCell<Option<Waker>>>);
+
+impl ParkedWaker {
+    /// Keeps `waker`, unless the one kept already wakes the same task (as a leaf future
+    /// registers with an `AtomicWaker`: no clone when unchanged).
+    #[inline]
+    pub fn park(&self, waker: &Waker) {
+        let mut slot = self.0.borrow_mut();
+        if !slot.as_ref().is_some_and(|parked| parked.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    /// Wakes the parked waker by reference, as an I/O driver or a channel's sender does.
+    ///
+    /// # Panics
+    ///
+    /// If no future parked a waker here yet.
+    #[inline]
+    pub fn wake_by_ref(&self) {
+        self.0
+            .borrow()
+            .as_ref()
+            .expect("a future parked its waker")
+            .wake_by_ref();
+    }
+}
+
+/// A future that stays pending and leaves its waking to others: each poll parks its waker in
+/// `parked` and returns `Pending`.
+pub fn parked(parked: ParkedWaker) -> impl Future<Output = ()> + Unpin {
+    poll_fn(move |cx| {
+        parked.park(cx.waker());
+        Poll::Pending
+    })
 }
 
 /// The polled workload: always pending and always ready to be polled again (it wakes itself).
@@ -82,14 +144,18 @@ pub fn vigil_full_stack<F: Future>(
     ServiceMonitor::with_monitor(future, monitors, clock)
 }
 
-/// vigil's default monitor plus the waker-wrapping scheduling monitor. The workload wakes
-/// itself on every poll, so each poll also pays one wake through the wrapper (a clock read
-/// and a compare-exchange on the waking thread): the worst case for this monitor.
+/// vigil's default monitor plus the waker-wrapping scheduling monitor, built by the factory
+/// a registry built with `.monitor(Scheduling)` uses. In the poll path the workload wakes
+/// itself on every poll, so each poll also pays one wake through the wrapper (a clock read,
+/// a compare-exchange and the executor waker's clone under a mutex): the worst case for this
+/// monitor.
 pub fn vigil_scheduling<F: Future>(
     future: F,
 ) -> ServiceMonitor<F, (BusyMonitor, SchedulingMonitor), DefaultClock> {
     let clock = DefaultClock::new();
-    let monitors = (BusyMonitor::new(&clock), SchedulingMonitor::new(&clock));
+    let id = ServiceId::new(TaskId::new("bench"), 0);
+    let (scheduling, _metrics) = MonitorFactory::create(&Scheduling, &id, &clock);
+    let monitors = (BusyMonitor::new(&clock), scheduling);
     ServiceMonitor::with_monitor(future, monitors, clock)
 }
 
@@ -152,5 +218,39 @@ mod tests {
         let mut names = Names(Vec::new());
         for_each_variant(&mut names);
         assert_eq!(names.0, crate::ids::poll_path::VARIANTS);
+    }
+
+    /// `cargo xtask bench` orders the wake table by `ids::wake_path::VARIANTS`.
+    #[test]
+    fn visits_the_wake_variants_in_table_order() {
+        let mut names = Names(Vec::new());
+        for_each_wake_variant(&mut names, || parked(ParkedWaker::default()));
+        assert_eq!(names.0, crate::ids::wake_path::VARIANTS);
+    }
+
+    /// Every wake-path variant parks a waker that reaches it: a wake from outside the poll
+    /// is seen by the next poll (the scheduling monitor counts it).
+    #[test]
+    fn a_parked_future_is_woken_through_every_monitor() {
+        use std::pin::pin;
+        use std::task::Context;
+
+        let clock = DefaultClock::new();
+        let id = ServiceId::new(TaskId::new("test"), 0);
+        let (monitor, metrics) = MonitorFactory::create(&Scheduling, &id, &clock);
+        let parked_waker = ParkedWaker::default();
+        let mut future = pin!(ServiceMonitor::with_monitor(
+            parked(parked_waker.clone()),
+            monitor,
+            clock.clone()
+        ));
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..3 {
+            assert!(future.as_mut().poll(&mut cx).is_pending());
+            parked_waker.wake_by_ref();
+            parked_waker.wake_by_ref();
+        }
+        assert!(future.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(metrics.snapshot(&clock).scheduled_count, 3);
     }
 }

@@ -56,6 +56,18 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
     let clocks = report::clock_table(summary);
     section("Clock reads (median ns per read)", body_of(&clocks, ""));
 
+    section(
+        "Wake path, one thread (median ns per iteration)",
+        body_of(
+            &report::wake_table(summary),
+            "The future parks its waker and stays pending; the bench thread wakes it through \
+             the parked waker, from outside the poll. Unwoken poll: a poll no wake preceded. \
+             Wake + poll: one wake, then the poll it leads to (a service woken by I/O); wake \
+             adds is the difference. Wake again: one more wake of a future already woken and \
+             not polled since. Overhead: wake + poll over the bare future's.\n",
+        ),
+    );
+
     if let Some(counts) = counts.filter(|counts| !counts.is_empty()) {
         let table = crate::instructions::table(counts, |variant| summary.poll_ns(variant));
         section("Instructions per poll (callgrind, exact)", table.render());

@@ -1,6 +1,6 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::ids::{poll_path, profiling, registry, snapshot, supervisor};
+use crate::ids::{poll_path, profiling, registry, snapshot, supervisor, wake_path};
 use crate::summary::{divide, per_service, Summary, Target};
 use crate::table::{ns, or_na, ratio, time, Table};
 
@@ -59,6 +59,48 @@ pub(crate) fn clock_table(summary: &Summary) -> Table {
             clock,
             ns(read_ns),
             or_na(divide(Some(read_ns), fastest), ratio),
+        ]);
+    }
+    table
+}
+
+/// The wake path of a future woken from outside its poll, one row per variant; empty when
+/// none of it was measured.
+pub(crate) fn wake_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "variant",
+        "unwoken poll ns",
+        "wake + poll ns",
+        "wake adds ns",
+        "wake again ns",
+        "wake + poll overhead ns",
+        "overhead vs vigil_default",
+    ]);
+    let get = |case, variant| summary.get(wake_path::GROUP, format!("{case}/{variant}"));
+    let overhead = |variant| {
+        let cycle = |variant| get(wake_path::WAKE_THEN_POLL, variant);
+        Some(cycle(variant)? - cycle(wake_path::BARE)?)
+    };
+    for variant in wake_path::VARIANTS {
+        let unwoken = get(wake_path::UNWOKEN_POLL, variant);
+        let cycle = get(wake_path::WAKE_THEN_POLL, variant);
+        let again = get(wake_path::WAKE_AGAIN, variant);
+        if [unwoken, cycle, again].iter().all(Option::is_none) {
+            continue;
+        }
+        let is_bare = variant == wake_path::BARE;
+        let versus_default = match divide(overhead(variant), overhead(wake_path::VIGIL_DEFAULT)) {
+            _ if is_bare => "-".to_string(),
+            value => or_na(value, ratio),
+        };
+        table.push(vec![
+            variant.to_string(),
+            or_na(unwoken, ns),
+            or_na(cycle, ns),
+            or_na(cycle.zip(unwoken).map(|(cycle, poll)| cycle - poll), ns),
+            or_na(again, ns),
+            or_na(overhead(variant), ns),
+            versus_default,
         ]);
     }
     table
@@ -533,6 +575,51 @@ mod tests {
             row(&threads, "8"),
             ["8", "8400", "12.00x", "5200", "8.00x", "1.62x"]
         );
+    }
+
+    #[test]
+    fn renders_the_wake_table() {
+        let mut estimates = Estimates::default();
+        for (id, ns) in [
+            ("wake_path/unwoken_poll/bare", 2.0),
+            ("wake_path/wake_then_poll/bare", 3.0),
+            ("wake_path/wake_again/bare", 1.0),
+            ("wake_path/unwoken_poll/vigil_default", 20.0),
+            ("wake_path/wake_then_poll/vigil_default", 27.0),
+            ("wake_path/wake_again/vigil_default", 1.0),
+            ("wake_path/unwoken_poll/vigil_scheduling", 30.0),
+            ("wake_path/wake_then_poll/vigil_scheduling", 63.0),
+            ("wake_path/wake_again/vigil_scheduling", 25.0),
+        ] {
+            estimates.insert(id, ns);
+        }
+        let rendered = wake_table(&Summary::new(estimates)).render();
+        assert_eq!(
+            row(&rendered, "bare"),
+            ["bare", "2.00", "3.00", "1.00", "1.00", "0.00", "-"]
+        );
+        assert_eq!(
+            row(&rendered, "vigil_scheduling"),
+            [
+                "vigil_scheduling",
+                "30.0",
+                "63.0",
+                "33.0",
+                "25.0",
+                "60.0",
+                "2.50x"
+            ]
+        );
+        // A variant that did not run has no row; one case missing reads n/a.
+        assert!(!rendered.contains("| tokio_metrics "), "{rendered}");
+        let mut estimates = Estimates::default();
+        estimates.insert("wake_path/wake_again/vigil_scheduling", 25.0);
+        let only_again = wake_table(&Summary::new(estimates)).render();
+        assert_eq!(
+            row(&only_again, "vigil_scheduling")[1..],
+            ["n/a", "n/a", "n/a", "25.0", "n/a", "n/a"]
+        );
+        assert!(wake_table(&Summary::new(Estimates::default())).is_empty());
     }
 
     #[test]
