@@ -164,6 +164,46 @@ pub mod supervisor {
     pub const PANIC_TO_NEXT_POLL: &str = "panic_to_next_poll";
 }
 
+/// Mailboxes: tokio's bounded mpsc alone against vigil's `Addr` and `Mailbox` (which count
+/// and stamp every message). `benches/benches/mailbox.rs`.
+pub mod mailbox {
+    /// `mailbox/<case>`: one message per iteration (sent into an empty mailbox, then
+    /// received), or a burst of [`BURST`] sent then [`BURST`] received.
+    pub const GROUP: &str = "mailbox";
+    /// tokio: `Sender::send(..).await`, then `Receiver::recv().await`.
+    pub const TOKIO_SEND_RECV: &str = "tokio_send_recv";
+    /// vigil: `Addr::send(..).await`, then `Mailbox::recv().await`.
+    pub const VIGIL_SEND_RECV: &str = "vigil_send_recv";
+    /// tokio: `Sender::try_send`, then `Receiver::recv().await`.
+    pub const TOKIO_TRY_SEND_RECV: &str = "tokio_try_send_recv";
+    /// vigil: `Addr::try_send`, then `Mailbox::recv().await`.
+    pub const VIGIL_TRY_SEND_RECV: &str = "vigil_try_send_recv";
+    /// tokio: [`BURST`] `try_send`, then [`BURST`] `recv().await`.
+    pub const TOKIO_BURST: &str = "tokio_burst";
+    /// vigil: the same through `Addr` and `Mailbox`.
+    pub const VIGIL_BURST: &str = "vigil_burst";
+    /// `(what, tokio case, vigil case, messages per iteration)`, in table order.
+    pub const PAIRS: [(&str, &str, &str, u64); 3] = [
+        ("send + recv", TOKIO_SEND_RECV, VIGIL_SEND_RECV, 1),
+        (
+            "try_send + recv",
+            TOKIO_TRY_SEND_RECV,
+            VIGIL_TRY_SEND_RECV,
+            1,
+        ),
+        (
+            "burst: 64 try_send, then 64 recv",
+            TOKIO_BURST,
+            VIGIL_BURST,
+            BURST,
+        ),
+    ];
+    /// Messages per iteration of the burst cases.
+    pub const BURST: u64 = 64;
+    /// Capacity of both mailboxes.
+    pub const CAPACITY: usize = 1024;
+}
+
 /// CPU-bound work in a monitored poll, idle and while profiling. `benches/benches/profiling.rs`.
 pub mod profiling {
     /// The group.
@@ -254,5 +294,10 @@ pub fn all() -> Vec<String> {
         profiling::GROUP,
         &strings(&[profiling::IDLE, profiling::PROFILING_99HZ]),
     );
+    let mailboxes: Vec<String> = mailbox::PAIRS
+        .iter()
+        .flat_map(|&(_, tokio, vigil, _)| [tokio.to_string(), vigil.to_string()])
+        .collect();
+    group(mailbox::GROUP, &mailboxes);
     ids
 }

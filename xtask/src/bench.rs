@@ -17,7 +17,7 @@ pub(crate) const USAGE: &str = "\
 cargo xtask bench [--quick] [--filter PATTERN] [--instructions] [--write-docs] [--no-run]
 
 Runs the criterion benches of `vigil-benches` and prints the poll-path, contended, clock,
-registry and supervisor tables with the issues' targets (pass/fail).
+registry, supervisor and mailbox tables with the issues' targets (pass/fail).
 
     --quick           pass --quick to criterion (whole run ~1 min instead of ~5 min)
     --filter PATTERN  pass PATTERN to criterion (a regex over ids like poll_path/classic,

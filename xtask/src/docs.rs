@@ -129,6 +129,19 @@ pub(crate) fn results(summary: &Summary, counts: Option<&Counts>, level: usize) 
         "Supervisor: supervised start and restart",
         body_of(&supervisor, ""),
     );
+    section(
+        "Mailbox: tokio mpsc against vigil's Addr and Mailbox (median ns per message)",
+        body_of(
+            &report::mailbox_table(summary),
+            &format!(
+                "Capacity {}, `u64` messages, on the bench thread. vigil's `Addr` and \
+                 `Mailbox` are a supervised service's (its lease handed to the bench); per \
+                 message they add the mailbox figures: a relaxed `fetch_add`, a clock read and \
+                 a store when sending, a load and a store when receiving.\n",
+                crate::ids::mailbox::CAPACITY
+            ),
+        ),
+    );
 
     section(
         "Profiler: CPU-bound work in a monitored poll (median per poll)",
@@ -177,7 +190,8 @@ pub(crate) fn document(
          criterion run; and measure the registry's start costs (scaling, against a bare spawn, \
          from 1 to 8 threads, while snapshots run), its snapshot costs (warm, cold, on a \
          churned heap, against a sequential read of as many bytes), the supervisor's start \
-         and restart costs, and the profiler's (its poll marker, and CPU-bound work while it \
+         and restart costs, what its mailboxes add per message to tokio's mpsc, and the \
+         profiler's (its poll marker, and CPU-bound work while it \
          samples at 99 Hz). The benchmarks live in `benches/` (their \
          module docs say exactly what one iteration is); run them with:\n\n",
     );
@@ -284,9 +298,11 @@ mod tests {
              thread)\n\n| threads",
             "past that point the growth is oversubscription",
             "## Supervisor: supervised start and restart\n\n| measurement",
+            "## Mailbox: tokio mpsc against vigil's Addr and Mailbox (median ns per message)\n\n\
+             | case",
             "## Profiler: CPU-bound work in a monitored poll (median per poll)\n\n| case",
             "## Targets",
-            "8 of 11 measured targets met (0 not run); rows with limit `none`",
+            "9 of 12 measured targets met (0 not run); rows with limit `none`",
             "## Registry: start_in while snapshots run back to back (median per start)\n\n| case",
             "| while another thread takes snapshots of another registry back to back \
              |  520.0 ns |   1.04x |",
@@ -342,7 +358,8 @@ mod tests {
         assert!(!text.contains("### Poll path, one thread"));
         assert!(!text.contains("### Supervisor"));
         assert!(!text.contains("### Registry: start_in from"));
-        assert!(text.contains("0 of 0 measured targets met (11 not run);"));
+        assert!(!text.contains("### Mailbox"));
+        assert!(text.contains("0 of 0 measured targets met (12 not run);"));
         assert!(!text.contains("### Registry: start_in while"));
         assert!(!text.contains("### Registry: snapshots"));
     }

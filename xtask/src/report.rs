@@ -1,6 +1,6 @@
 //! The tables of `cargo xtask bench`, built from a [`Summary`].
 
-use crate::ids::{poll_path, profiling, registry, snapshot, supervisor, wake_path};
+use crate::ids::{mailbox, poll_path, profiling, registry, snapshot, supervisor, wake_path};
 use crate::summary::{divide, per_service, Summary, Target};
 use crate::table::{ns, or_na, ratio, time, Table};
 
@@ -357,6 +357,36 @@ pub(crate) fn supervisor_table(summary: &Summary) -> Table {
     table
 }
 
+/// tokio's bounded mpsc against vigil's `Addr` and `Mailbox`, per message, one row per
+/// case; empty when none was measured.
+pub(crate) fn mailbox_table(summary: &Summary) -> Table {
+    let mut table = Table::new(&[
+        "case",
+        "tokio ns/message",
+        "vigil ns/message",
+        "vigil adds ns",
+        "x tokio",
+    ]);
+    for (case, tokio, vigil, messages) in mailbox::PAIRS {
+        let tokio_ns = summary.mailbox_ns(tokio, messages);
+        let vigil_ns = summary.mailbox_ns(vigil, messages);
+        if tokio_ns.is_none() && vigil_ns.is_none() {
+            continue;
+        }
+        table.push(vec![
+            case.to_string(),
+            or_na(tokio_ns, ns),
+            or_na(vigil_ns, ns),
+            or_na(
+                vigil_ns.zip(tokio_ns).map(|(vigil, tokio)| vigil - tokio),
+                ns,
+            ),
+            or_na(divide(vigil_ns, tokio_ns), ratio),
+        ]);
+    }
+    table
+}
+
 /// A monitored poll of CPU-bound work, idle and while profiling at 99 Hz; empty when
 /// neither was measured.
 pub(crate) fn profiling_table(summary: &Summary) -> Table {
@@ -443,6 +473,7 @@ mod tests {
         assert!(start_under_snapshots_table(&summary).is_empty());
         assert!(threads_table(&summary).is_empty());
         assert!(profiling_table(&summary).is_empty());
+        assert!(mailbox_table(&summary).is_empty());
     }
 
     #[test]
@@ -630,6 +661,28 @@ mod tests {
             row(&rendered, "profiling at 99 Hz"),
             ["profiling at 99 Hz", "81.0 µs", "1.01x"]
         );
+    }
+
+    #[test]
+    fn renders_the_mailbox_table() {
+        let rendered = mailbox_table(&Summary::new(sample_estimates())).render();
+        assert_eq!(
+            row(&rendered, "send + recv"),
+            ["send + recv", "100.0", "108.0", "8.00", "1.08x"]
+        );
+        // The burst moves 64 messages per iteration.
+        assert_eq!(
+            row(&rendered, "burst: 64 try_send, then 64 recv")[1..],
+            ["60.0", "66.0", "6.00", "1.10x"]
+        );
+        let mut estimates = Estimates::default();
+        estimates.insert("mailbox/vigil_send_recv", 90.0);
+        let rendered = mailbox_table(&Summary::new(estimates)).render();
+        assert_eq!(
+            row(&rendered, "send + recv")[1..],
+            ["n/a", "90.0", "n/a", "n/a"]
+        );
+        assert!(!rendered.contains("try_send"), "{rendered}");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt::Display;
 
 use crate::estimates::Estimates;
-use crate::ids::{clock, poll_path, profiling, registry, snapshot, supervisor};
+use crate::ids::{clock, mailbox, poll_path, profiling, registry, snapshot, supervisor};
 use crate::table::{ns, ratio};
 
 /// The issues' targets.
@@ -24,6 +24,8 @@ const MAX_SUPERVISED_VS_START_IN: f64 = 1.5;
 const MAX_PROFILER_MARKER_NS: f64 = 2.0;
 /// The profiler's issue: time per unit of CPU-bound work while profiling at 99 Hz over idle.
 const MAX_PROFILING_VS_IDLE: f64 = 1.02;
+/// Issue #15: ns vigil's mailbox (its figures) adds per message over tokio's mpsc alone.
+const MAX_MAILBOX_ADDED_NS: f64 = 10.0;
 
 /// One run's medians, read through the benches' ids.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -110,6 +112,21 @@ impl Summary {
     /// Per-start ns of a `supervisor_start` case ([`supervisor::STARTS`] per iteration).
     pub(crate) fn supervisor_start_ns(&self, case: &str) -> Option<f64> {
         Some(self.get(supervisor::START_GROUP, case)? / supervisor::STARTS as f64)
+    }
+
+    /// ns per message of a `mailbox` case that moves `messages` per iteration.
+    pub(crate) fn mailbox_ns(&self, case: &str, messages: u64) -> Option<f64> {
+        Some(self.get(mailbox::GROUP, case)? / messages as f64)
+    }
+
+    /// The most ns vigil's mailbox adds per message over tokio's, among the measured cases.
+    pub(crate) fn mailbox_added_ns(&self) -> Option<f64> {
+        mailbox::PAIRS
+            .iter()
+            .filter_map(|&(_, tokio, vigil, messages)| {
+                Some(self.mailbox_ns(vigil, messages)? - self.mailbox_ns(tokio, messages)?)
+            })
+            .max_by(f64::total_cmp)
     }
 
     /// Every target of the issues, measured or not.
@@ -209,6 +226,14 @@ impl Summary {
                 ),
                 MAX_SUPERVISED_VS_START_IN,
             ),
+            Target {
+                unit: Unit::AddedNanos,
+                ..Target::new(
+                    "mailbox: ns added per message over tokio mpsc (worst case)",
+                    self.mailbox_added_ns(),
+                    MAX_MAILBOX_ADDED_NS,
+                )
+            },
             Target {
                 unit: Unit::AddedNanos,
                 ..Target::new(
@@ -384,6 +409,12 @@ pub(crate) mod tests {
             ("supervisor_start/start_in", 1_000.0 * 800.0),
             ("supervisor_start/supervised", 1_000.0 * 1_100.0),
             ("supervisor_restart/panic_to_next_poll", 24_500.0),
+            ("mailbox/tokio_send_recv", 100.0),
+            ("mailbox/vigil_send_recv", 108.0),
+            ("mailbox/tokio_try_send_recv", 70.0),
+            ("mailbox/vigil_try_send_recv", 79.0),
+            ("mailbox/tokio_burst", 64.0 * 60.0),
+            ("mailbox/vigil_burst", 64.0 * 66.0),
             ("profiling/idle", 80_000.0),
             ("profiling/profiling_99hz", 81_000.0),
         ] {
@@ -415,6 +446,7 @@ pub(crate) mod tests {
             45.0,
             7.5,
             1.375,
+            9.0,
             22.4 - 21.6,
             1.0125,
         ];
@@ -456,6 +488,10 @@ pub(crate) mod tests {
                     "report"
                 ),
                 ("supervised start / Registry::start_in", "pass"),
+                (
+                    "mailbox: ns added per message over tokio mpsc (worst case)",
+                    "pass"
+                ),
                 ("profiler marker over default", "pass"),
                 ("work while profiling at 99 Hz / idle", "pass"),
             ]

@@ -1,9 +1,12 @@
 //! What the supervisor needs of its registry, behind one object-safe trait ([`Host`]).
 
+use std::sync::Arc;
+
 use tokio::runtime::Handle;
 use vigil_monitor::Clock;
 use vigil_registry::{
-    MonitorFactory, Registry, ServiceFuture, ServiceId, ServiceMetrics, StartError, TaskId,
+    MailboxProbe, MonitorFactory, Registry, ServiceFuture, ServiceId, ServiceMetrics, StartError,
+    TaskId,
 };
 use vigil_status::ServiceJoinHandle;
 
@@ -33,6 +36,9 @@ pub(crate) trait Host: Send + Sync + 'static {
 
     /// [`Registry::instance_metrics`].
     fn instance_metrics(&self, id: ServiceId) -> Option<ServiceMetrics>;
+
+    /// [`Registry::watch_mailbox`].
+    fn watch_mailbox(&self, name: &'static str, probe: &Arc<dyn MailboxProbe>);
 }
 
 impl<F: MonitorFactory<C>, C: Clock> Host for Registry<F, C> {
@@ -55,5 +61,9 @@ impl<F: MonitorFactory<C>, C: Clock> Host for Registry<F, C> {
 
     fn instance_metrics(&self, id: ServiceId) -> Option<ServiceMetrics> {
         self.instance_metrics(id)
+    }
+
+    fn watch_mailbox(&self, name: &'static str, probe: &Arc<dyn MailboxProbe>) {
+        self.watch_mailbox(name, probe);
     }
 }

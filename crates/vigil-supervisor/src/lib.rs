@@ -63,7 +63,8 @@
 //! - [`ChildSpec`]: a service's factory and policies: [`Restart`], [`Backoff`] ([`Jitter`]),
 //!   intensity, stop timeout, stage. [`IntoExit`]: what a service may return.
 //! - [`Context`]: what an incarnation knows (id, restarts, the shutdown request).
-//! - [`Mailbox`] and [`Addr`]: a service's queue, surviving its restarts.
+//! - [`Mailbox`] and [`Addr`]: a service's queue, surviving its restarts; its figures
+//!   (depth, sent, received, rejected, oldest wait) are in the registry's snapshots.
 //! - [`ShutdownReport`], [`Exit`], [`Ending`], [`ServiceState`]: how things ended and stand.
 //!
 //! See `docs/supervision.md` for the policies and the shutdown sequence in detail.
@@ -86,6 +87,7 @@ mod host;
 mod incarnation;
 mod intensity;
 mod mailbox;
+mod mailbox_figures;
 mod report;
 mod signal;
 mod spec;

@@ -6,22 +6,33 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, Notify};
+use vigil_registry::{MailboxProbe, MailboxSnapshot};
+
+use crate::mailbox_figures::Figures;
 
 /// Where a service's receiver waits between two incarnations.
+///
+/// It is also the mailbox's [`MailboxProbe`]: the supervisor's registry watches the slot,
+/// which lives exactly as long as the receiver (held by the spec's factory and by every
+/// lease), so the figures leave the snapshots with the mailbox, even while addresses of
+/// it remain.
 pub(crate) struct Slot<M> {
     receiver: Mutex<Option<mpsc::Receiver<M>>>,
     returned: Notify,
+    figures: Arc<Figures>,
 }
 
 impl<M> Slot<M> {
     /// A bounded channel of `capacity` whose receiver waits in the returned slot.
     pub(crate) fn channel(capacity: usize) -> (Addr<M>, Arc<Self>) {
         let (sender, receiver) = mpsc::channel(capacity);
+        let figures = Arc::new(Figures::new(capacity));
         let slot = Arc::new(Self {
             receiver: Mutex::new(Some(receiver)),
             returned: Notify::new(),
+            figures: figures.clone(),
         });
-        (Addr { sender }, slot)
+        (Addr { sender, figures }, slot)
     }
 
     fn take(&self) -> Option<mpsc::Receiver<M>> {
@@ -40,6 +51,12 @@ impl<M> Slot<M> {
     }
 }
 
+impl<M: Send + 'static> MailboxProbe for Slot<M> {
+    fn read(&self) -> MailboxSnapshot {
+        self.figures.read()
+    }
+}
+
 /// An incarnation's lease on its service's mailbox: receives what was sent to the service's
 /// [`Addr`], including messages sent while the service was down.
 ///
@@ -50,6 +67,8 @@ impl<M> Slot<M> {
 pub struct Mailbox<M> {
     receiver: Option<mpsc::Receiver<M>>,
     slot: Arc<Slot<M>>,
+    /// The slot's, at hand: counted at every receive.
+    figures: Arc<Figures>,
 }
 
 impl<M> Mailbox<M> {
@@ -58,6 +77,7 @@ impl<M> Mailbox<M> {
     pub(crate) fn lease(slot: Arc<Slot<M>>) -> Self {
         Self {
             receiver: slot.take(),
+            figures: slot.figures.clone(),
             slot,
         }
     }
@@ -71,7 +91,11 @@ impl<M> Mailbox<M> {
     pub async fn recv(&mut self) -> Option<M> {
         loop {
             if let Some(receiver) = &mut self.receiver {
-                return receiver.recv().await;
+                let message = receiver.recv().await;
+                if message.is_some() {
+                    self.figures.on_receive();
+                }
+                return message;
             }
             let returned = self.slot.returned.notified();
             self.receiver = self.slot.take();
@@ -102,8 +126,14 @@ impl<M> fmt::Debug for Mailbox<M> {
 ///
 /// Sending fails only once the service has stopped for good (it ended without restart, gave
 /// up, or the supervisor shut down) and its mailbox was dropped.
+///
+/// Every message sent and every [`try_send`](Self::try_send) refused for lack of room is
+/// counted in the mailbox's figures, which the supervisor's registry reads at each snapshot
+/// (`metrics().group(name).mailbox`; see `docs/supervision.md`, "Mailbox figures"): a
+/// relaxed increment, a clock read and a store per message.
 pub struct Addr<M> {
     sender: mpsc::Sender<M>,
+    figures: Arc<Figures>,
 }
 
 impl<M> Addr<M> {
@@ -118,16 +148,36 @@ impl<M> Addr<M> {
     /// Like [`mpsc::Sender::send`]: if the future is dropped before it completes, the
     /// message was not sent (and is lost with the future).
     pub async fn send(&self, message: M) -> Result<(), SendError<M>> {
-        self.sender.send(message).await
+        // What `mpsc::Sender::send` does, with the message counted between room and queue.
+        match self.sender.reserve().await {
+            Ok(permit) => {
+                self.figures.on_send();
+                permit.send(message);
+                Ok(())
+            }
+            Err(SendError(())) => Err(SendError(message)),
+        }
     }
 
     /// Sends `message` if there is room now.
     ///
     /// # Errors
     ///
-    /// Returns the message if the mailbox is full or gone.
+    /// Returns the message if the mailbox is full (counted as a rejection in the mailbox's
+    /// figures) or gone (not counted).
     pub fn try_send(&self, message: M) -> Result<(), TrySendError<M>> {
-        self.sender.try_send(message)
+        match self.sender.try_reserve() {
+            Ok(permit) => {
+                self.figures.on_send();
+                permit.send(message);
+                Ok(())
+            }
+            Err(TrySendError::Full(())) => {
+                self.figures.on_reject();
+                Err(TrySendError::Full(message))
+            }
+            Err(TrySendError::Closed(())) => Err(TrySendError::Closed(message)),
+        }
     }
 
     /// `true` once the service's mailbox is gone (no incarnation will receive again).
@@ -140,6 +190,7 @@ impl<M> Clone for Addr<M> {
     fn clone(&self) -> Self {
         Self {
             sender: self.sender.clone(),
+            figures: self.figures.clone(),
         }
     }
 }
@@ -195,6 +246,36 @@ mod tests {
         // The message the panicking task took is gone; the next one waits.
         let mut next = Mailbox::lease(slot);
         assert_eq!(runtime.block_on(next.recv()), Some(2));
+    }
+
+    #[test]
+    fn a_full_mailbox_counts_a_rejection_a_closed_one_does_not() {
+        let (addr, slot) = Slot::<u32>::channel(1);
+        addr.try_send(1).unwrap();
+        assert!(matches!(addr.try_send(2), Err(TrySendError::Full(2))));
+        assert_eq!(slot.read().rejected, 1);
+        let figures = slot.figures.clone();
+        drop(slot);
+        assert!(matches!(addr.try_send(3), Err(TrySendError::Closed(3))));
+        let runtime = runtime();
+        assert!(runtime.block_on(addr.send(4)).is_err());
+        let read = figures.read();
+        assert_eq!((read.sent, read.rejected), (1, 1));
+    }
+
+    #[test]
+    fn a_lease_counts_what_it_receives() {
+        let runtime = runtime();
+        let (addr, slot) = Slot::<u32>::channel(4);
+        addr.try_send(1).unwrap();
+        addr.try_send(2).unwrap();
+        let mut lease = Mailbox::lease(slot.clone());
+        assert_eq!(runtime.block_on(lease.recv()), Some(1));
+        drop(lease);
+        assert_eq!((slot.read().depth, slot.read().received), (1, 1));
+        let mut next = Mailbox::lease(slot.clone());
+        assert_eq!(runtime.block_on(next.recv()), Some(2));
+        assert_eq!((slot.read().depth, slot.read().received), (0, 2));
     }
 
     #[test]

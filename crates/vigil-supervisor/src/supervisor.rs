@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use vigil_monitor::{Clock, DefaultClock};
-use vigil_registry::{MonitorFactory, Registry, ServiceId, TaskId};
+use vigil_registry::{MailboxProbe, MonitorFactory, Registry, ServiceId, TaskId};
 
 use crate::board::Board;
 use crate::config::{Config, Escalation, DEFAULT_ABORT_GRACE, DEFAULT_SHUTDOWN_TIMEOUT};
@@ -124,6 +124,37 @@ impl<F: MonitorFactory<C>, C: Clock> Supervisor<F, C> {
     /// Messages sent while the service is down (backing off) wait for the next incarnation.
     /// Only a message that a failed incarnation had already received can be lost.
     ///
+    /// The registry watches the mailbox under the spec's name for as long as it exists
+    /// ([`Registry::watch_mailbox`]): its capacity, depth, sent, received and rejected
+    /// counts and the oldest message's wait are in every snapshot, as
+    /// `registry().metrics().group(name).mailbox`.
+    ///
+    /// ```
+    /// use vigil_supervisor::{ChildSpec, Supervisor};
+    ///
+    /// let runtime = tokio::runtime::Builder::new_current_thread()
+    ///     .enable_time()
+    ///     .build()
+    ///     .unwrap();
+    /// let supervisor = Supervisor::builder().build(runtime.handle());
+    /// let addr = supervisor.start_with_mailbox(
+    ///     ChildSpec::with_mailbox("jobs", |_ctx, mut mailbox| async move {
+    ///         while let Some(job) = mailbox.recv().await {
+    ///             let _: u32 = job;
+    ///         }
+    ///     }),
+    ///     2,
+    /// );
+    /// // Not polled yet: both wait, and a third does not fit.
+    /// addr.try_send(1).unwrap();
+    /// addr.try_send(2).unwrap();
+    /// assert!(addr.try_send(3).is_err());
+    /// let jobs = supervisor.registry().metrics().group("jobs").unwrap().mailbox.unwrap();
+    /// assert_eq!((jobs.capacity, jobs.depth, jobs.sent, jobs.rejected), (2, 2, 2, 1));
+    /// drop(addr); // the service ends once it has drained its mailbox
+    /// # drop(runtime.block_on(supervisor.stop()));
+    /// ```
+    ///
     /// # Panics
     ///
     /// If `capacity` is 0, or as [`start`](Self::start).
@@ -205,6 +236,9 @@ impl Control {
     ) -> Addr<M> {
         assert!(capacity > 0, "a mailbox needs a capacity of at least 1");
         let (addr, slot) = Slot::channel(capacity);
+        // The registry keeps a weak reference: the figures leave its snapshots with the slot.
+        let probe: Arc<dyn MailboxProbe> = slot.clone();
+        self.host.watch_mailbox(spec.task.name(), &probe);
         let factory = (spec.kind.bind)(slot);
         self.adopt(spec.task, spec.options, factory);
         addr
