@@ -104,6 +104,11 @@ fn snapshot_json_round_trips_into_the_same_snapshot() {
     // The rest is the snapshot's own serde form, member for member.
     let mut without_supervisor = document.as_object().unwrap().clone();
     without_supervisor.remove("supervisor");
+    // No verdict: the endpoint has no baseline yet.
+    assert_eq!(
+        without_supervisor.remove("verdicts"),
+        Some(serde_json::json!([]))
+    );
     assert_eq!(
         serde_json::Value::Object(without_supervisor),
         serde_json::to_value(&snapshot).unwrap()
@@ -129,6 +134,7 @@ fn snapshot_json_over_the_instance_limit_says_how_many_it_left_out() {
     // Exactly the registry's limited document, with the supervisor member.
     let mut without_supervisor = document.as_object().unwrap().clone();
     without_supervisor.remove("supervisor");
+    without_supervisor.remove("verdicts");
     assert_eq!(
         serde_json::Value::Object(without_supervisor),
         serde_json::to_value(snapshot.limited_document(2)).unwrap()
@@ -616,5 +622,78 @@ fn a_head_trickled_slower_than_the_deadline_is_cut_off_at_the_deadline() {
         // The server still answers, on the wall clock again.
         tokio::time::resume();
         scrape(address).await;
+    });
+}
+
+/// A mailbox that stays full, its oldest message waiting 3.2 s.
+struct FullMailbox;
+
+impl vigil::registry::MailboxProbe for FullMailbox {
+    fn read(&self) -> vigil::registry::MailboxSnapshot {
+        vigil::registry::MailboxSnapshot::new(
+            1000,
+            1000,
+            5000,
+            4000,
+            20,
+            Duration::from_millis(3200),
+        )
+    }
+}
+
+#[test]
+fn a_backlogged_service_gets_a_verdict_in_the_snapshot_and_a_health_line() {
+    let runtime = multi_thread();
+    let registry = Arc::new(Registry::new());
+    let probe: Arc<dyn vigil::registry::MailboxProbe> = Arc::new(FullMailbox);
+    registry.watch_mailbox("consumer", &probe);
+    let _consumer = registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("consumer", std::future::pending()),
+    );
+    let _quiet = registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("quiet", std::future::pending()),
+    );
+    let server = Endpoint::new(Arc::clone(&registry))
+        .spawn(runtime.handle(), loopback())
+        .expect("bind loopback");
+    let address = server.local_addr();
+    runtime.block_on(async {
+        // The first request has no baseline: no verdict, and `/health` is a bare `ok`.
+        let health = get(address, "/health", "").await;
+        assert_eq!(health.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(health.body, "ok\n");
+        // Within a second of it: still no baseline.
+        let document = get(address, "/snapshot.json", "").await;
+        let document: serde_json::Value = serde_json::from_str(&document.body).unwrap();
+        assert_eq!(document["verdicts"], serde_json::json!([]));
+
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let response = get(address, "/snapshot.json", "").await;
+        assert_eq!(response.status_line, "HTTP/1.1 200 OK");
+        let document: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            document["verdicts"],
+            serde_json::json!([{
+                "name": "consumer",
+                "cause": "backlogged",
+                "text": "backlogged (mailbox 1000/1000, oldest 3.2 s)",
+            }])
+        );
+        // The document still reads back as a snapshot.
+        let served: ServicesMetrics = serde_json::from_str(&response.body).unwrap();
+        assert_eq!(
+            served.group("consumer").unwrap().mailbox.unwrap().depth,
+            1000
+        );
+
+        // Lagging is not unhealthy: `200`, `ok`, then one line per lagging service.
+        let health = get(address, "/health", "").await;
+        assert_eq!(health.status_line, "HTTP/1.1 200 OK");
+        assert_eq!(
+            health.body,
+            "ok\nlagging: consumer: backlogged (mailbox 1000/1000, oldest 3.2 s)\n"
+        );
     });
 }

@@ -3,6 +3,7 @@
 mod export_fixture;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Unit;
@@ -86,9 +87,10 @@ fn nanos(duration: Duration) -> u64 {
 }
 
 /// Per-name series per name: starts, restarts, 4 endings, polls, busy, instances, in poll,
-/// utilization max and mean, longest poll in flight; slow-poll share and threshold; three
-/// quantiles and the max.
-const SERIES_PER_NAME: usize = 13 + 2 + 4;
+/// utilization max and mean, longest poll in flight; slow-poll share and threshold; the
+/// max; 7 lifetime scheduling figures; the lifetime histogram (24 buckets, count, sum);
+/// lifetime slow and fast polls.
+const SERIES_PER_NAME: usize = 13 + 2 + 1 + 7 + HISTOGRAM_BUCKETS + 2 + 2;
 
 /// Per-instance series per instance: 5 default + 4 slow-poll + 7 scheduling + 24 buckets,
 /// count, sum and max.
@@ -155,18 +157,59 @@ fn assert_per_name_series(recorded: &Recorded) {
             recorded.gauge("vigil_service_slow_poll_threshold_seconds", labels),
             SLOW_POLL_THRESHOLD.as_secs_f64()
         );
-        for quantile in ["0.5", "0.9", "0.99"] {
-            let labels = [("service", name), ("quantile", quantile)];
-            assert_eq!(
-                recorded.gauge("vigil_service_poll_duration_quantile_seconds", &labels),
-                group.quantile.as_secs_f64(),
-                "{name} p{quantile}"
-            );
-        }
         assert_eq!(
             recorded.gauge("vigil_service_poll_duration_max_seconds", labels),
             group.poll_duration_max.as_secs_f64()
         );
+        let counters = [
+            ("vigil_service_scheduled_polls_total", group.scheduled_polls),
+            (
+                "vigil_service_scheduling_delay_nanoseconds_total",
+                nanos(group.scheduling_delay),
+            ),
+            ("vigil_service_first_polls_total", group.first_polls),
+            (
+                "vigil_service_first_poll_delay_nanoseconds_total",
+                nanos(group.first_poll_delay),
+            ),
+            ("vigil_service_idle_periods_total", group.idle_periods),
+            (
+                "vigil_service_idle_nanoseconds_total",
+                nanos(group.idle_time),
+            ),
+            ("vigil_service_slow_polls_total", group.slow_polls),
+            ("vigil_service_fast_polls_total", group.fast_polls),
+            ("vigil_service_poll_duration_nanoseconds_count", group.polls),
+            (
+                "vigil_service_poll_duration_nanoseconds_sum",
+                nanos(group.completed_busy),
+            ),
+        ];
+        for (series, expected) in counters {
+            assert_eq!(
+                recorded.counter(series, labels),
+                expected,
+                "{name} {series}"
+            );
+        }
+        assert_eq!(
+            recorded.gauge("vigil_service_scheduling_delay_max_seconds", labels),
+            group.scheduling_delay_max.as_secs_f64(),
+            "{name}"
+        );
+        for (upper, cumulative) in group.cumulative_buckets() {
+            let le = if upper == Duration::MAX {
+                "+Inf".to_owned()
+            } else {
+                upper.as_nanos().to_string()
+            };
+            let labels = [("service", name), ("le", le.as_str())];
+            assert_eq!(
+                recorded.counter("vigil_service_poll_duration_nanoseconds_bucket", &labels),
+                cumulative,
+                "{name} le={le}"
+            );
+        }
     }
     for (_, labels) in recorded.values.keys() {
         assert!(!labels.contains_key("instance") && !labels.contains_key("job"));
@@ -486,4 +529,90 @@ fn ended_instances_leave_their_counters_to_their_name() {
 fn an_empty_snapshot_publishes_nothing() {
     let recorded = Recorded::capture(|| publish(&ServicesMetrics::default()));
     assert!(recorded.values.is_empty());
+}
+
+/// A mailbox whose figures the test sets.
+struct FixedMailbox(vigil::registry::MailboxSnapshot);
+
+impl vigil::registry::MailboxProbe for FixedMailbox {
+    fn read(&self) -> vigil::registry::MailboxSnapshot {
+        self.0
+    }
+}
+
+#[test]
+fn runtimes_and_mailboxes_are_published() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let registry = Registry::builder().clock(MockClock::new()).build();
+    registry.watch_runtime("main", runtime.handle());
+    let probe: Arc<dyn vigil::registry::MailboxProbe> = Arc::new(FixedMailbox(
+        vigil::registry::MailboxSnapshot::new(64, 64, 1000, 936, 12, Duration::from_millis(2500)),
+    ));
+    registry.watch_mailbox("consumer", &probe);
+    runtime.block_on(async {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    });
+    let snapshot = registry.metrics();
+    let recorded = Recorded::capture(|| {
+        describe();
+        publish(&snapshot);
+    });
+    let watched = snapshot.runtime("main").expect("watched");
+    let main = [("runtime", "main")];
+    assert_eq!(recorded.gauge("vigil_runtime_workers", &main), 2.0);
+    assert_eq!(
+        recorded.gauge("vigil_runtime_alive_tasks", &main),
+        watched.alive_tasks as f64
+    );
+    assert_eq!(
+        recorded.gauge("vigil_runtime_global_queue_depth", &main),
+        watched.global_queue_depth as f64
+    );
+    for (index, worker) in watched.workers.iter().enumerate() {
+        let index = index.to_string();
+        let labels = [("runtime", "main"), ("worker", index.as_str())];
+        assert_eq!(
+            recorded.counter("vigil_runtime_worker_busy_nanoseconds_total", &labels),
+            nanos(worker.busy)
+        );
+        assert_eq!(
+            recorded.counter("vigil_runtime_worker_parks_total", &labels),
+            worker.park_count
+        );
+        assert_eq!(
+            recorded.counter("vigil_runtime_worker_park_unparks_total", &labels),
+            worker.park_unpark_count
+        );
+    }
+    let consumer = [("service", "consumer")];
+    assert_eq!(recorded.gauge("vigil_mailbox_capacity", &consumer), 64.0);
+    assert_eq!(recorded.gauge("vigil_mailbox_depth", &consumer), 64.0);
+    assert_eq!(
+        recorded.gauge("vigil_mailbox_oldest_wait_seconds", &consumer),
+        2.5
+    );
+    assert_eq!(
+        recorded.counter("vigil_mailbox_sent_total", &consumer),
+        1000
+    );
+    assert_eq!(
+        recorded.counter("vigil_mailbox_received_total", &consumer),
+        936
+    );
+    assert_eq!(
+        recorded.counter("vigil_mailbox_rejected_total", &consumer),
+        12
+    );
+    assert_eq!(
+        recorded.units["vigil_runtime_worker_busy_nanoseconds_total"],
+        Some(Unit::Nanoseconds)
+    );
+    assert_eq!(
+        recorded.units["vigil_mailbox_oldest_wait_seconds"],
+        Some(Unit::Seconds)
+    );
 }

@@ -15,9 +15,10 @@ use export_fixture::exposition::{openmetrics_samples_match, parse, Parsed};
 use export_fixture::{expected, expected_groups, Fixture, SLOW_POLL_THRESHOLD, SNAPSHOT_AT};
 
 /// Per-name samples per name: starts, restarts, 4 endings, polls, busy, instances, in poll,
-/// utilization max and mean, longest poll in flight; slow-poll share and threshold; three
-/// quantiles and the max.
-const SAMPLES_PER_NAME: usize = 13 + 2 + 4;
+/// utilization max and mean, longest poll in flight; slow-poll share and threshold; the
+/// max; 7 lifetime scheduling figures; the lifetime histogram (24 buckets, sum, count);
+/// lifetime slow and fast polls.
+const SAMPLES_PER_NAME: usize = 13 + 2 + 1 + 7 + HISTOGRAM_BUCKETS + 2 + 2;
 
 /// Per-instance samples per instance: 5 default + 4 slow-poll + 7 scheduling + 24 buckets,
 /// sum, count and max.
@@ -51,7 +52,15 @@ fn assert_no_target_labels(parsed: &Parsed) {
     assert!(!names.contains("job"), "{names:?}");
     for name in names {
         assert!(
-            ["service", "outcome", "quantile", "instance_id", "le"].contains(&name),
+            [
+                "service",
+                "outcome",
+                "instance_id",
+                "le",
+                "runtime",
+                "worker"
+            ]
+            .contains(&name),
             "unexpected label {name}"
         );
     }
@@ -118,21 +127,97 @@ fn assert_per_name_figures(parsed: &Parsed) {
             value("vigil_service_slow_poll_threshold_seconds"),
             seconds(SLOW_POLL_THRESHOLD)
         );
-        for quantile in ["0.5", "0.9", "0.99"] {
-            let labels = [("service", name), ("quantile", quantile)];
-            assert_eq!(
-                parsed.value("vigil_service_poll_duration_quantile_seconds", &labels),
-                seconds(group.quantile),
-                "{name} p{quantile}"
-            );
-        }
         assert_eq!(
             value("vigil_service_poll_duration_max_seconds"),
             seconds(group.poll_duration_max),
             "{name}"
         );
+        assert_lifetime_figures(parsed, &group);
     }
     assert_no_target_labels(parsed);
+}
+
+/// Checks one name's lifetime figures of the attached monitors in `parsed`: scheduling
+/// counters, the histogram, slow and fast polls.
+#[track_caller]
+fn assert_lifetime_figures(parsed: &Parsed, group: &export_fixture::ExpectedGroup) {
+    let name = group.name;
+    let labels = [("service", name)];
+    let value = |sample: &str| parsed.value(sample, &labels);
+    let figures = [
+        (
+            "vigil_service_scheduled_polls_total",
+            group.scheduled_polls as f64,
+        ),
+        (
+            "vigil_service_scheduling_delay_seconds_total",
+            seconds(group.scheduling_delay),
+        ),
+        (
+            "vigil_service_scheduling_delay_max_seconds",
+            seconds(group.scheduling_delay_max),
+        ),
+        ("vigil_service_first_polls_total", group.first_polls as f64),
+        (
+            "vigil_service_first_poll_delay_seconds_total",
+            seconds(group.first_poll_delay),
+        ),
+        (
+            "vigil_service_idle_periods_total",
+            group.idle_periods as f64,
+        ),
+        ("vigil_service_idle_seconds_total", seconds(group.idle_time)),
+        ("vigil_service_slow_polls_total", group.slow_polls as f64),
+        ("vigil_service_fast_polls_total", group.fast_polls as f64),
+        (
+            "vigil_service_poll_duration_seconds_count",
+            group.polls as f64,
+        ),
+        (
+            "vigil_service_poll_duration_seconds_sum",
+            seconds(group.completed_busy),
+        ),
+    ];
+    for (sample, expected) in figures {
+        assert_eq!(value(sample), expected, "{name} {sample}");
+    }
+    // The buckets: cumulative, at the bounds in seconds, the last `+Inf` = `_count` = the
+    // name's polls.
+    let expected_buckets: Vec<(f64, f64)> = group
+        .cumulative_buckets()
+        .into_iter()
+        .map(|(upper, count)| {
+            let le = if upper == Duration::MAX {
+                f64::INFINITY
+            } else {
+                seconds(upper)
+            };
+            (le, count as f64)
+        })
+        .collect();
+    let written = name_buckets(parsed, name);
+    assert_eq!(written, expected_buckets, "{name}");
+    assert!(written.windows(2).all(|pair| pair[0].1 <= pair[1].1));
+    assert_eq!(written.last().map(|last| last.1), Some(group.polls as f64));
+    assert_eq!(
+        parsed.types["vigil_service_poll_duration_seconds"],
+        "histogram"
+    );
+}
+
+/// The `(le, cumulative count)` buckets of one name's lifetime histogram, by `le`.
+fn name_buckets(parsed: &Parsed, service: &str) -> Vec<(f64, f64)> {
+    let mut buckets: Vec<(f64, f64)> = parsed
+        .samples
+        .iter()
+        .filter(|((sample, labels), _)| {
+            sample == "vigil_service_poll_duration_seconds_bucket"
+                && labels.get("service").map(String::as_str) == Some(service)
+        })
+        .map(|((_, labels), value)| (labels["le"].parse().expect("le is a number"), *value))
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
 }
 
 /// Checks the per-instance figures of the fixture in `parsed`.
@@ -541,4 +626,158 @@ fn label_values_are_escaped() {
     );
     let openmetrics = encode_with(&snapshot, Format::OpenMetrics, Granularity::per_instance(1));
     openmetrics_samples_match(&openmetrics, &text);
+}
+
+/// A mailbox whose figures the test sets.
+struct FixedMailbox(vigil::registry::MailboxSnapshot);
+
+impl vigil::registry::MailboxProbe for FixedMailbox {
+    fn read(&self) -> vigil::registry::MailboxSnapshot {
+        self.0
+    }
+}
+
+#[test]
+fn runtimes_and_mailboxes_have_their_series() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let registry = Registry::builder().clock(MockClock::new()).build();
+    registry.watch_runtime("main", runtime.handle());
+    let probe: Arc<dyn vigil::registry::MailboxProbe> = Arc::new(FixedMailbox(
+        vigil::registry::MailboxSnapshot::new(1000, 250, 900, 650, 7, Duration::from_millis(1500)),
+    ));
+    registry.watch_mailbox("consumer", &probe);
+    let _consumer = registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("consumer", std::future::pending()),
+    );
+    // Let both workers run (and park) at least once.
+    runtime.block_on(async {
+        for _ in 0..4 {
+            tokio::task::spawn(async { tokio::task::yield_now().await })
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    });
+
+    let snapshot = registry.metrics();
+    let text = encode(&snapshot, Format::Prometheus);
+    let parsed = parse(&text);
+    let watched = snapshot.runtime("main").expect("watched");
+
+    let main = [("runtime", "main")];
+    assert_eq!(parsed.value("vigil_runtime_workers", &main), 2.0);
+    assert_eq!(
+        parsed.value("vigil_runtime_alive_tasks", &main),
+        watched.alive_tasks as f64
+    );
+    assert!(watched.alive_tasks >= 1, "the consumer is alive");
+    assert_eq!(
+        parsed.value("vigil_runtime_global_queue_depth", &main),
+        watched.global_queue_depth as f64
+    );
+    for (index, worker) in watched.workers.iter().enumerate() {
+        let index = index.to_string();
+        let labels = [("runtime", "main"), ("worker", index.as_str())];
+        assert_eq!(
+            parsed.value("vigil_runtime_worker_busy_seconds_total", &labels),
+            worker.busy.as_secs_f64()
+        );
+        assert_eq!(
+            parsed.value("vigil_runtime_worker_parks_total", &labels),
+            worker.park_count as f64
+        );
+        assert_eq!(
+            parsed.value("vigil_runtime_worker_park_unparks_total", &labels),
+            worker.park_unpark_count as f64
+        );
+    }
+    assert!(parsed
+        .get(
+            "vigil_runtime_worker_parks_total",
+            &[("runtime", "main"), ("worker", "2")]
+        )
+        .is_none());
+    assert_eq!(
+        parsed.types["vigil_runtime_worker_busy_seconds_total"],
+        "counter"
+    );
+    assert_eq!(parsed.types["vigil_runtime_alive_tasks"], "gauge");
+
+    let consumer = [("service", "consumer")];
+    let mailbox = [
+        ("vigil_mailbox_capacity", 1000.0, "gauge"),
+        ("vigil_mailbox_depth", 250.0, "gauge"),
+        ("vigil_mailbox_oldest_wait_seconds", 1.5, "gauge"),
+        ("vigil_mailbox_sent_total", 900.0, "counter"),
+        ("vigil_mailbox_received_total", 650.0, "counter"),
+        ("vigil_mailbox_rejected_total", 7.0, "counter"),
+    ];
+    for (name, value, kind) in mailbox {
+        assert_eq!(parsed.value(name, &consumer), value, "{name}");
+        assert_eq!(parsed.types[name], kind, "{name}");
+    }
+    assert_no_target_labels(&parsed);
+    openmetrics_samples_match(&encode(&snapshot, Format::OpenMetrics), &text);
+}
+
+#[test]
+fn the_per_name_histogram_counts_every_poll_of_ended_instances_too() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let registry = Registry::builder()
+        .monitor(vigil::registry::PollHistograms)
+        .build();
+    for _ in 0..3 {
+        let ended = registry.start_in(
+            runtime.handle(),
+            ServiceObj::new("short", async {
+                tokio::task::yield_now().await;
+            }),
+        );
+        runtime.block_on(ended).unwrap();
+    }
+    let _live = registry.start_in(
+        runtime.handle(),
+        ServiceObj::new("short", async {
+            std::future::pending::<()>().await;
+        }),
+    );
+    runtime.block_on(tokio::task::yield_now());
+    let snapshot = registry.metrics();
+    let group = snapshot.group("short").unwrap();
+    let parsed = parse(&encode(&snapshot, Format::Prometheus));
+    let polls = parsed.value("vigil_service_polls_total", &[("service", "short")]);
+    assert_eq!(polls, group.poll_count as f64);
+    assert!(
+        group.poll_count >= 7,
+        "2 polls per ended instance, 1 of the live one"
+    );
+    assert_eq!(
+        parsed.value(
+            "vigil_service_poll_duration_seconds_count",
+            &[("service", "short")]
+        ),
+        polls
+    );
+    let buckets = name_buckets(&parsed, "short");
+    assert_eq!(buckets.len(), HISTOGRAM_BUCKETS);
+    assert!(
+        buckets.windows(2).all(|pair| pair[0].1 <= pair[1].1),
+        "cumulative"
+    );
+    assert_eq!(buckets.last().unwrap(), &(f64::INFINITY, polls));
+    // The sum: the name's busy time, every poll completed.
+    assert_eq!(
+        parsed.value(
+            "vigil_service_poll_duration_seconds_sum",
+            &[("service", "short")]
+        ),
+        group.total_busy_duration.as_secs_f64()
+    );
 }

@@ -3,12 +3,8 @@
 //! `promtool` comes with Debian's `prometheus` package (`.ci/run` installs it). Without it
 //! the tests fail when `CI=true` and skip, saying why, elsewhere.
 //!
-//! One known complaint is accepted, and only that one: the per-name poll-duration
-//! quantiles (`vigil_service_poll_duration_quantile_seconds`) are gauges with a `quantile`
-//! label, which promtool's linter reports as "non-summary metrics should not have
-//! "quantile" label". Their redesign (histograms a fleet can aggregate) is issue #17; once
-//! it lands, [`KNOWN_COMPLAINTS`] becomes empty and these tests hold promtool's verdict
-//! whole.
+//! No complaint is accepted: promtool must exit 0 and say nothing (the per-name quantile
+//! gauges it used to flag gave way to a per-name histogram, issue #17).
 
 mod export_fixture;
 mod http_client;
@@ -22,18 +18,20 @@ use vigil::export::prometheus::{encode_with, Format};
 use vigil::export::Granularity;
 use vigil::http::Endpoint;
 use vigil::monitor::MockClock;
+use vigil::registry::{MailboxProbe, MailboxSnapshot};
 use vigil::{Registry, ServiceObj};
 
 use export_fixture::Fixture;
 use http_client::{get, loopback};
 
-/// Complaints of `promtool check metrics` these tests accept, as `(metric, text)`.
-///
-/// Issue #17: the quantile gauges give way to histograms; then this list is empty.
-const KNOWN_COMPLAINTS: &[(&str, &str)] = &[(
-    "vigil_service_poll_duration_quantile_seconds",
-    "non-summary metrics should not have \"quantile\" label",
-)];
+/// A full mailbox.
+struct FullMailbox;
+
+impl MailboxProbe for FullMailbox {
+    fn read(&self) -> MailboxSnapshot {
+        MailboxSnapshot::new(100, 100, 500, 400, 3, std::time::Duration::from_secs(2))
+    }
+}
 
 /// What `promtool check metrics` said about one text.
 #[derive(Debug)]
@@ -96,34 +94,17 @@ fn check_metrics(promtool: &str, text: &str) -> Verdict {
     }
 }
 
-/// Asserts that promtool parsed `text` and found no problem but the known ones.
+/// Asserts that promtool parsed `text` and found no problem at all.
 #[track_caller]
 fn assert_promtool_accepts(promtool: &str, text: &str) {
     assert!(!text.is_empty());
     let verdict = check_metrics(promtool, text);
-    let unknown: Vec<&str> = verdict
-        .report
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .filter(|line| {
-            !KNOWN_COMPLAINTS
-                .iter()
-                .any(|(metric, complaint)| *line == format!("{metric} {complaint}"))
-        })
-        .collect();
-    assert!(
-        unknown.is_empty(),
-        "promtool check metrics: {verdict:?}\nunexpected: {unknown:#?}\n{text}"
+    assert_eq!(
+        verdict.code,
+        Some(0),
+        "promtool check metrics: {verdict:?}\n{text}"
     );
-    // 3: lint problems (the known ones); 1 would be a text it could not parse, and then
-    // the report is not a list of known complaints.
-    assert!(
-        matches!(verdict.code, Some(0 | 3)),
-        "promtool check metrics: {verdict:?}"
-    );
-    if verdict.code == Some(0) {
-        assert!(verdict.report.trim().is_empty(), "{verdict:?}");
-    }
+    assert!(verdict.report.trim().is_empty(), "{verdict:?}\n{text}");
 }
 
 /// `GET /metrics` as `curl` sends it (no `Accept`: the Prometheus text format).
@@ -141,13 +122,24 @@ async fn scrape(address: SocketAddr) -> String {
 fn promtool_accepts_a_scrape_of_every_per_name_figure() {
     let Some(promtool) = promtool() else { return };
     let fixture = Fixture::new();
+    // With a watched runtime and a mailbox: their families too.
+    fixture
+        .registry
+        .watch_runtime("main", fixture.runtime.handle());
+    let probe: Arc<dyn MailboxProbe> = Arc::new(FullMailbox);
+    fixture.registry.watch_mailbox("worker", &probe);
     let server = Endpoint::new(Arc::clone(&fixture.registry))
         .spawn(fixture.runtime.handle(), loopback())
         .expect("bind loopback");
     let text = fixture.runtime.block_on(scrape(server.local_addr()));
-    // Every per-name family of the fixture, the quantiles among them.
+    // Every per-name family of the fixture, the histogram among them.
     assert!(text.contains("vigil_service_slow_polls_ratio{"), "{text}");
-    assert!(text.contains("vigil_service_poll_duration_quantile_seconds{"));
+    assert!(text.contains("vigil_service_slow_polls_total{"), "{text}");
+    assert!(text.contains("vigil_service_poll_duration_seconds_bucket{"));
+    assert!(text.contains("vigil_service_scheduling_delay_seconds_total{"));
+    assert!(text.contains("vigil_runtime_worker_busy_seconds_total{"));
+    assert!(text.contains("vigil_mailbox_depth{"));
+    assert!(!text.contains("quantile"));
     assert_promtool_accepts(promtool, &text);
 }
 

@@ -79,8 +79,45 @@
 //!
 //! | name | kind | unit | value |
 //! |---|---|---|---|
-//! | `vigil_service_poll_duration_quantile_seconds{quantile}` | gauge | s | estimates for `0.5`, `0.9`, `0.99` ([`PollHistogram::quantile`]: never below the true value, at most twice it) |
 //! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll of a live instance |
+//!
+//! Per service name, lifetime figures of the attached monitors (every instance ever
+//! started under the name, ended ones folded in, so the counters never decrease):
+//!
+//! | name | kind | unit | value |
+//! |---|---|---|---|
+//! | `vigil_service_scheduled_polls_total` | counter | polls | with [`Scheduling`](crate::registry::Scheduling): polls that followed a wake |
+//! | `vigil_service_scheduling_delay_nanoseconds_total` | counter | ns | with `Scheduling`: their wake-to-poll delays, summed |
+//! | `vigil_service_scheduling_delay_max_seconds` | gauge | s | with `Scheduling`: the longest wake-to-poll delay of any instance ever started |
+//! | `vigil_service_first_polls_total` | counter | instances | with `Scheduling`: instances polled at least once |
+//! | `vigil_service_first_poll_delay_nanoseconds_total` | counter | ns | with `Scheduling`: their start-to-first-poll delays, summed |
+//! | `vigil_service_idle_periods_total` | counter | periods | with `Scheduling`: idle periods ended by a wake |
+//! | `vigil_service_idle_nanoseconds_total` | counter | ns | with `Scheduling`: those idle periods, summed |
+//! | `vigil_service_poll_duration_nanoseconds_bucket{le}`, `_count`, `_sum` | counter | polls, ns | with `PollHistograms`: the name's lifetime histogram (below) |
+//! | `vigil_service_slow_polls_total`, `vigil_service_fast_polls_total` | counter | polls | with `SlowPolls`: polls slower than the threshold, and the others |
+//!
+//! Per service name with a mailbox (registered by a supervisor), label `service`:
+//!
+//! | name | kind | unit | value |
+//! |---|---|---|---|
+//! | `vigil_mailbox_capacity` | gauge | messages | messages it holds at most |
+//! | `vigil_mailbox_depth` | gauge | messages | messages waiting now |
+//! | `vigil_mailbox_oldest_wait_seconds` | gauge | s | how long the oldest waiting message has waited; `0` when none waits |
+//! | `vigil_mailbox_sent_total` | counter | messages | messages ever accepted |
+//! | `vigil_mailbox_received_total` | counter | messages | messages the service ever took out |
+//! | `vigil_mailbox_rejected_total` | counter | sends | `try_send` calls refused because it was full |
+//!
+//! Per watched runtime ([`Registry::watch_runtime`](crate::Registry::watch_runtime)), label
+//! `runtime`, and `worker` (its index, from `"0"`) for the per-worker series:
+//!
+//! | name | kind | unit | value |
+//! |---|---|---|---|
+//! | `vigil_runtime_workers` | gauge | threads | worker threads |
+//! | `vigil_runtime_alive_tasks` | gauge | tasks | tasks spawned and not finished |
+//! | `vigil_runtime_global_queue_depth` | gauge | tasks | tasks waiting in the global queue |
+//! | `vigil_runtime_worker_busy_nanoseconds_total{worker}` | counter | ns | time the worker ran tasks |
+//! | `vigil_runtime_worker_parks_total{worker}` | counter | parks | times the worker went to sleep for lack of work |
+//! | `vigil_runtime_worker_park_unparks_total{worker}` | counter | transitions | parks and unparks: odd while parked |
 //!
 //! Per instance (opt-in, [`Granularity::PerInstance`]), labels `service` and `instance_id`:
 //!
@@ -99,21 +136,27 @@
 //! | `vigil_service_instance_poll_duration_nanoseconds_bucket{le}`, `_count`, `_sum` | counter | polls, ns | with `PollHistograms`: the histogram (below) |
 //! | `vigil_service_instance_poll_duration_max_seconds` | gauge | s | with `PollHistograms` |
 //!
-//! # The per-instance histogram
+//! # The histograms
 //!
 //! A `metrics` histogram takes individual samples, and a snapshot has none: it holds
 //! [`PollHistogram`]'s fixed bucket counts. Re-recording fake samples would cost a call per
-//! poll ever made. Instead the histogram is published in the layout of a Prometheus
-//! histogram: one counter per bucket with the label `le` = the bucket's upper bound in
-//! nanoseconds (`"256"`, ... , `"1073741824"`, `"+Inf"`), cumulative; `_count` and `_sum`
-//! (the busy time of the completed polls). vigil's buckets are `[lower, upper)`: a poll of
-//! exactly `upper` ns is counted in the next bucket.
+//! poll ever made. Instead the histograms (per name, and per instance when opted in) are
+//! published in the layout of a Prometheus histogram: one counter per bucket with the
+//! label `le` = the bucket's upper bound in nanoseconds (`"256"`, ... , `"1073741824"`,
+//! `"+Inf"`), cumulative; `_count` and `_sum`. `_sum` is exact, not estimated from the
+//! buckets: the busy time of the completed polls (the default monitor's busy time minus
+//! the polls in progress; per name, of every instance ever started), read just before or
+//! after the histogram, so under load it may disagree with `_count` by the polls that ended
+//! in between. vigil's buckets are `[lower, upper)`: a poll of exactly `upper` ns is
+//! counted in the next bucket.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use ::metrics::{counter, describe_counter, describe_gauge, gauge, Label, Unit};
 use vigil_monitor::{PollHistogram, SchedulingSnapshot, SlowPollSnapshot, HISTOGRAM_BUCKETS};
+
+mod watched;
 
 use crate::export::Granularity;
 use crate::{ServiceGroupMetrics, ServiceId, ServiceMetrics, ServicesMetrics};
@@ -130,8 +173,22 @@ const UTILIZATION_MEAN: &str = "vigil_service_utilization_mean_ratio";
 const LONGEST_IN_POLL: &str = "vigil_service_longest_poll_in_flight_seconds";
 const SLOW_POLL_SHARE: &str = "vigil_service_slow_polls_ratio";
 const SLOW_POLL_THRESHOLD: &str = "vigil_service_slow_poll_threshold_seconds";
-const POLL_DURATION_QUANTILE: &str = "vigil_service_poll_duration_quantile_seconds";
 const POLL_DURATION_MAX: &str = "vigil_service_poll_duration_max_seconds";
+
+const SCHEDULED_POLLS: &str = "vigil_service_scheduled_polls_total";
+const SCHEDULING_DELAY: &str = "vigil_service_scheduling_delay_nanoseconds_total";
+const SCHEDULING_DELAY_MAX: &str = "vigil_service_scheduling_delay_max_seconds";
+const FIRST_POLLS: &str = "vigil_service_first_polls_total";
+const FIRST_POLL_DELAY: &str = "vigil_service_first_poll_delay_nanoseconds_total";
+const IDLE_PERIODS: &str = "vigil_service_idle_periods_total";
+const IDLE: &str = "vigil_service_idle_nanoseconds_total";
+const SLOW_POLLS: &str = "vigil_service_slow_polls_total";
+const FAST_POLLS: &str = "vigil_service_fast_polls_total";
+const POLL_DURATION: HistogramNames = HistogramNames {
+    bucket: "vigil_service_poll_duration_nanoseconds_bucket",
+    count: "vigil_service_poll_duration_nanoseconds_count",
+    sum: "vigil_service_poll_duration_nanoseconds_sum",
+};
 
 const INSTANCE_POLLS: &str = "vigil_service_instance_polls_total";
 const INSTANCE_BUSY: &str = "vigil_service_instance_busy_nanoseconds_total";
@@ -152,14 +209,19 @@ const INSTANCE_IDLE: &str = "vigil_service_instance_idle_nanoseconds_total";
 const INSTANCE_IDLE_MAX: &str = "vigil_service_instance_idle_max_seconds";
 const INSTANCE_FIRST_POLL_DELAY: &str = "vigil_service_instance_first_poll_delay_seconds";
 
-const INSTANCE_POLL_DURATION_BUCKET: &str =
-    "vigil_service_instance_poll_duration_nanoseconds_bucket";
-const INSTANCE_POLL_DURATION_COUNT: &str = "vigil_service_instance_poll_duration_nanoseconds_count";
-const INSTANCE_POLL_DURATION_SUM: &str = "vigil_service_instance_poll_duration_nanoseconds_sum";
+const INSTANCE_POLL_DURATION: HistogramNames = HistogramNames {
+    bucket: "vigil_service_instance_poll_duration_nanoseconds_bucket",
+    count: "vigil_service_instance_poll_duration_nanoseconds_count",
+    sum: "vigil_service_instance_poll_duration_nanoseconds_sum",
+};
 const INSTANCE_POLL_DURATION_MAX: &str = "vigil_service_instance_poll_duration_max_seconds";
 
-/// The quantiles published as gauges, with their `quantile` label values.
-const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
+/// The names of the three counter families a histogram is published as.
+struct HistogramNames {
+    bucket: &'static str,
+    count: &'static str,
+    sum: &'static str,
+}
 
 /// Registers the unit and description of every series [`publish`] and [`publish_with`]
 /// write with the recorder in scope.
@@ -233,19 +295,74 @@ pub fn describe() {
             "Sum of the instance's idle periods: from a poll's end to the first wake after it.",
         ),
         (
-            INSTANCE_POLL_DURATION_BUCKET,
+            INSTANCE_POLL_DURATION.bucket,
             Unit::Count,
             "Polls of the instance shorter than the bucket's upper bound `le` (nanoseconds), cumulative.",
         ),
         (
-            INSTANCE_POLL_DURATION_COUNT,
+            INSTANCE_POLL_DURATION.count,
             Unit::Count,
             "Polls in the instance's poll-duration histogram.",
         ),
         (
-            INSTANCE_POLL_DURATION_SUM,
+            INSTANCE_POLL_DURATION.sum,
             Unit::Nanoseconds,
             "Time the instance spent in its completed polls.",
+        ),
+        (
+            SCHEDULED_POLLS,
+            Unit::Count,
+            "Polls that followed a wake, of every instance of the service, ended ones included.",
+        ),
+        (
+            SCHEDULING_DELAY,
+            Unit::Nanoseconds,
+            "Sum of the scheduling delays (from a wake to the start of the poll it led to) of every instance of the service.",
+        ),
+        (
+            FIRST_POLLS,
+            Unit::Count,
+            "Instances of the service that have been polled at least once.",
+        ),
+        (
+            FIRST_POLL_DELAY,
+            Unit::Nanoseconds,
+            "Sum of the delays from an instance's start to its first poll, over every instance of the service polled at least once.",
+        ),
+        (
+            IDLE_PERIODS,
+            Unit::Count,
+            "Idle periods ended by a wake, of every instance of the service.",
+        ),
+        (
+            IDLE,
+            Unit::Nanoseconds,
+            "Sum of the idle periods (from a poll's end to the first wake after it) of every instance of the service.",
+        ),
+        (
+            POLL_DURATION.bucket,
+            Unit::Count,
+            "Polls of every instance of the service shorter than the bucket's upper bound `le` (nanoseconds), cumulative, ended instances included.",
+        ),
+        (
+            POLL_DURATION.count,
+            Unit::Count,
+            "Polls in the service's lifetime poll-duration histogram.",
+        ),
+        (
+            POLL_DURATION.sum,
+            Unit::Nanoseconds,
+            "Time every instance of the service spent in its completed polls.",
+        ),
+        (
+            SLOW_POLLS,
+            Unit::Count,
+            "Polls longer than the slow-poll threshold, of every instance of the service, ended ones included.",
+        ),
+        (
+            FAST_POLLS,
+            Unit::Count,
+            "Polls not longer than the slow-poll threshold, of every instance of the service, ended ones included.",
         ),
     ];
     for (name, unit, help) in counters {
@@ -284,9 +401,9 @@ pub fn describe() {
             "A poll is slow if it lasts strictly longer than this.",
         ),
         (
-            POLL_DURATION_QUANTILE,
+            SCHEDULING_DELAY_MAX,
             Some(Unit::Seconds),
-            "Poll-duration quantile estimate over the live instances' polls: the upper bound of the quantile's bucket, at most twice the true value.",
+            "The longest scheduling delay of any instance of the service, ended ones included.",
         ),
         (
             POLL_DURATION_MAX,
@@ -332,6 +449,7 @@ pub fn describe() {
             None => describe_gauge!(name, help),
         }
     }
+    watched::describe();
 }
 
 /// Publishes `snapshot` to the recorder in scope, one set of series per service name.
@@ -372,6 +490,13 @@ pub fn publish_with(snapshot: &ServicesMetrics, granularity: Granularity) {
     let groups: Vec<ServiceGroupMetrics> = snapshot.groups().collect();
     for group in &groups {
         publish_group(group);
+        publish_lifetime(snapshot, group);
+        if let Some(mailbox) = &group.mailbox {
+            watched::publish_mailbox(group.name, mailbox);
+        }
+    }
+    for runtime in snapshot.runtimes() {
+        watched::publish_runtime(runtime);
     }
     for (id, metrics) in granularity.exported_instances(snapshot, &groups) {
         publish_instance(id, &metrics);
@@ -411,15 +536,33 @@ fn publish_group(group: &ServiceGroupMetrics) {
         gauge!(SLOW_POLL_THRESHOLD, labels.iter()).set(slow_polls.threshold.as_secs_f64());
     }
     if let Some(histogram) = &group.poll_histogram {
-        for (q, label) in QUANTILES {
-            let quantile_labels = [
-                Label::new("service", group.name),
-                Label::new("quantile", label),
-            ];
-            gauge!(POLL_DURATION_QUANTILE, quantile_labels.iter())
-                .set(histogram.quantile(q).as_secs_f64());
-        }
         gauge!(POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
+    }
+}
+
+/// Publishes one name's lifetime figures of the attached monitors: scheduling counters,
+/// the poll-duration histogram, slow and fast polls.
+fn publish_lifetime(snapshot: &ServicesMetrics, group: &ServiceGroupMetrics) {
+    let labels = [Label::new("service", group.name)];
+    if let Some(scheduling) = &group.scheduling {
+        counter!(SCHEDULED_POLLS, labels.iter()).absolute(scheduling.scheduled_count);
+        counter!(SCHEDULING_DELAY, labels.iter())
+            .absolute(nanos(scheduling.total_scheduling_delay));
+        gauge!(SCHEDULING_DELAY_MAX, labels.iter())
+            .set(scheduling.max_scheduling_delay.as_secs_f64());
+        counter!(FIRST_POLLS, labels.iter()).absolute(scheduling.first_polls);
+        counter!(FIRST_POLL_DELAY, labels.iter())
+            .absolute(nanos(scheduling.total_first_poll_delay));
+        counter!(IDLE_PERIODS, labels.iter()).absolute(scheduling.idle_count);
+        counter!(IDLE, labels.iter()).absolute(nanos(scheduling.total_idle_duration));
+    }
+    if let Some(histogram) = &group.lifetime_poll_histogram {
+        let sum = crate::export::completed_busy_of_name(snapshot, group);
+        publish_histogram(&POLL_DURATION, &labels, histogram, sum);
+    }
+    if let Some(slow_polls) = &group.lifetime_slow_polls {
+        counter!(SLOW_POLLS, labels.iter()).absolute(slow_polls.slow_poll_count);
+        counter!(FAST_POLLS, labels.iter()).absolute(slow_polls.fast_poll_count);
     }
 }
 
@@ -448,7 +591,8 @@ fn publish_instance(id: ServiceId, metrics: &ServiceMetrics) {
     }
     if let Some(histogram) = &metrics.poll_histogram {
         let sum = crate::export::completed_busy_duration(metrics);
-        publish_histogram(&labels, histogram, sum);
+        publish_histogram(&INSTANCE_POLL_DURATION, &labels, histogram, sum);
+        gauge!(INSTANCE_POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
     }
 }
 
@@ -475,17 +619,23 @@ fn publish_scheduling(labels: &[Label], scheduling: &SchedulingSnapshot) {
     }
 }
 
-fn publish_histogram(labels: &[Label], histogram: &PollHistogram, sum: Duration) {
+/// Publishes `histogram` in the layout of a Prometheus histogram under `names`: cumulative
+/// buckets labelled `le`, its count, and `sum`.
+fn publish_histogram(
+    names: &HistogramNames,
+    labels: &[Label],
+    histogram: &PollHistogram,
+    sum: Duration,
+) {
     let mut cumulative = 0_u64;
     for (count, le) in histogram.buckets.iter().zip(bucket_labels()) {
         cumulative = cumulative.saturating_add(*count);
         let mut bucket_labels = labels.to_vec();
         bucket_labels.push(Label::new("le", le.as_str()));
-        counter!(INSTANCE_POLL_DURATION_BUCKET, bucket_labels).absolute(cumulative);
+        counter!(names.bucket, bucket_labels).absolute(cumulative);
     }
-    counter!(INSTANCE_POLL_DURATION_COUNT, labels.iter()).absolute(histogram.count());
-    counter!(INSTANCE_POLL_DURATION_SUM, labels.iter()).absolute(nanos(sum));
-    gauge!(INSTANCE_POLL_DURATION_MAX, labels.iter()).set(histogram.max.as_secs_f64());
+    counter!(names.count, labels.iter()).absolute(histogram.count());
+    counter!(names.sum, labels.iter()).absolute(nanos(sum));
 }
 
 /// The `le` label of every bucket: its exclusive upper bound in nanoseconds, `+Inf` for the

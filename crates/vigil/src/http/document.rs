@@ -5,18 +5,22 @@ use std::time::Duration;
 use serde::Serialize;
 use vigil_supervisor::{Ending, Exit, ServiceState};
 
+use super::verdicts::VerdictEntry;
 use super::SupervisorView;
 
 /// The document `/snapshot.json` serves: the snapshot's document (schema version
 /// [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), at most the endpoint's instance
 /// limit of instances: [`limited_document`](crate::ServicesMetrics::limited_document))
-/// with a `supervisor` member added.
+/// with `supervisor` and `verdicts` members added.
 #[derive(Serialize)]
 pub(super) struct Document<S> {
     #[serde(flatten)]
     pub(super) snapshot: S,
     /// `null` unless the endpoint was given a supervisor.
     pub(super) supervisor: Option<SupervisorSection>,
+    /// The lagging services between the endpoint's baseline and this snapshot, in name
+    /// order; empty without a baseline (see `verdicts.rs`).
+    pub(super) verdicts: Vec<VerdictEntry>,
 }
 
 /// `supervisor`: what every started spec is doing, and the last endings.

@@ -1,4 +1,5 @@
-//! `/health`: is any service stuck inside one poll, or given up by its supervisor?
+//! `/health`: is any service stuck inside one poll, or given up by its supervisor? And
+//! which services lag (which does not make the process unhealthy)?
 
 use std::fmt;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use vigil_supervisor::ServiceState;
 
 use super::SupervisorView;
+use crate::registry::Verdict;
 use crate::{ServiceId, ServicesMetrics};
 
 /// What `/health` found: healthy when the lists are empty.
@@ -17,14 +19,18 @@ pub(super) struct Report {
     stuck_after: Duration,
     /// Services the supervisor gave up restarting, one entry per spec.
     gave_up: Vec<&'static str>,
+    /// Lagging services and the verdict's sentence: reported, but healthy all the same.
+    lagging: Vec<(&'static str, String)>,
 }
 
 /// The live instances of `snapshot` that have been inside one poll for longer than
-/// `stuck_after`, and the specs of `supervisor` in state [`ServiceState::GaveUp`].
+/// `stuck_after`, and the specs of `supervisor` in state [`ServiceState::GaveUp`]; with
+/// the `lagging` services' verdicts.
 pub(super) fn check(
     snapshot: &ServicesMetrics,
     stuck_after: Duration,
     supervisor: Option<&dyn SupervisorView>,
+    lagging: &[Verdict],
 ) -> Report {
     let stuck = snapshot
         .iter()
@@ -40,25 +46,30 @@ pub(super) fn check(
         .filter(|(_, state)| *state == ServiceState::GaveUp)
         .map(|(name, _)| name)
         .collect();
+    let lagging = lagging
+        .iter()
+        .map(|verdict| (verdict.name, verdict.to_string()))
+        .collect();
     Report {
         stuck,
         stuck_after,
         gave_up,
+        lagging,
     }
 }
 
 impl Report {
-    /// `true` if nothing is stuck or given up.
+    /// `true` if nothing is stuck or given up (lagging services do not count).
     pub(super) fn is_healthy(&self) -> bool {
         self.stuck.is_empty() && self.gave_up.is_empty()
     }
 }
 
-/// `ok`, or one line per problem.
+/// `ok`, or one line per problem; then one line per lagging service.
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_healthy() {
-            return writeln!(f, "ok");
+            writeln!(f, "ok")?;
         }
         for (id, in_poll) in &self.stuck {
             writeln!(
@@ -72,6 +83,9 @@ impl fmt::Display for Report {
                 f,
                 "gave up: {name} (restarted too often; not restarted again)"
             )?;
+        }
+        for (name, verdict) in &self.lagging {
+            writeln!(f, "lagging: {name}: {verdict}")?;
         }
         Ok(())
     }
@@ -87,6 +101,7 @@ mod tests {
             &crate::Registry::new().metrics(),
             Duration::from_secs(1),
             None,
+            &[],
         );
         assert!(report.is_healthy());
         assert_eq!(report.to_string(), "ok\n");

@@ -8,10 +8,33 @@
 //! | route | answers |
 //! |---|---|
 //! | `GET /metrics` | `200`, the registry's Prometheus or OpenMetrics text, negotiated from `Accept` as [`Format::negotiate`](crate::export::prometheus::Format::negotiate) does |
-//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics) listing at most [`Endpoint::snapshot_instance_limit`] instances (default 10,000; past it `truncated` says how many were left out), with a `supervisor` member: `null`, or with [`Endpoint::supervisor`] its services' states and recent endings |
-//! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s) and, with [`Endpoint::supervisor`], no service is given up; else `503` with one line per stuck instance or given-up service |
+//! | `GET /snapshot.json` | `200`, `application/json`: the snapshot document (schema version [`SCHEMA_VERSION`](crate::registry::SCHEMA_VERSION), `docs/snapshot-json.md`), the serde form of [`ServicesMetrics`](crate::ServicesMetrics) listing at most [`Endpoint::snapshot_instance_limit`] instances (default 10,000; past it `truncated` says how many were left out), with a `supervisor` member: `null`, or with [`Endpoint::supervisor`] its services' states and recent endings; and a `verdicts` member (below) |
+//! | `GET /health` | `200` `ok` while no live instance has been inside one poll for longer than [`Endpoint::stuck_after`] (default 1 s) and, with [`Endpoint::supervisor`], no service is given up; else `503` with one line per stuck instance or given-up service. Either way, then one line per lagging service, `lagging: <name>: <verdict>` (lagging alone leaves it `200`) |
 //! | another path | `404` |
 //! | another method than `GET` or `HEAD` | `405`, with `Allow: GET, HEAD` |
+//!
+//! ## Verdicts
+//!
+//! `/snapshot.json` and `/health` say which services lag, and why
+//! ([`ServicesMetrics::verdicts_since`](crate::ServicesMetrics::verdicts_since): slow polls,
+//! a saturated runtime, a backlogged mailbox), between the snapshot they serve and a
+//! *baseline*: an earlier snapshot the endpoint took (for any route, `/metrics` included)
+//! at least 1 s before. The endpoint keeps at most two, one a second at most, reduced to
+//! their per-name counters and runtimes (about 1 KiB per name, nothing per instance); a
+//! baseline is the newer of the two that is old enough, so with requests less than a
+//! second apart it is 1 to about 2 s old, and with requests further apart it is the
+//! previous request's. Without a baseline (the first request, or all within a second)
+//! there is no verdict.
+//!
+//! `verdicts` of `/snapshot.json`, in name order, empty when nothing lags:
+//!
+//! ```json
+//! [{"name": "consumer", "cause": "backlogged", "text": "backlogged (mailbox 1000/1000, oldest 3.2 s)"}]
+//! ```
+//!
+//! `cause` is `polls_slow`, `runtime_saturated` or `backlogged`
+//! ([`Cause::as_str`](crate::registry::Cause::as_str)); `text` is the verdict's sentence,
+//! the one `/health` writes after `lagging: <name>: `.
 //!
 //! `HEAD` answers as `GET` without the body; query strings are ignored (but by the debug
 //! routes); request bodies are never read.
@@ -156,6 +179,7 @@ mod routes;
 mod server;
 #[cfg(feature = "profile")]
 mod stacks;
+mod verdicts;
 
 use std::fmt;
 use std::io;
@@ -415,6 +439,7 @@ impl<F: MonitorFactory<C>, C: Clock> Endpoint<F, C> {
             snapshot_instance_limit: self.snapshot_instance_limit,
             document_builds: Arc::new(Semaphore::new(1)),
             health_checks: Arc::new(Semaphore::new(1)),
+            baselines: verdicts::Baselines::default(),
             #[cfg(feature = "profile")]
             profiler: self.profiler,
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 #[cfg(feature = "profile")]
 use super::debug::{self, DebugRoute};
+use super::verdicts::{Baselines, VerdictEntry};
 use super::{document, health, SupervisorView};
 use crate::export::prometheus::{encode, Format};
 use crate::{MonitorFactory, Registry};
@@ -33,6 +34,8 @@ pub(super) struct Shared<F: MonitorFactory<C>, C: Clock> {
     /// One permit: `/health` checks run one at a time, apart from the documents so that a
     /// queue of scrapes does not hold a health probe back.
     pub(super) health_checks: Arc<Semaphore>,
+    /// Earlier snapshots of every route, the baselines of the verdicts.
+    pub(super) baselines: Baselines,
     /// Set by [`Endpoint::profiler`](super::Endpoint::profiler): the debug routes exist.
     #[cfg(feature = "profile")]
     pub(super) profiler: Option<vigil_profile::Profiler>,
@@ -89,9 +92,11 @@ where
                 .get(ACCEPT)
                 .and_then(|value| value.to_str().ok());
             let format = Format::negotiate(accept);
-            let registry = Arc::clone(&shared.registry);
+            let for_scrape = Arc::clone(shared);
             off_worker(&shared.document_builds, move || {
-                let text = encode(&registry.metrics(), format);
+                let snapshot = for_scrape.registry.metrics();
+                for_scrape.baselines.record(&snapshot);
+                let text = encode(&snapshot, format);
                 with_type(StatusCode::OK, format.content_type(), text)
             })
         }
@@ -99,10 +104,13 @@ where
             let for_check = Arc::clone(shared);
             off_worker(&shared.health_checks, move || {
                 let shared = for_check;
+                let snapshot = shared.registry.metrics();
+                let lagging = shared.baselines.verdicts(&snapshot);
                 let report = health::check(
-                    &shared.registry.metrics(),
+                    &snapshot,
                     shared.stuck_after,
                     shared.supervisor.as_deref(),
+                    &lagging,
                 );
                 let status = if report.is_healthy() {
                     StatusCode::OK
@@ -124,15 +132,17 @@ where
 }
 
 /// `/snapshot.json`: a fresh snapshot, at most [`Shared::snapshot_instance_limit`]
-/// instances of it, and the supervisor's section.
+/// instances of it, the supervisor's section and the verdicts.
 fn snapshot<F: MonitorFactory<C>, C: Clock>(shared: &Shared<F, C>) -> Response<Body> {
     let snapshot = shared.registry.metrics();
+    let verdicts = shared.baselines.verdicts(&snapshot);
     let document = document::Document {
         snapshot: snapshot.limited_document(shared.snapshot_instance_limit),
         supervisor: shared
             .supervisor
             .as_deref()
             .map(document::SupervisorSection::of),
+        verdicts: verdicts.iter().map(VerdictEntry::from).collect(),
     };
     match document::to_json(&document) {
         Ok(json) => with_type(StatusCode::OK, JSON, json),

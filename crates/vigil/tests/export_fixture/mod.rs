@@ -331,7 +331,8 @@ pub(crate) fn names_of_service<'a, V>(
 
 /// What every name of the fixture reads at [`SNAPSHOT_AT`], per name: `(name, live
 /// instances, polls, busy, instances in poll, max utilization %, mean utilization %,
-/// longest poll in flight, slow-poll share, poll-duration quantiles and max)`.
+/// longest poll in flight, slow-poll share, poll-duration max, and the lifetime figures of
+/// the attached monitors)`.
 pub(crate) fn expected_groups() -> [ExpectedGroup; 3] {
     let ms = Duration::from_millis;
     [
@@ -345,8 +346,18 @@ pub(crate) fn expected_groups() -> [ExpectedGroup; 3] {
             mean_utilization: 0.0,
             longest_in_poll: Duration::ZERO,
             slow_poll_share: 0.0,
-            quantile: Duration::ZERO,
             poll_duration_max: Duration::ZERO,
+            scheduled_polls: 0,
+            scheduling_delay: Duration::ZERO,
+            scheduling_delay_max: Duration::ZERO,
+            first_polls: 2,
+            first_poll_delay: Duration::ZERO,
+            idle_periods: 0,
+            idle_time: Duration::ZERO,
+            buckets: &[(0, 2)],
+            completed_busy: Duration::ZERO,
+            slow_polls: 0,
+            fast_polls: 2,
         },
         ExpectedGroup {
             name: "stuck",
@@ -358,8 +369,20 @@ pub(crate) fn expected_groups() -> [ExpectedGroup; 3] {
             mean_utilization: 100.0,
             longest_in_poll: ms(20),
             slow_poll_share: 0.0,
-            quantile: Duration::ZERO,
             poll_duration_max: Duration::ZERO,
+            scheduled_polls: 0,
+            scheduling_delay: Duration::ZERO,
+            scheduling_delay_max: Duration::ZERO,
+            // Its first poll began at once, and has not ended.
+            first_polls: 1,
+            first_poll_delay: Duration::ZERO,
+            idle_periods: 0,
+            idle_time: Duration::ZERO,
+            buckets: &[],
+            // Its one poll is in progress: not in the histogram, nor in its sum.
+            completed_busy: Duration::ZERO,
+            slow_polls: 0,
+            fast_polls: 0,
         },
         ExpectedGroup {
             name: "worker",
@@ -371,9 +394,18 @@ pub(crate) fn expected_groups() -> [ExpectedGroup; 3] {
             mean_utilization: 40.0,
             longest_in_poll: Duration::ZERO,
             slow_poll_share: 2.0 / 3.0,
-            // Every quantile falls in [2^21, 2^22) ns, clamped to the 4 ms maximum.
-            quantile: ms(4),
             poll_duration_max: ms(4),
+            scheduled_polls: 2,
+            scheduling_delay: Duration::from_micros(1_500),
+            scheduling_delay_max: ms(1),
+            first_polls: 1,
+            first_poll_delay: ms(1),
+            idle_periods: 2,
+            idle_time: ms(6),
+            buckets: &[(12, 1), (14, 2)],
+            completed_busy: ms(8),
+            slow_polls: 2,
+            fast_polls: 1,
         },
     ]
 }
@@ -389,8 +421,42 @@ pub(crate) struct ExpectedGroup {
     pub(crate) mean_utilization: f64,
     pub(crate) longest_in_poll: Duration,
     pub(crate) slow_poll_share: f64,
-    pub(crate) quantile: Duration,
     pub(crate) poll_duration_max: Duration,
+    /// Lifetime scheduling totals of the name.
+    pub(crate) scheduled_polls: u64,
+    pub(crate) scheduling_delay: Duration,
+    pub(crate) scheduling_delay_max: Duration,
+    pub(crate) first_polls: u64,
+    pub(crate) first_poll_delay: Duration,
+    pub(crate) idle_periods: u64,
+    pub(crate) idle_time: Duration,
+    /// The name's lifetime histogram: polls per bucket index.
+    pub(crate) buckets: &'static [(usize, u64)],
+    /// Busy time of the completed polls: the histogram's sum.
+    pub(crate) completed_busy: Duration,
+    /// Lifetime slow and fast polls.
+    pub(crate) slow_polls: u64,
+    pub(crate) fast_polls: u64,
+}
+
+impl ExpectedGroup {
+    /// `(upper bound, cumulative count)` of every bucket of the name's lifetime histogram,
+    /// the overflow bucket's bound `Duration::MAX`.
+    pub(crate) fn cumulative_buckets(&self) -> Vec<(Duration, u64)> {
+        let mut per_bucket = [0_u64; vigil::monitor::HISTOGRAM_BUCKETS];
+        for &(index, count) in self.buckets {
+            per_bucket[index] = count;
+        }
+        let mut cumulative = 0;
+        vigil::monitor::PollHistogram::bucket_bounds()
+            .iter()
+            .zip(per_bucket)
+            .map(|((_, upper), count)| {
+                cumulative += count;
+                (*upper, cumulative)
+            })
+            .collect()
+    }
 }
 
 /// A recorded series or sample: its name and its labels.

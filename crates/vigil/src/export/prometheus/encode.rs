@@ -8,6 +8,8 @@ use prometheus_client::encoding::DescriptorEncoder;
 use vigil_monitor::{Clock, DefaultClock};
 
 use super::families::{encode_instance_families, encode_name_families};
+use super::lifetime::{encode_lifetime_families, NameLifetime};
+use super::watched::{encode_mailbox_families, encode_runtime_families};
 use super::Format;
 use crate::export::Granularity;
 use crate::{MonitorFactory, Registry, ServiceGroupMetrics, ServicesMetrics};
@@ -134,8 +136,8 @@ impl Collector for SnapshotCollector {
     }
 }
 
-/// Writes every family of `snapshot`: the per-name ones, then the per-instance ones that
-/// `granularity` asks for.
+/// Writes every family of `snapshot`: the per-name ones, the mailboxes and runtimes, then
+/// the per-instance ones that `granularity` asks for.
 fn encode_families(
     snapshot: &ServicesMetrics,
     granularity: Granularity,
@@ -143,6 +145,20 @@ fn encode_families(
 ) -> fmt::Result {
     let groups: Vec<ServiceGroupMetrics> = snapshot.groups().collect();
     encode_name_families(&groups, encoder)?;
+    let lifetimes: Vec<NameLifetime> = groups
+        .iter()
+        .map(|group| NameLifetime {
+            group: *group,
+            completed_busy: if group.lifetime_poll_histogram.is_some() {
+                crate::export::completed_busy_of_name(snapshot, group)
+            } else {
+                std::time::Duration::ZERO
+            },
+        })
+        .collect();
+    encode_lifetime_families(&lifetimes, encoder)?;
+    encode_mailbox_families(&groups, encoder)?;
+    encode_runtime_families(snapshot.runtimes(), encoder)?;
     let instances = granularity.exported_instances(snapshot, &groups);
     encode_instance_families(&instances, encoder)
 }

@@ -15,30 +15,27 @@ use vigil_monitor::{PollHistogram, HISTOGRAM_BUCKETS};
 
 use crate::{ServiceGroupMetrics, ServiceId, ServiceMetrics};
 
-/// The poll-duration quantiles published per name, with their `quantile` label values.
-const QUANTILES: [(f64, &str); 3] = [(0.5, "0.5"), (0.9, "0.9"), (0.99, "0.99")];
-
-fn seconds() -> Option<Unit> {
+pub(super) fn seconds() -> Option<Unit> {
     Some(Unit::Seconds)
 }
 
-fn ratio() -> Option<Unit> {
+pub(super) fn ratio() -> Option<Unit> {
     Some(Unit::Other("ratio".to_owned()))
 }
 
-fn counter(value: u64) -> ConstCounter<u64> {
+pub(super) fn counter(value: u64) -> ConstCounter<u64> {
     ConstCounter::new(value)
 }
 
-fn counter_seconds(value: Duration) -> ConstCounter<f64> {
+pub(super) fn counter_seconds(value: Duration) -> ConstCounter<f64> {
     ConstCounter::new(value.as_secs_f64())
 }
 
-fn gauge_seconds(value: Duration) -> ConstGauge<f64> {
+pub(super) fn gauge_seconds(value: Duration) -> ConstGauge<f64> {
     ConstGauge::new(value.as_secs_f64())
 }
 
-fn gauge_count(value: usize) -> ConstGauge<i64> {
+pub(super) fn gauge_count(value: usize) -> ConstGauge<i64> {
     ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX))
 }
 
@@ -165,7 +162,6 @@ pub(super) fn encode_name_families(
         seconds(),
         &|g| Some(Sample::GaugeF64(gauge_seconds(g.slow_polls?.threshold))),
     )?;
-    encode_quantiles(groups, encoder)?;
     per_name(
         encoder,
         "vigil_service_poll_duration_max",
@@ -194,35 +190,6 @@ fn encode_endings(
         for (outcome, count) in group.endings.by_outcome() {
             let labels = [("service", group.name), ("outcome", outcome)];
             counter(count).encode(metric.encode_family(&labels)?)?;
-        }
-    }
-    Ok(())
-}
-
-/// `vigil_service_poll_duration_quantile_seconds{service, quantile}`: estimates from the
-/// live instances' merged histogram.
-fn encode_quantiles(
-    groups: &[ServiceGroupMetrics],
-    encoder: &mut DescriptorEncoder<'_>,
-) -> fmt::Result {
-    let mut histograms = groups
-        .iter()
-        .filter_map(|group| Some((group.name, group.poll_histogram?)))
-        .peekable();
-    if histograms.peek().is_none() {
-        return Ok(());
-    }
-    let unit = seconds();
-    let mut metric = encoder.encode_descriptor(
-        "vigil_service_poll_duration_quantile",
-        "Poll-duration quantile estimate over the live instances' polls: the upper bound of the quantile's bucket, at most twice the true value.",
-        unit.as_ref(),
-        MetricType::Gauge,
-    )?;
-    for (name, histogram) in histograms {
-        for (q, label) in QUANTILES {
-            let labels = [("service", name), ("quantile", label)];
-            gauge_seconds(histogram.quantile(q)).encode(metric.encode_family(&labels)?)?;
         }
     }
     Ok(())
@@ -399,7 +366,7 @@ pub(super) fn encode_instance_families(
 
 /// One sample of any of the kinds the families use, so that one [`family`] helper writes
 /// them all.
-enum Sample {
+pub(super) enum Sample {
     Counter(ConstCounter<u64>),
     CounterF64(ConstCounter<f64>),
     Gauge(ConstGauge<i64>),
@@ -430,7 +397,7 @@ impl EncodeMetric for Sample {
 
 /// Writes one family: a descriptor, then one sample per item for which `sample` gives a
 /// value, in order. Writes nothing, not even the descriptor, if no item has one.
-fn family<T, L: EncodeLabelSet>(
+pub(super) fn family<T, L: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder<'_>,
     name: &str,
     help: &str,
@@ -467,7 +434,7 @@ impl EncodeLabelSet for InstanceLabels {
 }
 
 /// Upper bounds of the histogram buckets in seconds; `+Inf` for the overflow bucket.
-fn bucket_bounds_seconds() -> [f64; HISTOGRAM_BUCKETS] {
+pub(super) fn bucket_bounds_seconds() -> [f64; HISTOGRAM_BUCKETS] {
     PollHistogram::bucket_bounds().map(|(_, upper)| {
         if upper == Duration::MAX {
             f64::INFINITY
@@ -480,7 +447,7 @@ fn bucket_bounds_seconds() -> [f64; HISTOGRAM_BUCKETS] {
 /// A histogram whose bucket counts are already known: `prometheus_client`'s `Histogram`
 /// only takes observations, so this encodes a [`PollHistogram`] through the encoder's
 /// histogram API directly.
-struct BucketHistogram {
+pub(super) struct BucketHistogram {
     /// `(upper bound in seconds, count in this bucket alone)`; the encoder accumulates.
     buckets: [(f64, u64); HISTOGRAM_BUCKETS],
     count: u64,
@@ -488,7 +455,11 @@ struct BucketHistogram {
 }
 
 impl BucketHistogram {
-    fn new(histogram: &PollHistogram, bounds: &[f64; HISTOGRAM_BUCKETS], sum: Duration) -> Self {
+    pub(super) fn new(
+        histogram: &PollHistogram,
+        bounds: &[f64; HISTOGRAM_BUCKETS],
+        sum: Duration,
+    ) -> Self {
         Self {
             buckets: std::array::from_fn(|index| (bounds[index], histogram.buckets[index])),
             count: histogram.count(),

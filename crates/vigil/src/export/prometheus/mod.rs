@@ -54,16 +54,55 @@
 //! | `vigil_service_longest_poll_in_flight_seconds` | gauge | s | the longest poll in progress; `0` if none: the stuck-service signal |
 //!
 //! Per service name, with [`SlowPolls`](crate::registry::SlowPolls) or
-//! [`PollHistograms`](crate::registry::PollHistograms) attached. These are figures of the
-//! *live* instances, which drop when an instance ends, so they are gauges, not counters or
-//! a Prometheus histogram (whose `rate()` would read each ending as a reset):
+//! [`PollHistograms`](crate::registry::PollHistograms) attached, figures of the *live*
+//! instances (they drop when an instance ends, so they are gauges):
 //!
 //! | sample | type | unit | value |
 //! |---|---|---|---|
 //! | `vigil_service_slow_polls_ratio` | gauge | 0..=1 | share of the live instances' completed polls slower than the threshold |
 //! | `vigil_service_slow_poll_threshold_seconds` | gauge | s | the threshold |
-//! | `vigil_service_poll_duration_quantile_seconds{quantile}` | gauge | s | `0.5`, `0.9`, `0.99` estimates over the live instances' merged histogram (never below the true value, at most twice it) |
 //! | `vigil_service_poll_duration_max_seconds` | gauge | s | the longest poll of a live instance |
+//!
+//! Per service name, lifetime counters of the attached monitors: every instance ever
+//! started under the name, ended ones folded in at their ending like busy time, so they
+//! never decrease and `rate()` over them stays exact however instances churn:
+//!
+//! | sample | type | unit | value |
+//! |---|---|---|---|
+//! | `vigil_service_scheduled_polls_total` | counter | polls | with [`Scheduling`](crate::registry::Scheduling): polls that followed a wake |
+//! | `vigil_service_scheduling_delay_seconds_total` | counter | s | with `Scheduling`: their wake-to-poll delays, summed (`rate(delay) / rate(scheduled)`: the mean delay) |
+//! | `vigil_service_scheduling_delay_max_seconds` | gauge | s | with `Scheduling`: the longest wake-to-poll delay of any instance ever started (a lifetime maximum) |
+//! | `vigil_service_first_polls_total` | counter | instances | with `Scheduling`: instances polled at least once |
+//! | `vigil_service_first_poll_delay_seconds_total` | counter | s | with `Scheduling`: their start-to-first-poll delays, summed |
+//! | `vigil_service_idle_periods_total` | counter | periods | with `Scheduling`: idle periods ended by a wake |
+//! | `vigil_service_idle_seconds_total` | counter | s | with `Scheduling`: those idle periods, summed |
+//! | `vigil_service_poll_duration_seconds_bucket{le}`, `_sum`, `_count` | histogram | s | with `PollHistograms`: every completed poll (below) |
+//! | `vigil_service_slow_polls_total`, `vigil_service_fast_polls_total` | counter | polls | with `SlowPolls`: polls slower than the threshold, and the others |
+//!
+//! Per service name with a mailbox (a supervisor registers it:
+//! [`Registry::watch_mailbox`](crate::Registry::watch_mailbox)), label `service`:
+//!
+//! | sample | type | unit | value |
+//! |---|---|---|---|
+//! | `vigil_mailbox_capacity` | gauge | messages | messages it holds at most |
+//! | `vigil_mailbox_depth` | gauge | messages | messages waiting now |
+//! | `vigil_mailbox_oldest_wait_seconds` | gauge | s | how long the oldest waiting message has waited; `0` when none waits |
+//! | `vigil_mailbox_sent_total` | counter | messages | messages ever accepted |
+//! | `vigil_mailbox_received_total` | counter | messages | messages the service ever took out |
+//! | `vigil_mailbox_rejected_total` | counter | sends | `try_send` calls refused because it was full |
+//!
+//! Per watched runtime ([`Registry::watch_runtime`](crate::Registry::watch_runtime)), label
+//! `runtime`, and `worker` (the worker's index, from `0`) for the per-worker series; from
+//! tokio's stable metrics API:
+//!
+//! | sample | type | unit | value |
+//! |---|---|---|---|
+//! | `vigil_runtime_workers` | gauge | threads | worker threads (1 for a current-thread runtime) |
+//! | `vigil_runtime_alive_tasks` | gauge | tasks | tasks spawned and not finished, services and all others |
+//! | `vigil_runtime_global_queue_depth` | gauge | tasks | tasks waiting in the global (injection) queue |
+//! | `vigil_runtime_worker_busy_seconds_total{worker}` | counter | s | time the worker ran tasks (`rate()`: its busy ratio) |
+//! | `vigil_runtime_worker_parks_total{worker}` | counter | parks | times the worker went to sleep for lack of work |
+//! | `vigil_runtime_worker_park_unparks_total{worker}` | counter | transitions | parks and unparks: odd while parked |
 //!
 //! Per instance, only with [`Granularity::PerInstance`](crate::export::Granularity), for at
 //! most `max_per_name` live instances per name (the lowest instance ids), labels `service`
@@ -87,26 +126,39 @@
 //! No series has an `instance` or `job` label: Prometheus attaches those to the scraped
 //! target.
 //!
-//! # The per-instance histogram
+//! # The poll-duration histograms
 //!
 //! `prometheus_client`'s own `Histogram` takes observations one by one; a snapshot holds
 //! [`PollHistogram`](crate::monitor::PollHistogram)'s bucket counts instead. They are
-//! written through the crate's encoder API as a true histogram (`MetricEncoder::encode_histogram`
-//! with the precomputed counts), so `histogram_quantile` works as usual:
+//! written through the crate's encoder API as true histograms (`MetricEncoder::encode_histogram`
+//! with the precomputed counts), so `histogram_quantile` works as usual, and a fleet can
+//! `sum by (le)` them across processes:
 //!
 //! - buckets: `le` = each bucket's upper bound in seconds (256 ns, 512 ns, ... , 2^30 ns ≈
 //!   1.07 s, then `+Inf`), cumulative counts;
-//! - `_count`: the polls in the histogram (the `+Inf` bucket);
-//! - `_sum`: the default monitor's busy time of the completed polls
-//!   (`total_busy_duration - current_poll_duration`). The two monitors are read one after
-//!   the other, so under load `_sum` can lag `_count` by the poll(s) that ended in between.
+//! - `_count`: the polls in the histogram (the `+Inf` bucket). Per name it is the name's
+//!   lifetime histogram ([`ServiceGroupMetrics::lifetime_poll_histogram`](crate::ServiceGroupMetrics::lifetime_poll_histogram)),
+//!   so with `PollHistograms` attached from the start it equals `vigil_service_polls_total`;
+//! - `_sum`: an exact figure, not an estimate from the buckets: the default monitor's busy
+//!   time of the completed polls, per instance `total_busy_duration - current_poll_duration`,
+//!   per name the name's lifetime busy time (`vigil_service_busy_seconds_total`) minus the
+//!   polls its live instances have in progress. The two monitors are read one after the
+//!   other, so under load `_sum` and `_count` can disagree by the poll(s) that ended in
+//!   between; both stay monotonic.
 //!
 //! vigil's buckets are `[lower, upper)`: a poll of exactly `upper` is counted in the next
 //! bucket, where `le` would include it; with nanosecond resolution that concerns only
 //! polls of exactly a power of two nanoseconds.
+//!
+//! Native (sparse) histograms are not written: `prometheus_client` 0.26 encodes them only
+//! in its protobuf format (feature `prometheus_protobuf`), not in either text format, and
+//! vigil's bucket bounds (powers of two of nanoseconds) are not those of a native schema
+//! (powers of two of seconds).
 
 mod encode;
 mod families;
+mod lifetime;
+mod watched;
 
 pub use encode::{encode, encode_with, RegistryCollector};
 
