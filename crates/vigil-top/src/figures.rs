@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::model::{PollHistogram, Truncated};
+use crate::model::{Mailbox, PollHistogram, Truncated};
 
 /// The upper bound of the bucket holding quantile `q` (0..=1) of `histogram`, capped at
 /// the largest poll seen; `None` for an empty histogram or mismatched bounds.
@@ -48,6 +48,11 @@ pub(crate) fn unlisted(truncated: Option<Truncated>) -> String {
             cut.instances_left_out, cut.instance_limit
         )
     })
+}
+
+/// A mailbox's fill as `depth/capacity`: `1000/1000`.
+pub(crate) fn mailbox(mailbox: &Mailbox) -> String {
+    format!("{}/{}", mailbox.depth, mailbox.capacity)
 }
 
 /// A duration in the unit that keeps it short: `850ns`, `12.3µs`, `4.0ms`, `2.50s`, `3m05s`.

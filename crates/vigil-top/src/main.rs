@@ -25,10 +25,12 @@ mod model;
 mod plain;
 mod poller;
 mod profiling;
+mod runtimes;
 mod source;
 mod stacks;
 mod state;
 mod ui;
+mod ui_backlog;
 mod ui_profiling;
 mod view;
 

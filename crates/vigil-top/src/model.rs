@@ -1,16 +1,21 @@
-//! The `/snapshot.json` document (schema version 1) as vigil-top reads it.
+//! The `/snapshot.json` document (schema versions 1 and 2) as vigil-top reads it.
 //!
 //! These are vigil-top's own types: it never links the monitored process's crates, only
 //! the JSON contract. Unknown fields are ignored (serde's default), absent optional fields
 //! read as `None`, and a document whose `schema_version` this reader does not know is
-//! refused before anything else is read from it.
+//! refused before anything else is read from it. Version 2 only adds members (`runtime`,
+//! and per group `mailbox`, `scheduling`, `lifetime_poll_histogram`,
+//! `lifetime_slow_polls`), so a version 1 document reads as a version 2 one without them;
+//! `verdicts` came within version 2 and is absent from older processes' documents.
 
 use std::fmt;
 
 use serde::Deserialize;
 
-/// The only `schema_version` this reader understands.
-pub(crate) const SCHEMA_VERSION: u64 = 1;
+/// The newest `schema_version` this reader understands.
+pub(crate) const SCHEMA_VERSION: u64 = 2;
+/// The oldest `schema_version` this reader understands.
+pub(crate) const OLDEST_SCHEMA_VERSION: u64 = 1;
 
 /// One snapshot of a process's services, as served at `GET /snapshot.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,8 +38,67 @@ pub(crate) struct Document {
     /// `groups` stay complete, `instances` are the oldest of each name.
     #[serde(default)]
     pub(crate) truncated: Option<Truncated>,
+    /// One entry per tokio runtime the process watches (version 2; empty in version 1).
+    #[serde(default)]
+    pub(crate) runtime: Vec<Runtime>,
+    /// The services the process judges lagging over its last interval, and why (absent
+    /// from processes that do not compute them).
+    #[serde(default)]
+    pub(crate) verdicts: Vec<Verdict>,
 }
 
+/// One watched tokio runtime: stable tokio metrics only.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Runtime {
+    pub(crate) name: String,
+    /// Spawned tasks not finished yet (services and everything else).
+    #[serde(default)]
+    pub(crate) alive_tasks: u64,
+    /// Tasks waiting in the global (injection) queue.
+    #[serde(default)]
+    pub(crate) global_queue_depth: u64,
+    /// One entry per worker thread, in worker order.
+    #[serde(default)]
+    pub(crate) workers: Vec<Worker>,
+}
+
+/// The lifetime counters of one worker thread.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub(crate) struct Worker {
+    /// Time spent running tasks since the runtime started: a counter.
+    pub(crate) busy_ns: u64,
+    /// Times the worker parked.
+    #[serde(default)]
+    #[allow(dead_code)] // no view shows it yet: read so the model is the whole schema
+    pub(crate) park_count: u64,
+    /// Times it parked or unparked: odd while it is parked.
+    #[serde(default)]
+    #[allow(dead_code)] // no view shows it yet: read so the model is the whole schema
+    pub(crate) park_unpark_count: u64,
+}
+
+/// Why one service lags, as the process judged it between two of its snapshots.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct Verdict {
+    pub(crate) name: String,
+    /// `backlogged`, `polls_slow` or `runtime_saturated` (others are shown as is).
+    #[serde(default)]
+    pub(crate) cause: String,
+    /// The sentence to show, e.g. `backlogged (mailbox 1000/1000, oldest 3.2 s)`.
+    #[serde(default)]
+    pub(crate) text: String,
+}
+
+impl Verdict {
+    /// The process's sentence, or the cause in words when it sent none.
+    pub(crate) fn sentence(&self) -> String {
+        if self.text.is_empty() {
+            self.cause.replace('_', " ")
+        } else {
+            self.text.clone()
+        }
+    }
+}
 /// What a truncated document left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub(crate) struct Truncated {
@@ -66,6 +130,77 @@ pub(crate) struct Group {
     pub(crate) slow_polls: Option<SlowPolls>,
     #[serde(default)]
     pub(crate) poll_histogram: Option<PollHistogram>,
+    /// The name's mailbox, if a supervisor registered one (version 2).
+    #[serde(default)]
+    pub(crate) mailbox: Option<Mailbox>,
+    /// Lifetime scheduling counters, with the scheduling monitor attached (version 2).
+    #[serde(default)]
+    pub(crate) scheduling: Option<Scheduling>,
+    /// The poll histogram of every instance ever started under the name (version 2).
+    #[serde(default)]
+    #[allow(dead_code)] // no view shows it yet: read so the model is the whole schema
+    pub(crate) lifetime_poll_histogram: Option<PollHistogram>,
+    /// Slow polls of every instance ever started under the name (version 2).
+    #[serde(default)]
+    #[allow(dead_code)] // no view shows it yet: read so the model is the whole schema
+    pub(crate) lifetime_slow_polls: Option<SlowPolls>,
+}
+
+/// A service name's mailbox now: `sent`, `received`, `rejected` are lifetime counters,
+/// `depth` and `oldest_wait_ns` gauges.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct Mailbox {
+    #[serde(default)]
+    pub(crate) capacity: u64,
+    #[serde(default)]
+    pub(crate) depth: u64,
+    #[serde(default)]
+    pub(crate) sent: u64,
+    #[serde(default)]
+    pub(crate) received: u64,
+    /// `try_send` calls refused because the mailbox was full.
+    #[serde(default)]
+    pub(crate) rejected: u64,
+    /// How long the oldest waiting message has waited (0 when none waits).
+    #[serde(default)]
+    pub(crate) oldest_wait_ns: u64,
+}
+
+impl Mailbox {
+    /// `depth / capacity` in percent, at most 100 (0 for a mailbox of no capacity).
+    pub(crate) fn fill_percent(&self) -> f64 {
+        if self.capacity == 0 {
+            return 0.0;
+        }
+        #[allow(clippy::cast_precision_loss)] // a display figure
+        let percent = self.depth as f64 * 100.0 / self.capacity as f64;
+        percent.min(100.0)
+    }
+}
+
+/// A service name's lifetime scheduling counters (the maxima are lifetime maxima).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub(crate) struct Scheduling {
+    /// Polls that followed a wake.
+    #[serde(default)]
+    pub(crate) scheduled_count: u64,
+    /// Sum of their wake-to-poll delays.
+    #[serde(default)]
+    pub(crate) total_scheduling_delay_ns: u64,
+    #[serde(default)]
+    pub(crate) max_scheduling_delay_ns: u64,
+    #[serde(default)]
+    pub(crate) first_polls: u64,
+    #[serde(default)]
+    pub(crate) total_first_poll_delay_ns: u64,
+    #[serde(default)]
+    pub(crate) max_first_poll_delay_ns: u64,
+    #[serde(default)]
+    pub(crate) idle_count: u64,
+    #[serde(default)]
+    pub(crate) total_idle_ns: u64,
+    #[serde(default)]
+    pub(crate) max_idle_ns: u64,
 }
 
 /// Lifetime endings of a name, by outcome.
@@ -163,7 +298,7 @@ pub(crate) struct RecentEnding {
 pub(crate) enum ParseError {
     /// Not JSON, or JSON not shaped like the schema.
     Malformed(String),
-    /// A `schema_version` other than [`SCHEMA_VERSION`] (or none at all).
+    /// A `schema_version` outside [`OLDEST_SCHEMA_VERSION`]..=[`SCHEMA_VERSION`] (or none).
     UnsupportedVersion(Option<u64>),
 }
 
@@ -173,13 +308,13 @@ impl fmt::Display for ParseError {
             Self::Malformed(reason) => write!(f, "malformed snapshot document: {reason}"),
             Self::UnsupportedVersion(Some(version)) => write!(
                 f,
-                "unsupported schema_version {version} (this vigil-top reads {SCHEMA_VERSION}; \
-                 upgrade vigil-top)"
+                "unsupported schema_version {version} (this vigil-top reads \
+                 {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}; upgrade vigil-top)"
             ),
             Self::UnsupportedVersion(None) => write!(
                 f,
                 "not a vigil snapshot document: no numeric schema_version \
-                 (this vigil-top reads {SCHEMA_VERSION})"
+                 (this vigil-top reads {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION})"
             ),
         }
     }
@@ -202,7 +337,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Document, ParseError> {
         .as_ref()
         .and_then(serde_json::Value::as_u64)
     {
-        Some(SCHEMA_VERSION) => {}
+        Some(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION) => {}
         other => return Err(ParseError::UnsupportedVersion(other)),
     }
     serde_json::from_slice(body).map_err(|error| ParseError::Malformed(error.to_string()))
@@ -247,21 +382,85 @@ pub(crate) const SAMPLE: &str = r#"{
   }
 }"#;
 
+/// A version 2 document: two watched runtimes, three services with mailboxes (full,
+/// 60 % and 1 % full) each lagging for one of the three causes, and one without a mailbox.
+#[cfg(test)]
+pub(crate) const SAMPLE_V2: &str = r#"{
+  "schema_version": 2,
+  "taken_at_ns": 10000000000,
+  "truncated": null,
+  "histogram_bounds_ns": [[0,1000],[1000,10000],[10000,100000],[100000,null]],
+  "runtime": [
+    {"name": "main", "alive_tasks": 1234, "global_queue_depth": 0,
+     "workers": [{"busy_ns": 5000000000, "park_count": 4, "park_unpark_count": 8},
+                 {"busy_ns": 6000000000, "park_count": 2, "park_unpark_count": 5}]},
+    {"name": "blocking-io", "alive_tasks": 3, "global_queue_depth": 7,
+     "workers": [{"busy_ns": 1000000000, "park_count": 10, "park_unpark_count": 20}]}
+  ],
+  "groups": [
+    {"name": "ingest", "instances": 1, "starts": 1, "restarts": 0,
+     "poll_count": 500, "total_busy_ns": 100000000, "mean_utilization": 10.0,
+     "max_utilization": 10, "in_poll": 0, "longest_in_poll_ns": null,
+     "slow_polls": null, "poll_histogram": null,
+     "mailbox": {"capacity": 1000, "depth": 1000, "sent": 9000, "received": 8000,
+                 "rejected": 12, "oldest_wait_ns": 3200000000},
+     "scheduling": {"scheduled_count": 400, "total_scheduling_delay_ns": 400000000,
+                    "max_scheduling_delay_ns": 9000000, "first_polls": 1,
+                    "total_first_poll_delay_ns": 1000, "max_first_poll_delay_ns": 1000,
+                    "idle_count": 399, "total_idle_ns": 5000000000, "max_idle_ns": 100000000},
+     "lifetime_poll_histogram": {"buckets": [400, 100, 0, 0], "max_ns": 9000},
+     "lifetime_slow_polls": {"slow_poll_count": 0, "threshold_ns": 1000000}},
+    {"name": "parser", "instances": 1, "poll_count": 100, "total_busy_ns": 900000000,
+     "mailbox": {"capacity": 1000, "depth": 600, "sent": 700, "received": 100,
+                 "rejected": 0, "oldest_wait_ns": 200000000},
+     "scheduling": null},
+    {"name": "writer", "instances": 1, "poll_count": 100, "total_busy_ns": 1000000,
+     "mailbox": {"capacity": 1000, "depth": 10, "sent": 100, "received": 90,
+                 "rejected": 0, "oldest_wait_ns": 1000000}},
+    {"name": "idle", "instances": 1, "poll_count": 1, "total_busy_ns": 1000,
+     "mailbox": null, "scheduling": null, "lifetime_poll_histogram": null,
+     "lifetime_slow_polls": null}
+  ],
+  "instances": [
+    {"name": "ingest", "instance_id": 0, "poll_count": 500, "total_busy_ns": 100000000,
+     "age_ns": 10000000000},
+    {"name": "parser", "instance_id": 0, "poll_count": 100, "total_busy_ns": 900000000},
+    {"name": "writer", "instance_id": 0, "poll_count": 100, "total_busy_ns": 1000000},
+    {"name": "idle", "instance_id": 0, "poll_count": 1, "total_busy_ns": 1000}
+  ],
+  "verdicts": [
+    {"name": "ingest", "cause": "backlogged",
+     "text": "backlogged (mailbox 1000/1000, oldest 3.2 s)"},
+    {"name": "parser", "cause": "polls_slow", "text": "polls slow (p99 8 ms)"},
+    {"name": "writer", "cause": "runtime_saturated",
+     "text": "runtime saturated (2/2 workers 99 % busy, wake-to-poll 40 ms)"}
+  ]
+}"#;
+
 /// A well-formed document whose every figure is at its type's extreme, for tests that
 /// nothing overflows or panics.
 #[cfg(test)]
 pub(crate) fn extreme_document() -> String {
     let max = u64::MAX;
     format!(
-        r#"{{"schema_version":1,"taken_at_ns":{max},
+        r#"{{"schema_version":2,"taken_at_ns":{max},
            "histogram_bounds_ns":[[0,1],[1,null]],
+           "runtime":[{{"name":"r","alive_tasks":{max},"global_queue_depth":{max},
+              "workers":[{{"busy_ns":{max},"park_count":{max},"park_unpark_count":{max}}},
+                         {{"busy_ns":0}}]}}],
+           "verdicts":[{{"name":"a","cause":"?","text":""}}],
            "groups":[{{"name":"a","instances":{max},"restarts":{max},
               "endings":{{"completed":{max},"failed":{max},"panicked":{max},"cancelled":{max}}},
               "poll_count":{max},"total_busy_ns":{max},"mean_utilization":1e308,
               "max_utilization":255,"longest_in_poll_ns":{max},
               "slow_polls":{{"slow_poll_count":{max},"threshold_ns":{max}}},
-              "poll_histogram":{{"buckets":[{max},{max},{max}],"max_ns":{max}}}}},
-             {{"name":"b","instances":0,"poll_count":{max},"total_busy_ns":{max}}}],
+              "poll_histogram":{{"buckets":[{max},{max},{max}],"max_ns":{max}}},
+              "mailbox":{{"capacity":{max},"depth":{max},"sent":{max},"received":{max},
+                 "rejected":{max},"oldest_wait_ns":{max}}},
+              "scheduling":{{"scheduled_count":{max},"total_scheduling_delay_ns":{max},
+                 "max_scheduling_delay_ns":{max}}}}},
+             {{"name":"b","instances":0,"poll_count":{max},"total_busy_ns":{max},
+              "mailbox":{{"capacity":0,"depth":{max}}}}}],
            "instances":[{{"name":"a","instance_id":{max},"poll_count":{max},
               "total_busy_ns":{max},"utilization":255,"current_poll_ns":{max},"age_ns":{max}}}],
            "supervisor":{{"services":[{{"name":"a","state":"exploded","retry_in_ns":{max}}}],
@@ -319,14 +518,75 @@ mod tests {
 
     #[test]
     fn an_unknown_schema_version_is_refused_with_a_clear_error() {
-        let error = parse(br#"{"schema_version":2,"taken_at_ns":1,"groups":"changed shape"}"#)
-            .expect_err("version 2 is refused");
-        assert_eq!(error, ParseError::UnsupportedVersion(Some(2)));
-        assert!(error.to_string().contains("unsupported schema_version 2"));
+        let error = parse(br#"{"schema_version":3,"taken_at_ns":1,"groups":"changed shape"}"#)
+            .expect_err("version 3 is refused");
+        assert_eq!(error, ParseError::UnsupportedVersion(Some(3)));
+        assert!(error.to_string().contains("unsupported schema_version 3"));
+        assert!(error.to_string().contains("reads 1 to 2"), "{error}");
+        let error = parse(br#"{"schema_version":0,"taken_at_ns":1}"#).expect_err("version 0");
+        assert_eq!(error, ParseError::UnsupportedVersion(Some(0)));
         let error = parse(br#"{"taken_at_ns":1}"#).expect_err("no version is refused");
         assert_eq!(error, ParseError::UnsupportedVersion(None));
         let error = parse(br#"{"schema_version":"1"}"#).expect_err("a string version");
         assert_eq!(error, ParseError::UnsupportedVersion(None));
+    }
+
+    #[test]
+    fn version_1_and_version_2_documents_are_both_read() {
+        // Version 1: none of the version 2 members.
+        let v1 = parse(SAMPLE.as_bytes()).expect("version 1");
+        assert!(v1.runtime.is_empty() && v1.verdicts.is_empty());
+        assert!(v1.groups.iter().all(|group| group.mailbox.is_none()
+            && group.scheduling.is_none()
+            && group.lifetime_poll_histogram.is_none()));
+        // Version 2: every new member.
+        let v2 = parse(SAMPLE_V2.as_bytes()).expect("version 2");
+        assert_eq!(v2.runtime.len(), 2);
+        let main = &v2.runtime[0];
+        assert_eq!(
+            (
+                main.name.as_str(),
+                main.alive_tasks,
+                main.global_queue_depth
+            ),
+            ("main", 1234, 0)
+        );
+        assert_eq!(main.workers[1].busy_ns, 6_000_000_000);
+        assert_eq!(main.workers[1].park_unpark_count, 5);
+        let ingest = &v2.groups[0];
+        let mailbox = ingest.mailbox.expect("a mailbox");
+        assert_eq!((mailbox.depth, mailbox.capacity), (1000, 1000));
+        assert_eq!(
+            (mailbox.rejected, mailbox.oldest_wait_ns),
+            (12, 3_200_000_000)
+        );
+        assert!((mailbox.fill_percent() - 100.0).abs() < f64::EPSILON);
+        let scheduling = ingest.scheduling.expect("scheduling");
+        assert_eq!(scheduling.scheduled_count, 400);
+        assert_eq!(scheduling.total_scheduling_delay_ns, 400_000_000);
+        assert_eq!(
+            ingest
+                .lifetime_poll_histogram
+                .as_ref()
+                .map(|h| h.buckets.clone()),
+            Some(vec![400, 100, 0, 0])
+        );
+        assert_eq!(
+            ingest.lifetime_slow_polls.map(|s| s.slow_poll_count),
+            Some(0)
+        );
+        // Absent and null members read as none.
+        assert!(v2.groups[2].scheduling.is_none());
+        assert!(v2.groups[3].mailbox.is_none());
+        let causes: Vec<&str> = v2.verdicts.iter().map(|v| v.cause.as_str()).collect();
+        assert_eq!(causes, ["backlogged", "polls_slow", "runtime_saturated"]);
+        assert_eq!(
+            v2.verdicts[0].text,
+            "backlogged (mailbox 1000/1000, oldest 3.2 s)"
+        );
+        // A version 2 document without the optional members is still a document.
+        let bare = parse(br#"{"schema_version":2,"taken_at_ns":1}"#).expect("bare version 2");
+        assert!(bare.runtime.is_empty() && bare.groups.is_empty());
     }
 
     #[test]

@@ -6,8 +6,9 @@ use crate::figures;
 use crate::stacks::StacksDocument;
 use crate::state::{App, Connection};
 
-/// The header line, the table (same rows and order as the screen, instances folded) and
-/// the events seen while sampling.
+/// The header line, one line per watched runtime, the table (same rows and order as the
+/// screen, instances folded), a `lagging` line per verdict, and the events seen while
+/// sampling.
 pub(crate) fn render(app: &App) -> String {
     let mut out = String::new();
     let busy = app
@@ -24,9 +25,12 @@ pub(crate) fn render(app: &App) -> String {
     if let Connection::Disconnected(reason) | Connection::Invalid(reason) = &app.connection {
         let _ = writeln!(out, "warning: {reason}");
     }
+    for runtime in &app.runtimes {
+        let _ = writeln!(out, "{}", runtime.line());
+    }
     let _ = writeln!(
         out,
-        "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>8}  endings",
+        "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>11} {:>8}  endings",
         "service",
         "inst",
         "state",
@@ -36,6 +40,7 @@ pub(crate) fn render(app: &App) -> String {
         "in poll",
         "slow",
         "p99",
+        "mailbox",
         "restarts"
     );
     let dash = || "-".to_owned();
@@ -43,7 +48,7 @@ pub(crate) fn render(app: &App) -> String {
         let endings = service.endings;
         let _ = writeln!(
             out,
-            "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>8}  ok {} err {} panic {} cxl {}",
+            "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>11} {:>8}  ok {} err {} panic {} cxl {}",
             service.name,
             service.instances,
             service.state.label(),
@@ -55,12 +60,20 @@ pub(crate) fn render(app: &App) -> String {
             service.longest_in_poll.map_or_else(dash, figures::duration),
             service.slow_polls.map_or_else(dash, |slow| slow.to_string()),
             service.p99.map_or_else(dash, figures::duration),
+            service
+                .mailbox
+                .map_or_else(dash, |mailbox| figures::mailbox(&mailbox)),
             service.restarts,
             endings.completed,
             endings.failed,
             endings.panicked,
             endings.cancelled,
         );
+    }
+    for service in app.sorted_services() {
+        if let Some(verdict) = &service.verdict {
+            let _ = writeln!(out, "lagging {}: {}", service.name, verdict.sentence());
+        }
     }
     if !app.events.is_empty() {
         let _ = writeln!(out, "events:");

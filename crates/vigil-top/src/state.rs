@@ -9,8 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::figures;
-use crate::model::{Document, Endings, Group, Truncated};
+use crate::model::{Document, Endings, Group, Scheduling, Truncated};
 use crate::profiling::{ProfileRun, Stacks};
+use crate::runtimes::{RuntimeTracker, RuntimeView};
 use crate::source::FetchError;
 pub(crate) use crate::view::{
     Connection, Event, InstanceView, RowKey, ServiceState, ServiceView, Severity, SortColumn,
@@ -43,6 +44,7 @@ struct Previous {
     restarts: u64,
     endings: Endings,
     stuck: bool,
+    scheduling: Option<Scheduling>,
 }
 
 /// The whole dashboard state.
@@ -69,6 +71,8 @@ pub(crate) struct App {
     pub(crate) total_busy_percent: Option<f64>,
     /// Age of the oldest live instance: a lower bound of the process's uptime.
     pub(crate) oldest_instance: Option<Duration>,
+    /// The runtimes the target watches, in its document's order (none before version 2).
+    pub(crate) runtimes: Vec<RuntimeView>,
     /// Newest last, at most [`MAX_EVENTS`].
     pub(crate) events: VecDeque<Event>,
     pub(crate) sort: SortColumn,
@@ -85,6 +89,7 @@ pub(crate) struct App {
     /// The profile the `p` key asked for, shown in the detail pane until Esc.
     pub(crate) profile: Option<ProfileRun>,
     previous: HashMap<String, Previous>,
+    previous_runtimes: RuntimeTracker,
     previous_taken_at_ns: Option<u64>,
     last_seq: Option<u64>,
 }
@@ -106,6 +111,7 @@ impl App {
             unlisted: None,
             total_busy_percent: None,
             oldest_instance: None,
+            runtimes: Vec::new(),
             events: VecDeque::new(),
             sort: SortColumn::Busy,
             reverse: false,
@@ -118,6 +124,7 @@ impl App {
             stacks: Stacks::default(),
             profile: None,
             previous: HashMap::new(),
+            previous_runtimes: RuntimeTracker::default(),
             previous_taken_at_ns: None,
             last_seq: None,
         }
@@ -165,6 +172,7 @@ impl App {
                 "the target's clock went back: a new process? history restarts".to_owned(),
             );
             self.previous.clear();
+            self.previous_runtimes.clear();
             self.services.clear();
             self.last_seq = None;
         }
@@ -179,6 +187,7 @@ impl App {
         self.histogram_bounds_ns
             .clone_from(&document.histogram_bounds_ns);
 
+        self.runtimes = self.previous_runtimes.update(&document.runtime, elapsed_ns);
         let supervised = document.supervisor.is_some();
         let mut states: HashMap<&str, (ServiceState, Option<Duration>)> = HashMap::new();
         if let Some(supervisor) = &document.supervisor {
@@ -222,6 +231,12 @@ impl App {
             if let Some(previous) = previous {
                 new_events.extend(counter_events(group, &previous, supervised, stuck));
             }
+            let wake_to_poll = match (previous.and_then(|p| p.scheduling), group.scheduling) {
+                (Some(before), Some(now)) if elapsed_ns.is_some() => {
+                    mean_wake_to_poll(&before, &now)
+                }
+                _ => None,
+            };
             self.previous.insert(
                 group.name.clone(),
                 Previous {
@@ -230,6 +245,7 @@ impl App {
                     restarts: group.restarts,
                     endings: group.endings,
                     stuck,
+                    scheduling: group.scheduling,
                 },
             );
             let p99 = group.poll_histogram.as_ref().and_then(|histogram| {
@@ -255,6 +271,10 @@ impl App {
                     restarts: 0,
                     endings: Endings::default(),
                     retry_in: None,
+                    mailbox: None,
+                    scheduling: None,
+                    wake_to_poll: None,
+                    verdict: None,
                 });
             view.instances = group.instances;
             view.state = state;
@@ -279,6 +299,15 @@ impl App {
             view.histogram.clone_from(&group.poll_histogram);
             view.restarts = group.restarts;
             view.endings = group.endings;
+            view.mailbox = group.mailbox;
+            view.scheduling = group.scheduling;
+            view.wake_to_poll = wake_to_poll;
+            // The process's own judgement of its last interval (the first one per name).
+            view.verdict = document
+                .verdicts
+                .iter()
+                .find(|verdict| verdict.name == group.name)
+                .cloned();
         }
         // A name that left the document (another process behind the URL) leaves the table.
         self.services.retain(|name, _| seen.contains(name));
@@ -541,9 +570,23 @@ fn compare(a: &ServiceView, b: &ServiceView, column: SortColumn) -> std::cmp::Or
         SortColumn::InPoll => a.longest_in_poll.cmp(&b.longest_in_poll),
         SortColumn::SlowPolls => a.slow_polls.cmp(&b.slow_polls),
         SortColumn::P99 => a.p99.cmp(&b.p99),
+        SortColumn::Mailbox => float(
+            a.mailbox.map(|mailbox| mailbox.fill_percent()),
+            b.mailbox.map(|mailbox| mailbox.fill_percent()),
+        ),
         SortColumn::Restarts => a.restarts.cmp(&b.restarts),
         SortColumn::Endings => a.endings.total().cmp(&b.endings.total()),
     }
+}
+
+/// The mean wake-to-poll delay of the polls scheduled between two documents: `None` when
+/// none was, or the counters went back (another process behind the URL).
+fn mean_wake_to_poll(before: &Scheduling, now: &Scheduling) -> Option<Duration> {
+    let scheduled = now.scheduled_count.checked_sub(before.scheduled_count)?;
+    let delay_ns = now
+        .total_scheduling_delay_ns
+        .checked_sub(before.total_scheduling_delay_ns)?;
+    (scheduled > 0).then(|| Duration::from_nanos(delay_ns / scheduled))
 }
 
 /// Events from counters that grew since the previous document: restarts always (the

@@ -373,3 +373,130 @@ fn a_truncated_list_counts_every_live_instance_and_marks_none_ended() {
     assert_eq!(listed, [(0, false), (1, false)], "unlisted is not ended");
     assert!(crate::plain::render(&app).contains("live instances 4 (2 not listed: limit 2)"));
 }
+
+#[test]
+fn version_1_and_version_2_documents_are_both_accepted_and_version_3_is_refused() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    // A target upgraded under the dashboard: version 1, then version 2 documents.
+    app.ingest(document(1_000, &[("ingest", &[0], 100, 0, 0)]), now);
+    assert!(app.runtimes.is_empty());
+    assert_eq!(app.services["ingest"].mailbox, None);
+    let v2 = parse(crate::model::SAMPLE_V2.as_bytes()).expect("version 2");
+    app.on_fetch(Ok(v2), now);
+    assert_eq!(app.connection, Connection::Connected);
+    assert_eq!(app.runtimes.len(), 2);
+    let ingest = &app.services["ingest"];
+    assert_eq!(
+        ingest.mailbox.map(|m| (m.depth, m.capacity)),
+        Some((1000, 1000))
+    );
+    assert_eq!(
+        ingest.verdict.as_ref().map(|v| v.cause.as_str()),
+        Some("backlogged")
+    );
+    // Version 3 is refused with the reader's versions in the reason; the figures stay.
+    let error = parse(br#"{"schema_version":3,"taken_at_ns":1}"#).expect_err("version 3");
+    app.on_fetch(Err(FetchError::Invalid(error.to_string())), now);
+    match &app.connection {
+        Connection::Invalid(reason) => {
+            assert!(reason.contains("unsupported schema_version 3"), "{reason}");
+            assert!(reason.contains("reads 1 to 2"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(app.runtimes.len(), 2);
+}
+
+#[test]
+fn wake_to_poll_is_the_mean_of_the_last_interval_and_verdicts_follow_each_document() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let mut document = parse(crate::model::SAMPLE_V2.as_bytes()).expect("version 2");
+    app.ingest(document.clone(), now);
+    assert_eq!(app.services["ingest"].wake_to_poll, None, "one document");
+    document.taken_at_ns += 1_000_000_000;
+    let scheduling = document.groups[0].scheduling.as_mut().expect("scheduling");
+    scheduling.scheduled_count += 10;
+    scheduling.total_scheduling_delay_ns += 50_000_000;
+    // The process no longer judges `ingest` lagging.
+    document.verdicts.remove(0);
+    app.ingest(document.clone(), now);
+    let ingest = &app.services["ingest"];
+    assert_eq!(ingest.wake_to_poll, Some(Duration::from_millis(5)));
+    assert!(ingest.verdict.is_none());
+    assert!(app.services["parser"].verdict.is_some());
+    // No poll after a wake in the next interval: no mean.
+    document.taken_at_ns += 1_000_000_000;
+    app.ingest(document.clone(), now);
+    assert_eq!(app.services["ingest"].wake_to_poll, None);
+    // Sorting by mailbox: fullest first, no mailbox last.
+    app.sort = SortColumn::Mailbox;
+    assert_eq!(order(&app), ["ingest", "parser", "writer", "idle"]);
+}
+
+#[test]
+fn a_target_restart_forgets_the_runtimes_counters() {
+    let now = Instant::now();
+    let mut app = App::new("t".to_owned(), Duration::from_secs(1), now);
+    let mut document = parse(crate::model::SAMPLE_V2.as_bytes()).expect("version 2");
+    app.ingest(document.clone(), now);
+    document.taken_at_ns += 1_000_000_000;
+    app.ingest(document.clone(), now);
+    assert_eq!(app.runtimes[0].busy_percent(), Some(0.0));
+    // The clock went back (a new process): no busy share from the old counters.
+    document.taken_at_ns = 1;
+    app.ingest(document, now);
+    assert_eq!(app.runtimes[0].busy_percent(), None);
+}
+
+#[test]
+fn once_prints_runtime_lines_the_mailbox_column_and_a_lagging_line_per_verdict() {
+    let now = Instant::now();
+    let mut app = App::new("http://x".to_owned(), Duration::from_secs(1), now);
+    let mut document = parse(crate::model::SAMPLE_V2.as_bytes()).expect("version 2");
+    app.on_fetch(Ok(document.clone()), now);
+    document.taken_at_ns += 1_000_000_000;
+    document.runtime[0].workers[0].busy_ns += 980_000_000;
+    document.runtime[0].workers[1].busy_ns += 1_000_000_000;
+    app.on_fetch(Ok(document), now + Duration::from_secs(1));
+    let text = crate::plain::render(&app);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[1],
+        "runtime main: 2 workers 99% busy (98%, 100%), 1234 tasks, queue 0"
+    );
+    assert_eq!(
+        lines[2],
+        "runtime blocking-io: 1 worker 0% busy (0%), 3 tasks, queue 7"
+    );
+    assert!(lines[3].starts_with("service") && lines[3].contains("mailbox"));
+    let row = |name: &str| {
+        lines
+            .iter()
+            .find(|line| line.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+    };
+    // The columns keep their places: a `-` where there is no mailbox.
+    assert_eq!(row("ingest")[9], "1000/1000", "{text}");
+    assert_eq!(row("parser")[9], "600/1000", "{text}");
+    assert_eq!(row("idle")[9], "-", "{text}");
+    let lagging: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|line| line.starts_with("lagging "))
+        .collect();
+    assert_eq!(
+        lagging,
+        [
+            "lagging ingest: backlogged (mailbox 1000/1000, oldest 3.2 s)",
+            "lagging parser: polls slow (p99 8 ms)",
+            "lagging writer: runtime saturated (2/2 workers 99 % busy, wake-to-poll 40 ms)",
+        ]
+    );
+    let table_end = lines.iter().position(|line| line.starts_with("writer"));
+    let first_lagging = lines.iter().position(|line| line.starts_with("lagging"));
+    assert!(first_lagging > table_end, "under the table:\n{text}");
+}

@@ -17,10 +17,11 @@ use crate::model::PollHistogram;
 use crate::state::{
     App, Connection, InstanceView, RowKey, ServiceState, ServiceView, Severity, SortColumn,
 };
+use crate::ui_backlog;
 use crate::ui_profiling;
 
 /// Width of the busy-% history column (one cell per sample, newest on the right).
-const SPARKLINE_WIDTH: u16 = 20;
+const SPARKLINE_WIDTH: u16 = 16;
 /// Busy % of one instance at or above which a figure turns yellow, then red.
 const BUSY_WARN: f64 = 50.0;
 const BUSY_HOT: f64 = 80.0;
@@ -41,8 +42,8 @@ impl Theme {
         }
     }
 
-    /// Green, yellow or red for a busy share of one instance.
-    fn busy(self, percent_of_one: f64) -> Style {
+    /// Green, yellow or red for a busy share of one instance (or one worker thread).
+    pub(crate) fn busy(self, percent_of_one: f64) -> Style {
         self.fg(if percent_of_one >= BUSY_HOT {
             Color::Red
         } else if percent_of_one >= BUSY_WARN {
@@ -68,14 +69,14 @@ struct Column {
     sort: Option<SortColumn>,
 }
 
-fn columns() -> [Column; 12] {
+fn columns() -> [Column; 13] {
     let column = |sort: SortColumn, width| Column {
         title: sort.title(),
         width,
         sort: Some(sort),
     };
     [
-        column(SortColumn::Name, Constraint::Min(16)),
+        column(SortColumn::Name, Constraint::Min(14)),
         column(SortColumn::Instances, Constraint::Length(5)),
         column(SortColumn::State, Constraint::Length(13)),
         column(SortColumn::PollsPerSecond, Constraint::Length(8)),
@@ -89,6 +90,7 @@ fn columns() -> [Column; 12] {
         column(SortColumn::InPoll, Constraint::Length(8)),
         column(SortColumn::SlowPolls, Constraint::Length(6)),
         column(SortColumn::P99, Constraint::Length(8)),
+        column(SortColumn::Mailbox, Constraint::Length(9)),
         column(SortColumn::Restarts, Constraint::Length(8)),
         column(SortColumn::Endings, Constraint::Length(18)),
     ]
@@ -101,8 +103,10 @@ pub(crate) fn draw(frame: &mut Frame<'_>, app: &App, theme: Theme) {
     let table_lines = u16::try_from(app.rows().len() + 1)
         .unwrap_or(u16::MAX)
         .max(4);
+    // Two lines, then one per watched runtime.
+    let header_lines = 2 + u16::try_from(ui_backlog::runtime_line_count(app)).unwrap_or(0);
     let [header, table, panes] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(header_lines),
         Constraint::Length(table_lines),
         Constraint::Min(12),
     ])
@@ -186,7 +190,9 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
             Line::from(spans)
         }
     };
-    frame.render_widget(Paragraph::new(vec![first, second]), area);
+    let mut lines = vec![first, second];
+    lines.extend(ui_backlog::runtime_lines(app, theme));
+    frame.render_widget(Paragraph::new(lines), area);
 }
 
 fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
@@ -282,8 +288,21 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
     } else {
         "▸ "
     };
+    let mut name = vec![Span::raw(format!("{expander}{}", service.name))];
+    if service.verdict.is_some() {
+        name.push(Span::styled(
+            ui_backlog::LAGGING_MARKER,
+            theme.fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let mailbox = service.mailbox.map_or_else(
+        || Cell::from(""),
+        |mailbox| {
+            Cell::from(figures::mailbox(&mailbox)).style(ui_backlog::mailbox_style(theme, &mailbox))
+        },
+    );
     let cells = vec![
-        Cell::from(format!("{expander}{}", service.name)),
+        Cell::from(Line::from(name)),
         Cell::from(service.instances.to_string()),
         Cell::from(state).style(state_style),
         Cell::from(optional(service.polls_per_second, figures::rate)),
@@ -297,6 +316,7 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
         Cell::from(optional(service.longest_in_poll, figures::duration)),
         Cell::from(optional(service.slow_polls, |slow| slow.to_string())),
         Cell::from(optional(service.p99, figures::duration)),
+        mailbox,
         Cell::from(service.restarts.to_string()),
         Cell::from(endings_text(service)),
     ];
@@ -329,6 +349,7 @@ fn instance_row(instance: &InstanceView, theme: Theme) -> Row<'static> {
             figures::duration(instance.total_busy)
         )),
         Cell::from(optional(instance.in_poll, figures::duration)),
+        Cell::from(""),
         Cell::from(""),
         Cell::from(""),
         Cell::from(""),
@@ -399,21 +420,27 @@ fn draw_detail(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
     };
     let instances = app.instances.get(name).map_or(&[][..], Vec::as_slice);
     let instance_lines = u16::try_from(instances.len().min(3)).unwrap_or(3);
+    let backlog = ui_backlog::detail_lines(service, theme, inner.width);
+    let backlog_lines = u16::try_from(backlog.len()).unwrap_or(u16::MAX);
     let stack = ui_profiling::stack_section(app, &selected);
     let profile = ui_profiling::profile_lines(app, name, inner.width, Instant::now(), theme);
     // Where a stuck service is blocked comes first; the chart (or the profile) keeps at
     // least 3 lines below it.
-    let room = inner.height.saturating_sub(2 + instance_lines + 1);
+    let room = inner
+        .height
+        .saturating_sub(backlog_lines + 2 + instance_lines + 1);
     let stack_height = stack.as_ref().map_or(0, |section| {
         section.wanted_lines().min(room.saturating_sub(3))
     });
-    let [quantiles, stack_area, chart, list] = Layout::vertical([
+    let [backlog_area, quantiles, stack_area, chart, list] = Layout::vertical([
+        Constraint::Length(backlog_lines),
         Constraint::Length(2),
         Constraint::Length(stack_height),
         Constraint::Min(3),
         Constraint::Length(instance_lines + 1),
     ])
     .areas(inner);
+    frame.render_widget(Paragraph::new(backlog), backlog_area);
     if let Some(section) = &stack {
         frame.render_widget(
             Paragraph::new(ui_profiling::stack_lines(
@@ -581,6 +608,7 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect, stuck_after: Duration) {
     lines.push(Line::raw(
         " busy%: busy time over the last interval, 100 = 1 thread.",
     ));
+    lines.push(Line::raw(" name !: lagging, the detail pane says why."));
     frame.render_widget(Clear, popup);
     frame.render_widget(
         Paragraph::new(lines).block(Block::bordered().title(" vigil-top keys ")),
@@ -591,3 +619,7 @@ fn draw_help(frame: &mut Frame<'_>, area: Rect, stuck_after: Duration) {
 #[cfg(test)]
 #[path = "ui_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "ui_backlog_tests.rs"]
+mod backlog_tests;

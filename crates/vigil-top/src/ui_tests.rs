@@ -12,8 +12,8 @@ use crate::model::{parse, SAMPLE};
 use crate::source::FetchError;
 use crate::state::App;
 
-const WIDTH: u16 = 140;
-const HEIGHT: u16 = 40;
+pub(super) const WIDTH: u16 = 140;
+pub(super) const HEIGHT: u16 = 40;
 /// The first table row: two header lines, then the column titles.
 const FIRST_ROW: u16 = 3;
 
@@ -31,7 +31,7 @@ fn app() -> App {
     app
 }
 
-fn render(app: &App, color: bool) -> Buffer {
+pub(super) fn render(app: &App, color: bool) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(WIDTH, HEIGHT)).expect("test terminal");
     terminal
         .draw(|frame| draw(frame, app, Theme { color }))
@@ -39,13 +39,13 @@ fn render(app: &App, color: bool) -> Buffer {
     terminal.backend().buffer().clone()
 }
 
-fn line(buffer: &Buffer, y: u16) -> String {
+pub(super) fn line(buffer: &Buffer, y: u16) -> String {
     (0..buffer.area.width)
         .map(|x| buffer[(x, y)].symbol())
         .collect()
 }
 
-fn text(buffer: &Buffer) -> String {
+pub(super) fn text(buffer: &Buffer) -> String {
     (0..buffer.area.height)
         .map(|y| line(buffer, y))
         .collect::<Vec<_>>()
@@ -53,7 +53,7 @@ fn text(buffer: &Buffer) -> String {
 }
 
 /// The y of the first line containing `needle` at or below `from`.
-fn find(buffer: &Buffer, needle: &str, from: u16) -> Option<u16> {
+pub(super) fn find(buffer: &Buffer, needle: &str, from: u16) -> Option<u16> {
     (from..buffer.area.height).find(|y| line(buffer, *y).contains(needle))
 }
 
@@ -257,7 +257,9 @@ fn extreme_figures_render_without_panicking() {
     app.on_fetch(Ok(document), now);
     app.expanded.insert("a".to_owned());
     let buffer = render(&app, true);
-    assert!(line(&buffer, FIRST_ROW).contains("STUCK"));
+    // Under the document's one runtime line.
+    assert!(line(&buffer, 2).starts_with("runtime r: 2 workers"));
+    assert!(line(&buffer, FIRST_ROW + 1).contains("STUCK"));
 }
 
 /// The app with the sample stacks fetched: `stuck#0` blocked in a sleep.
@@ -271,7 +273,7 @@ fn app_with_stacks() -> App {
 }
 
 /// The detail pane's lines (right of its left border), from its title down.
-fn detail_lines(buffer: &Buffer, title: &str) -> Vec<String> {
+pub(super) fn detail_lines(buffer: &Buffer, title: &str) -> Vec<String> {
     let top = find(buffer, title, FIRST_ROW).expect("detail pane");
     let x = usize::from(WIDTH / 2 + 1);
     (top + 1..buffer.area.height)

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::model::{Endings, PollHistogram};
+use crate::model::{Endings, Mailbox, PollHistogram, Scheduling, Verdict};
 
 /// How the last fetch went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +88,15 @@ pub(crate) struct ServiceView {
     pub(crate) endings: Endings,
     /// When backing off: how long until the next start.
     pub(crate) retry_in: Option<Duration>,
+    /// The name's mailbox now, if a supervisor registered one.
+    pub(crate) mailbox: Option<Mailbox>,
+    /// Lifetime scheduling counters, with the scheduling monitor attached.
+    pub(crate) scheduling: Option<Scheduling>,
+    /// The mean wake-to-poll delay of the last interval's scheduled polls (`None` before
+    /// two documents, without the scheduling monitor, or when no poll followed a wake).
+    pub(crate) wake_to_poll: Option<Duration>,
+    /// Why the process judges the service lagging, if it does.
+    pub(crate) verdict: Option<Verdict>,
 }
 
 /// One instance row (shown when its name is expanded, and in the detail pane).
@@ -133,13 +142,14 @@ pub(crate) enum SortColumn {
     InPoll,
     SlowPolls,
     P99,
+    Mailbox,
     Restarts,
     Endings,
 }
 
 impl SortColumn {
     /// Left to right, as the columns are drawn.
-    pub(crate) const ALL: [Self; 11] = [
+    pub(crate) const ALL: [Self; 12] = [
         Self::Name,
         Self::Instances,
         Self::State,
@@ -149,6 +159,7 @@ impl SortColumn {
         Self::InPoll,
         Self::SlowPolls,
         Self::P99,
+        Self::Mailbox,
         Self::Restarts,
         Self::Endings,
     ];
@@ -165,6 +176,7 @@ impl SortColumn {
             Self::InPoll => "in poll",
             Self::SlowPolls => "slow",
             Self::P99 => "p99",
+            Self::Mailbox => "mailbox",
             Self::Restarts => "restarts",
             Self::Endings => "endings",
         }
