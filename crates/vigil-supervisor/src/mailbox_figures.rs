@@ -29,6 +29,13 @@ pub(crate) const MAX_STAMPS: usize = 1 << 16;
 /// yet, i.e. it was sent just now, and reads a wait of zero instead of the previous lap's
 /// (possibly hours old) stamp.
 ///
+/// # Memory ordering
+///
+/// A sender increments `sent` before it enqueues; the channel's release (enqueue) and
+/// acquire (receive) order that before the receiver's release store of `received`, which
+/// a reader loads with acquire before loading `sent`: the reader's `sent` is at least its
+/// `received`. Stamps need no ordering: each carries its lap's parity in the same word.
+///
 /// # Guarantees
 ///
 /// `sent`, `received` and `rejected` are exact once the senders and the receiver are
@@ -84,8 +91,7 @@ impl Figures {
     /// enqueueing it.
     #[inline]
     pub(crate) fn on_send(&self) {
-        // Relaxed: the number only picks a slot; the reader's `sent` is ordered by the
-        // channel's own release/acquire, through the receiver's `received` (see `read`).
+        // Relaxed: picks a slot; `read` gets its order from the channel and `received`.
         let number = self.sent.0.fetch_add(1, Ordering::Relaxed);
         let stamp = (self.clock.now() & !1) | self.lap_parity(number);
         // Relaxed: stamp and parity are one word; a reader that sees an old one says so.
@@ -95,11 +101,9 @@ impl Figures {
     /// Counts a message taken out of the channel. Only the receiver's holder calls it.
     #[inline]
     pub(crate) fn on_receive(&self) {
-        // Relaxed: the only writer; a previous holder's stores reached this one through
-        // the lock that handed the receiver over.
+        // Relaxed: sole writer; the previous holder's store came with the receiver's lock.
         let received = self.received.0.load(Ordering::Relaxed);
-        // Release: a reader that sees this count also sees every `sent` increment of the
-        // messages received so far, so `sent - received` never goes negative.
+        // Release: publishes the `sent` increments of every message received so far.
         self.received.0.store(received + 1, Ordering::Release);
     }
 
@@ -112,9 +116,9 @@ impl Figures {
 
     /// The figures now; see [`Figures`] for their errors while sends race with the read.
     pub(crate) fn read(&self) -> MailboxSnapshot {
-        // Acquire: pairs with `on_receive`'s release (see there).
+        // Acquire: pairs with `on_receive`'s release, so `sent` below is at least this.
         let received = self.received.0.load(Ordering::Acquire);
-        // Relaxed: happens after every increment `received` accounts for (see above).
+        // Relaxed: ordered after the increments `received` accounts for (see above).
         let sent = self.sent.0.load(Ordering::Relaxed);
         // Relaxed: a counter read on its own.
         let rejected = self.rejected.load(Ordering::Relaxed);
