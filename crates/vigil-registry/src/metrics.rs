@@ -299,6 +299,21 @@ impl ServicesMetrics {
         self.taken_at
     }
 
+    /// The same snapshot without its instances: every name's lifetime counters, mailbox
+    /// and the runtimes, as when no instance was live. What the earlier side of interval
+    /// figures needs ([`verdicts_since`](ServicesMetrics::verdicts_since), per-name deltas)
+    /// at a few hundred bytes per name (about 1 KiB with a lifetime histogram), where the
+    /// whole snapshot keeps 96 bytes or more per live instance: keep this as a baseline.
+    pub fn without_instances(&self) -> ServicesMetrics {
+        Self {
+            entries: Vec::new(),
+            reports: Vec::new(),
+            totals: self.totals.clone(),
+            taken_at: self.taken_at,
+            runtimes: self.runtimes.clone(),
+        }
+    }
+
     /// The runtimes the registry watches
     /// ([`Registry::watch_runtime`](crate::Registry::watch_runtime)), read with the
     /// snapshot, in the order they were first watched; empty if it watches none.

@@ -13,7 +13,7 @@ use crate::ServicesMetrics;
 pub(super) const MIN_BASELINE_AGE: Duration = Duration::from_secs(1);
 
 /// The baselines of the verdicts: at most two earlier snapshots, each reduced to what
-/// verdicts read (see [`light`]).
+/// verdicts read ([`ServicesMetrics::without_instances`]).
 ///
 /// # Guarantees
 ///
@@ -70,29 +70,10 @@ impl Baselines {
         };
         if kept.newer.is_none() || newer_is_old_enough {
             kept.older = kept.newer.take();
-            kept.newer = Some(light(now));
+            kept.newer = Some(now.without_instances());
         }
         baseline
     }
-}
-
-/// What verdicts read of a snapshot: the per-name lifetime counters, the runtimes and
-/// the time it was taken, without its instances.
-///
-/// [`ServicesMetrics`] offers no constructor of a snapshot without instances, but its
-/// document does: a document without `instances` reads back as a snapshot of the same
-/// per-name counters and runtimes and no instance. Per name that is a few hundred bytes
-/// (about 1 KiB with the lifetime histogram), against 96 bytes (430 with monitors) per live
-/// instance for a whole copy. Should the round trip fail, the whole snapshot is kept.
-fn light(snapshot: &ServicesMetrics) -> ServicesMetrics {
-    let read_back = serde_json::to_value(snapshot.limited_document(0)).and_then(|mut value| {
-        if let Some(members) = value.as_object_mut() {
-            members.remove("instances");
-            members.remove("truncated");
-        }
-        serde_json::from_value::<ServicesMetrics>(value)
-    });
-    read_back.unwrap_or_else(|_| snapshot.clone())
 }
 
 /// One entry of the `verdicts` member of `/snapshot.json`.
@@ -132,7 +113,7 @@ mod tests {
             crate::ServiceObj::new("live", std::future::pending()),
         );
         let snapshot = registry.metrics();
-        let baseline = light(&snapshot);
+        let baseline = snapshot.without_instances();
         assert!(baseline.is_empty());
         assert_eq!(baseline.taken_at(), snapshot.taken_at());
         let group = baseline.group("live").expect("the name stays");
