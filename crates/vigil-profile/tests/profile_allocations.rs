@@ -98,7 +98,9 @@ fn captures_and_samples_allocate_nothing_on_the_interrupted_thread() {
         .into_iter()
         .find(|(service, _)| *service == "allocation_free")
         .map_or(0, |(_, samples)| samples);
-    assert!(samples >= 50, "{samples} samples");
+    // Sampling runs on CPU time: on a loaded machine the spinning thread gets a share of a
+    // core, so ask only for enough samples to have run the handler many times.
+    assert!(samples >= 10, "{samples} samples");
     assert_eq!(
         allocated.load(Ordering::Acquire),
         0,
