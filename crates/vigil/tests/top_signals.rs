@@ -3,59 +3,21 @@
 //!
 //! Run as a user would: the built example is a child process that gets a real signal.
 
+mod fleet;
+
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
+
+use fleet::top_example::build_example;
 
 /// A guard against a hang, not a measure: the demo's shutdown takes 1.5 s by design.
 const HANG_GUARD: Duration = Duration::from_secs(300);
 
 /// The first line of every table the example prints.
 const TABLE_HEADER: &str = "vigil top  t=";
-
-/// vigil's features this test was compiled with, so that building the example reuses the
-/// library cargo has just built for the test instead of building another.
-fn enabled_features() -> Vec<&'static str> {
-    [
-        ("quanta", cfg!(feature = "quanta")),
-        ("serde", cfg!(feature = "serde")),
-        ("metrics", cfg!(feature = "metrics")),
-        ("prometheus", cfg!(feature = "prometheus")),
-        ("http", cfg!(feature = "http")),
-        ("profile", cfg!(feature = "profile")),
-        ("flamegraph", cfg!(feature = "flamegraph")),
-        ("demo", cfg!(feature = "demo")),
-    ]
-    .into_iter()
-    .filter_map(|(name, enabled)| enabled.then_some(name))
-    .collect()
-}
-
-/// Builds the `top` example (up to date at every run) and returns its path.
-fn build_example() -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .args(["build", "--package", "vigil", "--example", "top"])
-        .args(["--no-default-features", "--features"])
-        .arg(enabled_features().join(","))
-        .args(["--message-format", "json-render-diagnostics"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run cargo build");
-    assert!(output.status.success(), "cargo build --example top failed");
-    // The artifact message of the example names its executable.
-    String::from_utf8(output.stdout)
-        .expect("cargo's messages are UTF-8")
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter(|message| message["reason"] == "compiler-artifact")
-        .filter(|message| message["target"]["name"] == "top")
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo names the example's executable")
-}
 
 /// Kills `child` if it is still running after [`HANG_GUARD`], so a hang fails the test.
 fn guard(child: &Child) -> mpsc::Sender<()> {
