@@ -1,11 +1,13 @@
 //! A mailbox's figures: sent, received and rejected counts, and a ring of send stamps that
 //! dates the oldest waiting message.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use vigil_monitor::{Clock, DefaultClock, Ticks};
 use vigil_registry::MailboxSnapshot;
+
+use crate::sync::AtomicU64;
 
 /// The most send stamps a mailbox keeps (512 KiB of them): past this capacity, the oldest
 /// wait is a lower bound.
@@ -35,6 +37,7 @@ pub(crate) const MAX_STAMPS: usize = 1 << 16;
 /// acquire (receive) order that before the receiver's release store of `received`, which
 /// a reader loads with acquire before loading `sent`: the reader's `sent` is at least its
 /// `received`. Stamps need no ordering: each carries its lap's parity in the same word.
+/// The loom models in `loom_models.rs` check both arguments (`RUSTFLAGS="--cfg loom"`).
 ///
 /// # Guarantees
 ///
@@ -49,7 +52,10 @@ pub(crate) const MAX_STAMPS: usize = 1 << 16;
 /// - a mailbox whose capacity exceeds [`MAX_STAMPS`] shares stamp slots between waiting
 ///   messages: a deep queue's oldest wait may be read from a newer message's stamp (a
 ///   lower bound) or, racing with the sender that is stamping the slot, an older lap's.
-pub(crate) struct Figures {
+///
+/// The clock is a type parameter only so that the models can drive time; mailboxes use
+/// [`DefaultClock`].
+pub(crate) struct Figures<C = DefaultClock> {
     /// Messages numbered by senders (room taken), written by every sender.
     sent: Padded<AtomicU64>,
     /// Messages taken out, written by the one receiver.
@@ -62,7 +68,7 @@ pub(crate) struct Figures {
     /// `log2(stamps.len())`: a number shifted right by it is its lap.
     lap_shift: u32,
     stamps: Box<[AtomicU64]>,
-    clock: DefaultClock,
+    clock: C,
 }
 
 /// Keeps the senders' counter and the receiver's off each other's cache line.
@@ -72,6 +78,13 @@ struct Padded<T>(T);
 impl Figures {
     /// The figures of a new mailbox of `capacity` messages (at least 1).
     pub(crate) fn new(capacity: usize) -> Self {
+        Self::with_clock(capacity, DefaultClock::new())
+    }
+}
+
+impl<C: Clock> Figures<C> {
+    /// The figures of a new mailbox of `capacity` messages (at least 1), dated by `clock`.
+    pub(crate) fn with_clock(capacity: usize, clock: C) -> Self {
         let len = capacity.clamp(1, MAX_STAMPS).next_power_of_two();
         // Lap 0's parity is 0: slots start with parity 1, so an unstamped one reads stale.
         let stamps = (0..len).map(|_| AtomicU64::new(1)).collect();
@@ -83,7 +96,7 @@ impl Figures {
             slot_mask: len as u64 - 1,
             lap_shift: len.trailing_zeros(),
             stamps,
-            clock: DefaultClock::new(),
+            clock,
         }
     }
 
@@ -116,10 +129,7 @@ impl Figures {
 
     /// The figures now; see [`Figures`] for their errors while sends race with the read.
     pub(crate) fn read(&self) -> MailboxSnapshot {
-        // Acquire: pairs with `on_receive`'s release, so `sent` below is at least this.
-        let received = self.received.0.load(Ordering::Acquire);
-        // Relaxed: ordered after the increments `received` accounts for (see above).
-        let sent = self.sent.0.load(Ordering::Relaxed);
+        let (received, sent) = self.received_then_sent();
         // Relaxed: a counter read on its own.
         let rejected = self.rejected.load(Ordering::Relaxed);
         let depth = sent.saturating_sub(received).min(self.capacity);
@@ -129,6 +139,16 @@ impl Figures {
             self.wait_of(received)
         };
         MailboxSnapshot::new(self.capacity, depth, sent, received, rejected, oldest_wait)
+    }
+
+    /// The raw `received` and `sent` counters, read in that order so that `received <= sent`.
+    #[inline]
+    pub(crate) fn received_then_sent(&self) -> (u64, u64) {
+        // Acquire: pairs with `on_receive`'s release, so `sent` below is at least this.
+        let received = self.received.0.load(Ordering::Acquire);
+        // Relaxed: ordered after the increments `received` accounts for (see above).
+        let sent = self.sent.0.load(Ordering::Relaxed);
+        (received, sent)
     }
 
     /// How long message `number`, waiting, has waited.
@@ -150,7 +170,7 @@ impl Figures {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
