@@ -91,36 +91,9 @@ mod loom_models;
 mod mailbox;
 mod mailbox_figures;
 mod report;
+// tokio has no `signal` module under `--cfg loom`; the models need none of it.
 #[cfg(not(loom))]
 mod signal;
-// tokio has no `signal` module under `--cfg loom` (the models need none of it): a stand-in
-// that keeps `run_until_signal` for the rest of the crate and always fails.
-#[cfg(loom)]
-mod signal {
-    use std::future::Future;
-    use std::io;
-
-    use vigil_monitor::Clock;
-    use vigil_registry::MonitorFactory;
-
-    use crate::report::ShutdownReport;
-    use crate::supervisor::Supervisor;
-
-    impl<F: MonitorFactory<C>, C: Clock> Supervisor<F, C> {
-        /// Fails: no signal handling under `--cfg loom`.
-        pub fn run_until_signal(&self) -> impl Future<Output = io::Result<ShutdownReport>> + '_ {
-            // Entered as the real one enters it to register handlers (which also keeps
-            // `Control::handle` in use in this build).
-            let _runtime = self.control().handle().enter();
-            async {
-                Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "no signal handling under --cfg loom",
-                ))
-            }
-        }
-    }
-}
 mod spec;
 mod supervisor;
 mod sync;

@@ -317,6 +317,9 @@ impl Control {
         self.board.lock().recent.iter().cloned().collect()
     }
 
+    /// The runtime the services run on; signal handling registers on it (not built under
+    /// `--cfg loom`, whose tokio has no signals).
+    #[cfg(not(loom))]
     pub(crate) fn handle(&self) -> &Handle {
         &self.handle
     }
@@ -487,5 +490,6 @@ fn assert_supervisor_and_its_futures_are_send<F: MonitorFactory<C>, C: Clock>(
     is_send_sync::<SupervisorBuilder<F, C>>();
     is_send(&supervisor.wait());
     is_send(&supervisor.stop());
+    #[cfg(not(loom))]
     is_send(&supervisor.run_until_signal());
 }
