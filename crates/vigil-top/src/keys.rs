@@ -5,7 +5,7 @@
 //! | `q`, Ctrl-C | quit |
 //! | ←/→, `<`/`>` | sort by the previous/next column |
 //! | `r` | invert the sort |
-//! | `/` | type a name filter (Enter keeps it, Esc clears it) |
+//! | `/` | type a name filter, matched against `process/service` with several processes (Enter keeps it, Esc clears it) |
 //! | space | pause (the screen freezes; fetching goes on) |
 //! | Enter | expand a service into its instances, or fold it back |
 //! | ↑/↓, `k`/`j`, PgUp/PgDn, Home/End | select a row (the detail pane follows) |
@@ -13,6 +13,8 @@
 //! | `p` | record a 2 s CPU profile; the detail pane shows the selected service's hottest functions |
 //! | Esc | close the profile, else clear the filter |
 //! | `?` | help; any key closes it |
+//!
+//! While replaying, `main.rs` hands space, `.`/`n` and `+`/`-` to the player instead.
 
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 

@@ -1,8 +1,10 @@
 //! `vigil-top`: a live terminal dashboard of the services of a process serving vigil's endpoint.
 //!
 //! ```text
-//! vigil-top [OPTIONS] URL     attach to http://HOST:PORT (reads URL/snapshot.json)
-//! vigil-top [OPTIONS] --demo  run synthetic supervised services in-process and show them
+//! vigil-top [OPTIONS] URL [URL ...]    attach to http://HOST:PORT (reads URL/snapshot.json)
+//! vigil-top [OPTIONS] --prometheus URL every process a Prometheus server scrapes
+//! vigil-top [OPTIONS] --demo           run synthetic supervised services in-process
+//! vigil-top [OPTIONS] --replay FILE    play back what `--record FILE` wrote
 //! ```
 //!
 //! Options: `--once` (print one plain table and exit; the default when stdout is not a
@@ -18,13 +20,18 @@
 
 #[cfg(feature = "demo")]
 mod demo;
+mod feed;
 mod figures;
+mod fleet;
 mod folded;
 mod keys;
 mod model;
 mod plain;
 mod poller;
 mod profiling;
+mod prometheus;
+mod recording;
+mod replay;
 mod runtimes;
 mod source;
 mod stacks;
@@ -35,8 +42,10 @@ mod ui_profiling;
 mod view;
 
 use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,34 +54,44 @@ use ratatui::crossterm::{cursor, execute, terminal};
 use ratatui::prelude::CrosstermBackend;
 use ratatui::Terminal;
 
+use crate::feed::{Kind, RawFetch, Source, SourceSpec};
+use crate::fleet::Fleet;
 use crate::keys::Flow;
 use crate::poller::{Poller, Update};
-use crate::source::Client;
+use crate::recording::{Record, Recorder};
 use crate::state::App;
 use crate::ui::Theme;
 
 const USAGE: &str = "\
-usage: vigil-top [--once] [--interval SECS] [--stuck-after SECS] [--no-color] URL
-       vigil-top [--once] [--interval SECS] [--no-color] --demo
+usage: vigil-top [OPTIONS] URL [URL ...]
+       vigil-top [OPTIONS] --prometheus URL
+       vigil-top [OPTIONS] --demo
+       vigil-top [--once] [--no-color] --replay FILE
 
   URL              a process serving vigil's endpoint, e.g. http://127.0.0.1:9898
-                   (vigil-top reads URL/snapshot.json)
+                   (vigil-top reads URL/snapshot.json); several: one table, a process column
+  --prometheus URL every process a Prometheus server scrapes vigil's series of
   --demo           run synthetic supervised services in this process and show them
+  --record FILE    also write every fetch, compressed, to FILE
+  --replay FILE    play a recording back (space pause, . step, +/- speed)
   --once           print one plain table and exit (default when stdout is not a terminal)
   --interval SECS  refresh interval (default 1; + and - change it live)
   --stuck-after SECS  a poll in flight longer than this is STUCK (default 1)
   --no-color       no colours (also when NO_COLOR is set)
 
-keys: q quit, ←/→ sort, r invert, / filter, space pause, Enter expand,
-      p profile (2 s), ? help";
+keys: q quit, ←/→ sort, r invert, / filter (service or process), space pause,
+      Enter expand, p profile (2 s, one endpoint), ? help";
 
 /// Set while the terminal is in raw mode on the alternate screen.
 static TERMINAL_ACTIVE: AtomicBool = AtomicBool::new(false);
 
 #[derive(Debug)]
 struct Options {
-    target: Option<String>,
+    targets: Vec<String>,
+    prometheus: Option<String>,
     demo: bool,
+    record: Option<PathBuf>,
+    replay: Option<PathBuf>,
     once: bool,
     color: bool,
     interval: Duration,
@@ -92,8 +111,11 @@ fn seconds(value: std::ffi::OsString) -> Result<Duration, lexopt::Error> {
 fn parse_options() -> Result<Options, lexopt::Error> {
     use lexopt::prelude::*;
     let mut options = Options {
-        target: None,
+        targets: Vec::new(),
+        prometheus: None,
         demo: false,
+        record: None,
+        replay: None,
         once: false,
         color: std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
         interval: Duration::from_secs(1),
@@ -107,18 +129,83 @@ fn parse_options() -> Result<Options, lexopt::Error> {
             Long("no-color") => options.color = false,
             Long("interval") => options.interval = seconds(parser.value()?)?,
             Long("stuck-after") => options.stuck_after = seconds(parser.value()?)?,
+            Long("prometheus") => options.prometheus = Some(parser.value()?.string()?),
+            Long("record") => options.record = Some(parser.value()?.into()),
+            Long("replay") => options.replay = Some(parser.value()?.into()),
             Short('h') | Long("help") => {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            Value(target) if options.target.is_none() => options.target = Some(target.string()?),
+            Value(target) => options.targets.push(target.string()?),
             _ => return Err(arg.unexpected()),
         }
     }
-    match (&options.target, options.demo) {
-        (None, false) => Err("give a URL to attach to, or --demo".into()),
-        (Some(_), true) => Err("give either a URL or --demo, not both".into()),
-        _ => Ok(options),
+    let sources = usize::from(!options.targets.is_empty())
+        + usize::from(options.demo)
+        + usize::from(options.prometheus.is_some())
+        + usize::from(options.replay.is_some());
+    match sources {
+        0 => Err("give a URL to attach to, --prometheus URL, --demo or --replay FILE".into()),
+        1 if options.replay.is_some() && options.record.is_some() => {
+            Err("--record and --replay do not go together".into())
+        }
+        1 => Ok(options),
+        _ => Err("give URLs, --prometheus URL, --demo or --replay FILE: one of them".into()),
+    }
+}
+
+/// What to watch: the sources, and what the header names.
+#[derive(Debug)]
+struct Setup {
+    sources: Vec<SourceSpec>,
+    target: String,
+    interval: Duration,
+    stuck_after: Duration,
+}
+
+impl Setup {
+    fn header(&self) -> recording::Header {
+        let nanos = |duration: Duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+        recording::Header {
+            target: self.target.clone(),
+            interval_ns: nanos(self.interval),
+            stuck_after_ns: nanos(self.stuck_after),
+            sources: self.sources.clone(),
+        }
+    }
+
+    /// The only endpoint, when there is exactly one: stacks and profiles need one.
+    fn single_endpoint(&self) -> bool {
+        matches!(&self.sources[..], [source] if source.kind == Kind::Snapshot)
+    }
+}
+
+/// The URLs given on the command line (or the demo's) as sources.
+fn endpoints_setup(targets: &[String], options: &Options) -> Setup {
+    let sources: Vec<SourceSpec> = targets
+        .iter()
+        .map(|target| SourceSpec {
+            kind: Kind::Snapshot,
+            url: source::document_url(target),
+        })
+        .collect();
+    let target = match targets {
+        [one] => one.clone(),
+        _ => {
+            let labels: Vec<String> = sources.iter().map(SourceSpec::label).collect();
+            let joined = labels.join(" ");
+            if joined.chars().count() <= 60 {
+                joined
+            } else {
+                format!("{} endpoints", labels.len())
+            }
+        }
+    };
+    Setup {
+        sources,
+        target,
+        interval: options.interval,
+        stuck_after: options.stuck_after,
     }
 }
 
@@ -131,21 +218,67 @@ fn main() -> ExitCode {
         }
     };
     install_panic_hook();
+    let mut replay = None;
     // The demo's services run until it is dropped, at the end of `main`.
-    let (target, _demo) = match &options.target {
-        Some(target) => (target.clone(), None),
-        None => match start_demo() {
-            Ok(demo) => demo,
+    let mut _demo = None;
+    let setup = if let Some(path) = &options.replay {
+        match recording::read(path) {
+            Ok(recording) => {
+                let header = &recording.header;
+                let setup = Setup {
+                    sources: header.sources.clone(),
+                    target: header.target.clone(),
+                    interval: Duration::from_nanos(header.interval_ns.max(1)),
+                    stuck_after: Duration::from_nanos(header.stuck_after_ns.max(1)),
+                };
+                replay = Some(recording.records);
+                setup
+            }
+            Err(error) => {
+                eprintln!("vigil-top: {error}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else if let Some(server) = &options.prometheus {
+        let url = prometheus::base_url(server);
+        Setup {
+            target: format!("prometheus {url}"),
+            sources: vec![SourceSpec {
+                kind: Kind::Prometheus,
+                url,
+            }],
+            interval: options.interval,
+            stuck_after: options.stuck_after,
+        }
+    } else if options.demo {
+        match start_demo() {
+            Ok((url, demo)) => {
+                _demo = demo;
+                endpoints_setup(&[url], &options)
+            }
             Err(exit) => return exit,
-        },
-    };
-    let url = source::document_url(&target);
-    // A request may take most of an interval, never much longer.
-    let client = Client::new(url, options.interval.max(Duration::from_secs(2)));
-    if options.once || !std::io::stdout().is_terminal() {
-        run_once(&client, &target, &options)
+        }
     } else {
-        match run_live(client, target, &options) {
+        endpoints_setup(&options.targets, &options)
+    };
+    if setup.sources.is_empty() {
+        eprintln!("vigil-top: the recording names no source");
+        return ExitCode::FAILURE;
+    }
+    let recorder = match &options.record {
+        Some(path) => match Recorder::create(path, &setup.header()) {
+            Ok(recorder) => Some(recorder),
+            Err(error) => {
+                eprintln!("vigil-top: cannot record to {}: {error}", path.display());
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    if options.once || !std::io::stdout().is_terminal() {
+        run_once(&setup, replay, recorder)
+    } else {
+        match run_live(&setup, &options, replay, recorder) {
             Ok(None) => ExitCode::SUCCESS,
             // Below 128 + 64: every signal number fits.
             Ok(Some(signal)) => ExitCode::from(128 + u8::try_from(signal).unwrap_or(0)),
@@ -179,33 +312,112 @@ fn start_demo() -> Result<(String, Option<std::convert::Infallible>), ExitCode> 
     Err(ExitCode::from(2))
 }
 
-/// Two documents `--interval` apart (rates need a difference), printed as one table.
-fn run_once(client: &Client, target: &str, options: &Options) -> ExitCode {
-    let mut app = App::new(target.to_owned(), options.interval, Instant::now());
-    app.stuck_after = options.stuck_after;
-    match client.fetch() {
-        Ok(document) => app.on_fetch(Ok(document), Instant::now()),
-        Err(error) => {
+/// A request may take most of an interval, never much longer.
+fn request_timeout(interval: Duration) -> Duration {
+    interval.max(Duration::from_secs(2))
+}
+
+/// Records `raw` if recording; a failure stops the recording and says so.
+fn record(recorder: &mut Option<Recorder>, raw: &RawFetch, at: Duration, app: &mut App) {
+    if let Some(writer) = recorder {
+        if let Err(error) = writer.record(raw, at) {
+            *recorder = None;
+            app.push_event(
+                app.started + at,
+                state::Severity::Error,
+                format!("recording stopped: {error}"),
+            );
+        }
+    }
+}
+
+/// Two rounds of fetches `--interval` apart (rates need a difference), printed as one
+/// table; or, replaying, every recorded fetch at once, then the table.
+fn run_once(
+    setup: &Setup,
+    replay: Option<Vec<Record>>,
+    mut recorder: Option<Recorder>,
+) -> ExitCode {
+    let started = Instant::now();
+    let mut app = App::new(setup.target.clone(), setup.interval, started);
+    app.stuck_after = setup.stuck_after;
+    let mut fleet = Fleet::new(
+        &setup.sources,
+        setup.target.clone(),
+        setup.interval,
+        setup.stuck_after,
+        started,
+    );
+    if let Some(records) = replay {
+        for record in &records {
+            if let Update::Fetched(_, decoded, at) = replay::update_of(record, started) {
+                fleet.on_decoded(decoded, at);
+            }
+        }
+        fleet.show(&mut app);
+        print!("{}", plain::render(&app));
+        return ExitCode::SUCCESS;
+    }
+    let timeout = request_timeout(setup.interval);
+    let sources: Vec<Source> = setup
+        .sources
+        .iter()
+        .map(|spec| Source::new(spec, timeout))
+        .collect();
+    let mut round = |app: &mut App, fleet: &mut Fleet| {
+        let mut errors = Vec::new();
+        for source in &sources {
+            let raw = source.fetch();
+            let now = Instant::now();
+            record(
+                &mut recorder,
+                &raw,
+                now.saturating_duration_since(started),
+                app,
+            );
+            let decoded = feed::decode(&raw);
+            match &decoded.processes {
+                Ok(processes) => errors.extend(
+                    processes
+                        .iter()
+                        .filter_map(|(_, fetched)| fetched.as_ref().err().cloned()),
+                ),
+                Err(error) => errors.push(error.clone()),
+            }
+            fleet.on_decoded(decoded, now);
+        }
+        errors
+    };
+    let errors = round(&mut app, &mut fleet);
+    // Nothing answered: say why, each source.
+    if errors.len() == sources.len() {
+        for error in errors {
             let what = match error {
                 source::FetchError::Unreachable(_) => "disconnected: ",
                 source::FetchError::Invalid(_) => "",
             };
             eprintln!("vigil-top: {what}{error}");
-            return ExitCode::FAILURE;
+        }
+        return ExitCode::FAILURE;
+    }
+    std::thread::sleep(setup.interval);
+    // If a second fetch fails the table still shows the first (without rates), with the
+    // reason as a warning line.
+    round(&mut app, &mut fleet);
+    fleet.show(&mut app);
+    print!("{}", plain::render(&app));
+    if let Some(recorder) = recorder {
+        if let Err(error) = recorder.finish() {
+            eprintln!("vigil-top: the recording may be incomplete: {error}");
         }
     }
-    std::thread::sleep(options.interval);
-    // If the second fetch fails the table still shows the first (without rates), with the
-    // reason as a warning line.
-    app.on_fetch(client.fetch(), Instant::now());
-    print!("{}", plain::render(&app));
     // Where the stuck services are blocked, when the endpoint has a profiler (a 404, or
     // any failure, leaves the table as it is: the stacks are a bonus here).
     let stuck = app
         .services
         .values()
         .any(|service| service.state == state::ServiceState::Stuck);
-    if stuck {
+    if let (true, [Source::Endpoint(client)]) = (stuck, &sources[..]) {
         if let Ok(stacks) = client.fetch_stacks() {
             print!("{}", plain::render_stacks(&stacks));
         }
@@ -273,17 +485,69 @@ fn stop_on_signals() -> std::io::Result<Arc<AtomicUsize>> {
     Ok(received)
 }
 
+/// The keys a replay takes over, as the player's controls.
+fn replay_control(key: &event::KeyEvent) -> Option<replay::Control> {
+    use ratatui::crossterm::event::KeyCode;
+    match key.code {
+        KeyCode::Char(' ') => Some(replay::Control::TogglePause),
+        KeyCode::Char('.' | 'n') => Some(replay::Control::Step),
+        KeyCode::Char('+' | '=') => Some(replay::Control::Faster),
+        KeyCode::Char('-' | '_') => Some(replay::Control::Slower),
+        _ => None,
+    }
+}
+
 /// The interactive dashboard, until `q` or Ctrl-C (`None`) or one of [`STOP_SIGNALS`] (its
 /// number).
-fn run_live(client: Client, target: String, options: &Options) -> std::io::Result<Option<i32>> {
-    let (poller, updates) = Poller::spawn(client, options.interval, options.stuck_after);
-    let mut app = App::new(target, options.interval, Instant::now());
-    app.stuck_after = options.stuck_after;
+fn run_live(
+    setup: &Setup,
+    options: &Options,
+    replay: Option<Vec<Record>>,
+    mut recorder: Option<Recorder>,
+) -> std::io::Result<Option<i32>> {
+    let started = Instant::now();
+    let (sender, updates) = mpsc::channel();
+    let replaying = replay.is_some();
+    let pollers: Vec<Poller> = if replaying {
+        Vec::new()
+    } else {
+        let timeout = request_timeout(setup.interval);
+        setup
+            .sources
+            .iter()
+            .map(|spec| {
+                Poller::spawn(
+                    Source::new(spec, timeout),
+                    setup.interval,
+                    setup.stuck_after,
+                    sender.clone(),
+                )
+            })
+            .collect()
+    };
+    let player = replay.map(|records| replay::Player::spawn(records, started, sender.clone()));
+    drop(sender);
+    // Stacks and profiles are an endpoint's: only with exactly one.
+    let single = (setup.single_endpoint() && !replaying)
+        .then(|| pollers.first())
+        .flatten();
+    let mut app = App::new(setup.target.clone(), setup.interval, started);
+    app.stuck_after = setup.stuck_after;
+    let mut fleet = Fleet::new(
+        &setup.sources,
+        setup.target.clone(),
+        setup.interval,
+        setup.stuck_after,
+        started,
+    );
+    fleet.show(&mut app);
     let theme = Theme {
         color: options.color,
     };
     let mut interest = app.stack_interest();
-    poller.set_stack_interest(interest.clone());
+    if let Some(poller) = single {
+        poller.set_stack_interest(interest.clone());
+    }
 
     // Before the terminal changes: from here on these signals end the loop instead.
     let stop_signal = stop_on_signals()?;
@@ -300,6 +564,11 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
                 0 => {}
                 signal => return Ok(i32::try_from(signal).ok()),
             }
+            if let Some(player) = &player {
+                let status = Some(player.status());
+                dirty |= app.replay != status;
+                app.replay = status;
+            }
             if dirty {
                 terminal.draw(|frame| ui::draw(frame, &app, theme))?;
                 dirty = false;
@@ -312,28 +581,53 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
             if ready {
                 match event::read()? {
                     Event::Key(key) => {
-                        let interval = app.interval;
-                        match app.on_key(key) {
-                            Flow::Quit => return Ok(None),
-                            Flow::Profile => {
-                                if let Some(seconds) = app.request_profile(Instant::now()) {
-                                    poller.start_profile(seconds);
+                        let control = (!app.editing_filter && !app.show_help)
+                            .then(|| player.as_ref().zip(replay_control(&key)))
+                            .flatten();
+                        if let Some((player, control)) = control {
+                            if key.kind != event::KeyEventKind::Release {
+                                player.control(control);
+                            }
+                        } else {
+                            let interval = app.interval;
+                            match app.on_key(key) {
+                                Flow::Quit => return Ok(None),
+                                Flow::Profile => match single {
+                                    Some(poller) => {
+                                        if let Some(seconds) = app.request_profile(Instant::now()) {
+                                            poller.start_profile(seconds);
+                                        }
+                                    }
+                                    None => app.push_event(
+                                        Instant::now(),
+                                        state::Severity::Warning,
+                                        "profiles need one endpoint: vigil-top URL".to_owned(),
+                                    ),
+                                },
+                                Flow::Continue => {}
+                            }
+                            if app.interval != interval {
+                                for poller in &pollers {
+                                    poller.set_interval(app.interval);
                                 }
                             }
-                            Flow::Continue => {}
-                        }
-                        if app.interval != interval {
-                            poller.set_interval(app.interval);
                         }
                     }
                     Event::Resize(..) => {}
                     _ => continue,
                 }
+                // A resumed screen shows what was fetched meanwhile.
+                fleet.show(&mut app);
                 dirty = true;
             }
             while let Ok(update) = updates.try_recv() {
                 match update {
-                    Update::Document(fetched, at) => app.on_fetch(fetched, at),
+                    Update::Fetched(raw, decoded, at) => {
+                        let since_start = at.saturating_duration_since(started);
+                        record(&mut recorder, &raw, since_start, &mut app);
+                        fleet.on_decoded(decoded, at);
+                        fleet.show(&mut app);
+                    }
                     Update::Stacks(fetched) => app.on_stacks(fetched),
                     Update::Profile(fetched) => app.on_profile(fetched, Instant::now()),
                 }
@@ -345,10 +639,17 @@ fn run_live(client: Client, target: String, options: &Options) -> std::io::Resul
             let now_shown = app.stack_interest();
             if now_shown != interest {
                 interest = now_shown;
-                poller.set_stack_interest(interest.clone());
+                if let Some(poller) = single {
+                    poller.set_stack_interest(interest.clone());
+                }
             }
         }
     })();
     restore_terminal();
+    if let Some(recorder) = recorder {
+        if let Err(error) = recorder.finish() {
+            eprintln!("vigil-top: the recording may be incomplete: {error}");
+        }
+    }
     result
 }

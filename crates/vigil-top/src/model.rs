@@ -18,7 +18,7 @@ pub(crate) const SCHEMA_VERSION: u64 = 2;
 pub(crate) const OLDEST_SCHEMA_VERSION: u64 = 1;
 
 /// One snapshot of a process's services, as served at `GET /snapshot.json`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct Document {
     /// When the snapshot was taken, on the process's monotonic clock (nanoseconds).
     pub(crate) taken_at_ns: u64,
@@ -109,7 +109,7 @@ pub(crate) struct Truncated {
 }
 
 /// The per-name figures (lifetime counters include ended instances).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub(crate) struct Group {
     pub(crate) name: String,
     /// Live instances now.
@@ -136,6 +136,10 @@ pub(crate) struct Group {
     /// Lifetime scheduling counters, with the scheduling monitor attached (version 2).
     #[serde(default)]
     pub(crate) scheduling: Option<Scheduling>,
+    /// Rates a source computed itself (Prometheus' `rate()`): when set, the dashboard
+    /// shows them instead of differencing two documents. Never in a snapshot document.
+    #[serde(skip)]
+    pub(crate) rates: Option<Rates>,
     /// The poll histogram of every instance ever started under the name (version 2).
     #[serde(default)]
     #[allow(dead_code)] // no view shows it yet: read so the model is the whole schema
@@ -224,6 +228,14 @@ impl Endings {
             .saturating_add(self.panicked)
             .saturating_add(self.cancelled)
     }
+}
+
+/// Per-second figures over a window, as a source that computes rates hands them in.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Rates {
+    pub(crate) polls_per_second: f64,
+    /// Busy time per second, in percent of one thread.
+    pub(crate) busy_percent: f64,
 }
 
 /// One live instance of a service.

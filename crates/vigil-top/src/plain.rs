@@ -25,9 +25,20 @@ pub(crate) fn render(app: &App) -> String {
     if let Connection::Disconnected(reason) | Connection::Invalid(reason) = &app.connection {
         let _ = writeln!(out, "warning: {reason}");
     }
+    if let Some(fleet) = &app.fleet {
+        for (process, reason) in fleet.down() {
+            let _ = writeln!(out, "down {process}: {reason}");
+        }
+    }
     for runtime in &app.runtimes {
         let _ = writeln!(out, "{}", runtime.line());
     }
+    // Several processes: which one each row is in, first.
+    let process_width = app.fleet.as_ref().map(|fleet| fleet.label_width().max(7));
+    let process_cell = |process: &str| {
+        process_width.map_or_else(String::new, |width| format!("{process:<width$} "))
+    };
+    let _ = write!(out, "{}", process_cell("process"));
     let _ = writeln!(
         out,
         "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>11} {:>8}  endings",
@@ -46,10 +57,15 @@ pub(crate) fn render(app: &App) -> String {
     let dash = || "-".to_owned();
     for service in app.sorted_services() {
         let endings = service.endings;
+        let _ = write!(
+            out,
+            "{}",
+            process_cell(service.process.as_deref().unwrap_or(""))
+        );
         let _ = writeln!(
             out,
             "{:<20} {:>5} {:<11} {:>8} {:>6} {:>7} {:>8} {:>6} {:>8} {:>11} {:>8}  ok {} err {} panic {} cxl {}",
-            service.name,
+            service.service_name(),
             service.instances,
             service.state.label(),
             service.polls_per_second.map_or_else(dash, figures::rate),

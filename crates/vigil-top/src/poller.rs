@@ -1,29 +1,33 @@
-//! The background threads: a document every interval (then the stacks, when a stuck
-//! service is shown), and profiles, each on a thread of its own.
+//! The background threads: a fetch of one source every interval (then, for an endpoint,
+//! the stacks when a stuck service is shown), and profiles, each on a thread of its own.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::source::{Client, Fetched, ProfileFailure, ProfileFetched, StacksError, StacksFetched};
+use crate::feed::{self, Decoded, RawFetch, Source};
+use crate::source::{ProfileFailure, ProfileFetched, StacksError, StacksFetched};
 use crate::stacks::StackInterest;
 
 /// What the fetch threads send the UI.
 #[derive(Debug)]
 pub(crate) enum Update {
-    /// A document (or why not), with the instant the fetch finished.
-    Document(Fetched, Instant),
+    /// One fetch of one source as it came (what `--record` writes), decoded, with the
+    /// instant it finished (a replay's: when it finished while recording).
+    Fetched(RawFetch, Decoded, Instant),
     /// The stacks fetched right after a document that showed a stuck service.
     Stacks(StacksFetched),
     /// A profile the `p` key asked for.
     Profile(ProfileFetched),
 }
 
-/// A background thread fetching every interval until its receiver or controller is dropped.
+/// A background thread fetching one source every interval until its receiver or
+/// controller is dropped.
 ///
-/// After a document whose stuck service the detail pane shows (see [`StackInterest`]),
-/// the same thread fetches the stacks once; after a `404` it never asks for them again.
+/// After an endpoint's document whose stuck service the detail pane shows (see
+/// [`StackInterest`]), the same thread fetches the stacks once; after a `404` it never
+/// asks for them again.
 #[derive(Debug)]
 pub(crate) struct Poller {
     /// Sends a new interval; dropping it stops the thread.
@@ -31,31 +35,31 @@ pub(crate) struct Poller {
     thread: Option<JoinHandle<()>>,
     interest: Arc<Mutex<StackInterest>>,
     /// For profiles, each on a thread of its own.
-    client: Client,
+    source: Source,
     updates: Sender<Update>,
 }
 
 impl Poller {
-    /// Starts fetching with `client` right away, then every `interval`; results arrive on
-    /// the returned receiver (documents with the instant each fetch finished).
-    /// `stuck_after` is the threshold the UI marks STUCK with.
+    /// Starts fetching `source` right away, then every `interval`; results go to
+    /// `updates` (several pollers may share it). `stuck_after` is the threshold the UI
+    /// marks STUCK with.
     pub(crate) fn spawn(
-        client: Client,
+        source: Source,
         interval: Duration,
         stuck_after: Duration,
-    ) -> (Self, Receiver<Update>) {
-        let (updates, results) = mpsc::channel();
+        updates: Sender<Update>,
+    ) -> Self {
         let (control, control_rx) = mpsc::channel::<Duration>();
         let interest = Arc::new(Mutex::new(StackInterest::None));
         let thread = {
-            let client = client.clone();
+            let source = source.clone();
             let updates = updates.clone();
             let interest = Arc::clone(&interest);
             std::thread::Builder::new()
                 .name("vigil-top-poller".to_owned())
                 .spawn(move || {
                     poll_loop(
-                        &client,
+                        &source,
                         interval,
                         stuck_after,
                         &control_rx,
@@ -65,16 +69,13 @@ impl Poller {
                 })
                 .expect("spawning the poller thread")
         };
-        (
-            Self {
-                control: Some(control),
-                thread: Some(thread),
-                interest,
-                client,
-                updates,
-            },
-            results,
-        )
+        Self {
+            control: Some(control),
+            thread: Some(thread),
+            interest,
+            source,
+            updates,
+        }
     }
 
     /// Changes the interval from the next fetch on.
@@ -96,7 +97,12 @@ impl Poller {
     /// Records a profile of `seconds` on a thread of its own (the refreshes go on); its
     /// result arrives as [`Update::Profile`].
     pub(crate) fn start_profile(&self, seconds: u64) {
-        let client = self.client.clone();
+        let Source::Endpoint(client) = &self.source else {
+            let failure = ProfileFailure::Failed("profiles need an endpoint".to_owned());
+            let _ = self.updates.send(Update::Profile(Err(failure)));
+            return;
+        };
+        let client = client.clone();
         let updates = self.updates.clone();
         let spawned = std::thread::Builder::new()
             .name("vigil-top-profile".to_owned())
@@ -113,7 +119,7 @@ impl Poller {
 
 /// The poller thread's loop: a document every interval, then the stacks when wanted.
 fn poll_loop(
-    client: &Client,
+    source: &Source,
     mut interval: Duration,
     stuck_after: Duration,
     control: &Receiver<Duration>,
@@ -137,20 +143,25 @@ fn poll_loop(
             Err(RecvTimeoutError::Disconnected) => return,
             Err(RecvTimeoutError::Timeout) => {}
         }
-        let fetched = client.fetch();
+        let raw = source.fetch();
+        let decoded = feed::decode(&raw);
+        let document = match &decoded.processes {
+            Ok(processes) if processes.len() == 1 => processes[0].1.as_ref().ok(),
+            _ => None,
+        };
         let wants_stacks = !no_profiler
-            && fetched.as_ref().is_ok_and(|document| {
+            && document.is_some_and(|document| {
                 interest
                     .lock()
                     .is_ok_and(|interest| interest.wants_stacks(document, stuck_after))
             });
         if updates
-            .send(Update::Document(fetched, Instant::now()))
+            .send(Update::Fetched(raw, decoded, Instant::now()))
             .is_err()
         {
             return;
         }
-        if wants_stacks {
+        if let (true, Source::Endpoint(client)) = (wants_stacks, source) {
             let stacks = client.fetch_stacks();
             no_profiler = matches!(stacks, Err(StacksError::NoProfiler));
             if updates.send(Update::Stacks(stacks)).is_err() {
@@ -188,9 +199,14 @@ mod tests {
                 ("200 OK", crate::model::SAMPLE.to_owned())
             }
         });
-        let client = Client::new(url, Duration::from_secs(5));
-        let (poller, updates) =
-            Poller::spawn(client, Duration::from_millis(20), Duration::from_secs(1));
+        let client = crate::source::Client::new(url, Duration::from_secs(5));
+        let (sender, updates) = mpsc::channel();
+        let poller = Poller::spawn(
+            Source::Endpoint(client),
+            Duration::from_millis(20),
+            Duration::from_secs(1),
+            sender,
+        );
         let mut documents = 0;
         let mut receive = |until: usize| {
             while documents < until {
@@ -198,8 +214,9 @@ mod tests {
                     .recv_timeout(Duration::from_secs(10))
                     .expect("an update")
                 {
-                    Update::Document(fetched, _) => {
-                        fetched.expect("a document");
+                    Update::Fetched(_, decoded, _) => {
+                        let processes = decoded.processes.expect("a process");
+                        assert!(processes[0].1.is_ok(), "a document");
                         documents += 1;
                     }
                     Update::Stacks(fetched) => {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use crate::folded::{self, FoldedStack};
-use crate::model::{self, Document};
+use crate::model::Document;
 use crate::stacks::{self, StacksDocument};
 
 /// Largest response body read (a snapshot of a process with a million live instances
@@ -118,7 +118,7 @@ pub(crate) fn debug_base(document_url: &str) -> String {
 }
 
 /// The first line of a body, at most 80 characters: enough to say why in one line.
-fn first_line(body: &[u8]) -> String {
+pub(crate) fn first_line(body: &[u8]) -> String {
     String::from_utf8_lossy(body)
         .lines()
         .next()
@@ -159,9 +159,21 @@ impl Client {
 
     /// One GET: the status and the whole body, or why there is none.
     fn get(&self, url: &str, timeout: Duration) -> Result<(u16, Vec<u8>), FetchError> {
+        self.get_with_query(url, &[], timeout)
+    }
+
+    /// One GET with query parameters (encoded by the client): the status and the whole
+    /// body, or why there is none.
+    pub(crate) fn get_with_query(
+        &self,
+        url: &str,
+        query: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<(u16, Vec<u8>), FetchError> {
         let mut response = self
             .agent
             .get(url)
+            .query_pairs(query.iter().copied())
             .config()
             .timeout_global(Some(timeout))
             .build()
@@ -177,8 +189,23 @@ impl Client {
         Ok((status, body))
     }
 
-    /// Fetches and reads one document.
+    /// The document URL.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Fetches and reads one document (the dashboard decodes [`Self::fetch_body`] in
+    /// `feed.rs`, where recordings are decoded too).
+    #[cfg(test)]
     pub(crate) fn fetch(&self) -> Fetched {
+        let body = self.fetch_body()?;
+        crate::model::parse(body.as_bytes())
+            .map_err(|error| FetchError::Invalid(format!("{}: {error}", self.url)))
+    }
+
+    /// Fetches one document's body, unread (what `--record` keeps): an HTTP error status
+    /// is an error here already.
+    pub(crate) fn fetch_body(&self) -> Result<String, FetchError> {
         let (status, body) = self.get(&self.url, self.timeout)?;
         if !(200..300).contains(&status) {
             let hint = if status == 404 {
@@ -192,7 +219,9 @@ impl Client {
                 first_line(&body)
             )));
         }
-        model::parse(&body).map_err(|error| FetchError::Invalid(format!("{}: {error}", self.url)))
+        // A body that is not UTF-8 is not a document either; kept readable for the reason.
+        Ok(String::from_utf8(body)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned()))
     }
 
     /// Fetches the stacks of the instances stuck in a poll (`/debug/stacks?format=json`).
@@ -237,7 +266,7 @@ impl Client {
     }
 }
 
-fn describe(url: &str, error: &ureq::Error) -> FetchError {
+pub(crate) fn describe(url: &str, error: &ureq::Error) -> FetchError {
     let reason = format!("{url}: {error}");
     match error {
         ureq::Error::BadUri(_)

@@ -14,7 +14,8 @@ use crate::profiling::{ProfileRun, Stacks};
 use crate::runtimes::{RuntimeTracker, RuntimeView};
 use crate::source::FetchError;
 pub(crate) use crate::view::{
-    Connection, Event, InstanceView, RowKey, ServiceState, ServiceView, Severity, SortColumn,
+    Connection, Event, FleetView, InstanceView, ReplayStatus, RowKey, ServiceState, ServiceView,
+    Severity, SortColumn,
 };
 
 /// Samples of busy % kept per service name (one per document: 60 s at the default interval).
@@ -75,6 +76,8 @@ pub(crate) struct App {
     pub(crate) runtimes: Vec<RuntimeView>,
     /// Newest last, at most [`MAX_EVENTS`].
     pub(crate) events: VecDeque<Event>,
+    /// Events ever pushed (those dropped past [`MAX_EVENTS`] included).
+    pub(crate) events_total: u64,
     pub(crate) sort: SortColumn,
     pub(crate) reverse: bool,
     pub(crate) filter: String,
@@ -88,6 +91,11 @@ pub(crate) struct App {
     pub(crate) stacks: Stacks,
     /// The profile the `p` key asked for, shown in the detail pane until Esc.
     pub(crate) profile: Option<ProfileRun>,
+    /// Several processes on one screen (`fleet.rs`): each row's process, a `process`
+    /// column, and the processes that are down. `None` for one process.
+    pub(crate) fleet: Option<FleetView>,
+    /// While replaying a recording: where the replay is (shown in the header).
+    pub(crate) replay: Option<ReplayStatus>,
     previous: HashMap<String, Previous>,
     previous_runtimes: RuntimeTracker,
     previous_taken_at_ns: Option<u64>,
@@ -113,6 +121,7 @@ impl App {
             oldest_instance: None,
             runtimes: Vec::new(),
             events: VecDeque::new(),
+            events_total: 0,
             sort: SortColumn::Busy,
             reverse: false,
             filter: String::new(),
@@ -123,6 +132,8 @@ impl App {
             selected: None,
             stacks: Stacks::default(),
             profile: None,
+            fleet: None,
+            replay: None,
             previous: HashMap::new(),
             previous_runtimes: RuntimeTracker::default(),
             previous_taken_at_ns: None,
@@ -204,7 +215,8 @@ impl App {
             }
         }
 
-        let mut total_busy_ns = 0u64;
+        // Busy % summed over the names that have a figure (100 = one thread's worth).
+        let mut total_busy_percent: Option<f64> = elapsed_ns.map(|_| 0.0);
         let mut seen = BTreeSet::new();
         let mut new_events = Vec::new();
         for group in &document.groups {
@@ -213,12 +225,16 @@ impl App {
             let (state, retry_in) = self.state_of(group, states.get(group.name.as_str()));
             let stuck = state == ServiceState::Stuck;
             let (polls_per_second, busy_percent) = match (previous, elapsed_ns) {
+                // A source that computed rates itself (Prometheus) hands them in.
+                _ if group.rates.is_some() => {
+                    let rates = group.rates.unwrap_or_default();
+                    (Some(rates.polls_per_second), Some(rates.busy_percent))
+                }
                 (Some(previous), Some(elapsed_ns))
                     if group.poll_count >= previous.poll_count
                         && group.total_busy_ns >= previous.total_busy_ns =>
                 {
                     let busy_ns = group.total_busy_ns - previous.total_busy_ns;
-                    total_busy_ns = total_busy_ns.saturating_add(busy_ns);
                     #[allow(clippy::cast_precision_loss)] // display figures
                     let figures = (
                         (group.poll_count - previous.poll_count) as f64 * 1e9 / elapsed_ns as f64,
@@ -228,6 +244,9 @@ impl App {
                 }
                 _ => (None, None),
             };
+            if let Some(busy) = busy_percent {
+                *total_busy_percent.get_or_insert(0.0) += busy;
+            }
             if let Some(previous) = previous {
                 new_events.extend(counter_events(group, &previous, supervised, stuck));
             }
@@ -275,6 +294,7 @@ impl App {
                     scheduling: None,
                     wake_to_poll: None,
                     verdict: None,
+                    process: None,
                 });
             view.instances = group.instances;
             view.state = state;
@@ -313,11 +333,7 @@ impl App {
         self.services.retain(|name, _| seen.contains(name));
         self.previous.retain(|name, _| seen.contains(name));
         self.expanded.retain(|name| seen.contains(name));
-        #[allow(clippy::cast_precision_loss)] // display figure
-        {
-            self.total_busy_percent =
-                elapsed_ns.map(|elapsed| total_busy_ns as f64 * 100.0 / elapsed as f64);
-        }
+        self.total_busy_percent = total_busy_percent;
 
         for (severity, text) in new_events {
             self.push_event(now, severity, text);
@@ -478,7 +494,8 @@ impl App {
         self.push_event_at(Some(at), severity, text);
     }
 
-    fn push_event_at(&mut self, at: Option<Duration>, severity: Severity, text: String) {
+    pub(crate) fn push_event_at(&mut self, at: Option<Duration>, severity: Severity, text: String) {
+        self.events_total += 1;
         if self.events.len() == MAX_EVENTS {
             self.events.pop_front();
         }

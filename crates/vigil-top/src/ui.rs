@@ -69,13 +69,13 @@ struct Column {
     sort: Option<SortColumn>,
 }
 
-fn columns() -> [Column; 13] {
+fn columns(app: &App) -> Vec<Column> {
     let column = |sort: SortColumn, width| Column {
         title: sort.title(),
         width,
         sort: Some(sort),
     };
-    [
+    let mut columns = vec![
         column(SortColumn::Name, Constraint::Min(14)),
         column(SortColumn::Instances, Constraint::Length(5)),
         column(SortColumn::State, Constraint::Length(13)),
@@ -93,7 +93,20 @@ fn columns() -> [Column; 13] {
         column(SortColumn::Mailbox, Constraint::Length(9)),
         column(SortColumn::Restarts, Constraint::Length(8)),
         column(SortColumn::Endings, Constraint::Length(18)),
-    ]
+    ];
+    // Several processes: which one each row is in, first.
+    if let Some(fleet) = &app.fleet {
+        let width = u16::try_from(fleet.label_width().clamp(7, 24)).unwrap_or(24);
+        columns.insert(
+            0,
+            Column {
+                title: "process",
+                width: Constraint::Length(width),
+                sort: None,
+            },
+        );
+    }
+    columns
 }
 
 /// Draws the whole screen.
@@ -171,6 +184,31 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
                     theme.fg(Color::Cyan),
                 ));
             }
+            if let Some(replay) = &app.replay {
+                spans.push(Span::styled(
+                    format!(
+                        "  REPLAY {}/{} ×{}{}",
+                        replay.played,
+                        replay.total,
+                        replay.speed,
+                        if replay.paused {
+                            " PAUSED (space resumes, . steps)"
+                        } else {
+                            ""
+                        }
+                    ),
+                    theme.fg(Color::Magenta).add_modifier(Modifier::BOLD),
+                ));
+            }
+            if let Some(fleet) = &app.fleet {
+                for (process, reason) in fleet.down() {
+                    let reason: String = reason.chars().take(60).collect();
+                    spans.push(Span::styled(
+                        format!("  {process} down: {reason}"),
+                        theme.fg(Color::Red).add_modifier(Modifier::BOLD),
+                    ));
+                }
+            }
             if app.paused {
                 spans.push(Span::styled(
                     "  PAUSED (space resumes)",
@@ -196,7 +234,7 @@ fn draw_header(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
 }
 
 fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
-    let columns = columns();
+    let columns = columns(app);
     let header = Row::new(columns.iter().map(|column| {
         let mut title = column.title.to_owned();
         let mut style = Style::new().add_modifier(Modifier::BOLD);
@@ -211,7 +249,9 @@ fn draw_table(frame: &mut Frame<'_>, area: Rect, app: &App, theme: Theme) {
         .iter()
         .filter_map(|key| match key {
             RowKey::Service(name) => app.services.get(name).map(|s| service_row(app, s, theme)),
-            RowKey::Instance(name, id) => app.instance(name, *id).map(|i| instance_row(i, theme)),
+            RowKey::Instance(name, id) => app
+                .instance(name, *id)
+                .map(|i| instance_row(i, app.fleet.is_some(), theme)),
         })
         .collect();
     let empty = rows.is_empty();
@@ -272,7 +312,7 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
         .busy_percent
         .map_or(Style::new(), |busy| theme.busy(per_instance(busy)));
     let state_style = match service.state {
-        ServiceState::Stuck | ServiceState::GaveUp => theme.fg(Color::Red),
+        ServiceState::Stuck | ServiceState::GaveUp | ServiceState::Down => theme.fg(Color::Red),
         ServiceState::BackingOff | ServiceState::Stopping => theme.fg(Color::Yellow),
         ServiceState::Running => theme.fg(Color::Green),
         ServiceState::Stopped | ServiceState::Ended => theme.fg(Color::DarkGray),
@@ -288,7 +328,7 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
     } else {
         "▸ "
     };
-    let mut name = vec![Span::raw(format!("{expander}{}", service.name))];
+    let mut name = vec![Span::raw(format!("{expander}{}", service.service_name()))];
     if service.verdict.is_some() {
         name.push(Span::styled(
             ui_backlog::LAGGING_MARKER,
@@ -301,7 +341,7 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
             Cell::from(figures::mailbox(&mailbox)).style(ui_backlog::mailbox_style(theme, &mailbox))
         },
     );
-    let cells = vec![
+    let mut cells = vec![
         Cell::from(Line::from(name)),
         Cell::from(service.instances.to_string()),
         Cell::from(state).style(state_style),
@@ -320,6 +360,10 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
         Cell::from(service.restarts.to_string()),
         Cell::from(endings_text(service)),
     ];
+    if app.fleet.is_some() {
+        let process = service.process.clone().unwrap_or_default();
+        cells.insert(0, Cell::from(process));
+    }
     let row = Row::new(cells);
     if stuck {
         row.style(theme.fg(Color::Red).add_modifier(Modifier::BOLD))
@@ -328,13 +372,13 @@ fn service_row<'a>(app: &App, service: &'a ServiceView, theme: Theme) -> Row<'a>
     }
 }
 
-fn instance_row(instance: &InstanceView, theme: Theme) -> Row<'static> {
+fn instance_row(instance: &InstanceView, fleet: bool, theme: Theme) -> Row<'static> {
     let (state, style) = match (instance.ended_at, instance.in_poll) {
         (Some(_), _) => ("ended", theme.fg(Color::DarkGray)),
         (None, Some(_)) => ("in poll", Style::new()),
         (None, None) => ("waiting", Style::new()),
     };
-    Row::new(vec![
+    let mut cells = vec![
         Cell::from(format!("   #{}", instance.instance_id)),
         Cell::from(""),
         Cell::from(state),
@@ -356,8 +400,11 @@ fn instance_row(instance: &InstanceView, theme: Theme) -> Row<'static> {
         Cell::from(optional(instance.age, |age| {
             format!("age {}", figures::duration(age))
         })),
-    ])
-    .style(style)
+    ];
+    if fleet {
+        cells.insert(0, Cell::from(""));
+    }
+    Row::new(cells).style(style)
 }
 
 /// The history drawn by ratatui's `Sparkline` into a one-line scratch buffer, newest
@@ -578,7 +625,10 @@ const HELP: &[(&str, &str)] = &[
     ("q, Ctrl-C", "quit"),
     ("←/→, </>", "sort by the previous/next column"),
     ("r", "invert the sort"),
-    ("/", "filter by name (Enter keeps, Esc clears)"),
+    (
+        "/",
+        "filter by service or process (Enter keeps, Esc clears)",
+    ),
     ("space", "pause / resume the screen"),
     ("Enter", "expand a service into its instances"),
     ("↑/↓, j/k", "select a row (the detail pane follows)"),
@@ -586,6 +636,7 @@ const HELP: &[(&str, &str)] = &[
     ("p", "2 s CPU profile: hottest functions in the detail"),
     ("Esc", "close the profile (else clear the filter)"),
     ("?", "this help (any key closes it)"),
+    (". n", "replaying: step one fetch (space pauses, +/- speed)"),
 ];
 
 fn draw_help(frame: &mut Frame<'_>, area: Rect, stuck_after: Duration) {

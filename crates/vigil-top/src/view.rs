@@ -23,6 +23,9 @@ pub(crate) enum Connection {
 pub(crate) enum ServiceState {
     /// Its longest in-flight poll is over the threshold: blocking its worker thread.
     Stuck,
+    /// Its process does not answer (several processes on one screen): the figures are
+    /// the last ones read.
+    Down,
     /// The supervisor stopped restarting it.
     GaveUp,
     /// Waiting for a restart.
@@ -42,6 +45,7 @@ impl ServiceState {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Self::Stuck => "STUCK",
+            Self::Down => "down",
             Self::GaveUp => "gave up",
             Self::BackingOff => "backing off",
             Self::Stopping => "stopping",
@@ -97,6 +101,56 @@ pub(crate) struct ServiceView {
     pub(crate) wake_to_poll: Option<Duration>,
     /// Why the process judges the service lagging, if it does.
     pub(crate) verdict: Option<Verdict>,
+    /// The process it runs in, when the screen shows several (`name` is then
+    /// `process/service`, unique across them).
+    pub(crate) process: Option<String>,
+}
+
+impl ServiceView {
+    /// The service's own name, without its process.
+    pub(crate) fn service_name(&self) -> &str {
+        self.process
+            .as_deref()
+            .and_then(|process| self.name.strip_prefix(process))
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(&self.name)
+    }
+}
+
+/// The processes behind a screen that shows several.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FleetView {
+    /// Every process, in label order, with why it is down (`None`: it answers).
+    pub(crate) processes: Vec<(String, Option<String>)>,
+}
+
+impl FleetView {
+    /// The processes that are down, with the last error of each.
+    pub(crate) fn down(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.processes
+            .iter()
+            .filter_map(|(label, down)| Some((label.as_str(), down.as_deref()?)))
+    }
+
+    /// The widest process label, for the `process` column.
+    pub(crate) fn label_width(&self) -> usize {
+        self.processes
+            .iter()
+            .map(|(label, _)| label.chars().count())
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Where a replay is: shown in the header while replaying.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ReplayStatus {
+    /// Fetches played so far, and in the recording.
+    pub(crate) played: usize,
+    pub(crate) total: usize,
+    /// Playback speed (1 = as recorded).
+    pub(crate) speed: f64,
+    pub(crate) paused: bool,
 }
 
 /// One instance row (shown when its name is expanded, and in the detail pane).

@@ -47,8 +47,10 @@ fn bad_arguments_exit_2_with_usage() {
         &["--interval", "zero", "http://x"],
         &["--interval", "0", "http://x"],
         &["--bogus", "http://x"],
-        &["http://x", "http://y"],
+        // Several URLs are one source; mixing kinds of sources is not.
+        &["--prometheus", "http://p", "http://x"],
         &["--demo", "http://x"],
+        &["--replay", "file", "--record", "file"],
     ] {
         let output = vigil_top().args(args).output().expect("run vigil-top");
         let stderr = String::from_utf8_lossy(&output.stderr);
