@@ -74,7 +74,8 @@ usage: vigil-top [OPTIONS] URL [URL ...]
   --demo           run synthetic supervised services in this process and show them
   --record FILE    also write every fetch, compressed, to FILE
   --replay FILE    play a recording back (space pause, . step, +/- speed)
-  --once           print one plain table and exit (default when stdout is not a terminal)
+  --once           print one plain table and exit (default when stdout is not a terminal);
+                   with --demo, first each kind of verdict as it appears (30 s at most)
   --interval SECS  refresh interval (default 1; + and - change it live)
   --stuck-after SECS  a poll in flight longer than this is STUCK (default 1)
   --no-color       no colours (also when NO_COLOR is set)
@@ -276,7 +277,7 @@ fn main() -> ExitCode {
         None => None,
     };
     if options.once || !std::io::stdout().is_terminal() {
-        run_once(&setup, replay, recorder)
+        run_once(&setup, replay, recorder, options.demo)
     } else {
         match run_live(&setup, &options, replay, recorder) {
             Ok(None) => ExitCode::SUCCESS,
@@ -333,10 +334,16 @@ fn record(recorder: &mut Option<Recorder>, raw: &RawFetch, at: Duration, app: &m
 
 /// Two rounds of fetches `--interval` apart (rates need a difference), printed as one
 /// table; or, replaying, every recorded fetch at once, then the table.
+/// How long `--demo --once` watches for the demo's three kinds of verdict at most.
+const DEMO_VERDICTS_WITHIN: Duration = Duration::from_secs(30);
+
+/// One plain table; with `demo_verdicts` (`--demo --once`), first the demo's verdicts as
+/// they appear, each kind once, for at most [`DEMO_VERDICTS_WITHIN`].
 fn run_once(
     setup: &Setup,
     replay: Option<Vec<Record>>,
     mut recorder: Option<Recorder>,
+    demo_verdicts: bool,
 ) -> ExitCode {
     let started = Instant::now();
     let mut app = App::new(setup.target.clone(), setup.interval, started);
@@ -405,6 +412,34 @@ fn run_once(
     // reason as a warning line.
     round(&mut app, &mut fleet);
     fleet.show(&mut app);
+    if demo_verdicts {
+        // The demo shows each kind of verdict within its first 30 s: watch until it has,
+        // printing each the first time it is seen, then the table as it is then.
+        let mut seen: Vec<String> = Vec::new();
+        loop {
+            for service in app.services.values() {
+                if let Some(verdict) = &service.verdict {
+                    if !seen.contains(&verdict.cause) {
+                        seen.push(verdict.cause.clone());
+                        let at = started.elapsed().as_secs_f64();
+                        println!("{at:5.1}s lagging {}: {}", service.name, verdict.sentence());
+                    }
+                }
+            }
+            let every = ["polls_slow", "runtime_saturated", "backlogged"];
+            if every
+                .iter()
+                .all(|cause| seen.iter().any(|seen| seen == cause))
+                || started.elapsed() >= DEMO_VERDICTS_WITHIN
+            {
+                break;
+            }
+            std::thread::sleep(setup.interval);
+            round(&mut app, &mut fleet);
+            fleet.show(&mut app);
+        }
+        println!();
+    }
     print!("{}", plain::render(&app));
     if let Some(recorder) = recorder {
         if let Err(error) = recorder.finish() {

@@ -125,7 +125,36 @@ fn demo_once_prints_the_demo_services() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     assert!(
-        stdout.starts_with("vigil-top http://127.0.0.1:"),
+        stdout
+            .lines()
+            .any(|line| line.starts_with("vigil-top http://127.0.0.1:")),
+        "{stdout}"
+    );
+    // Before the table, each kind of verdict the first time it is seen (within 30 s).
+    let verdicts: Vec<&str> = stdout.lines().take_while(|line| !line.is_empty()).collect();
+    for cause in [
+        "polls slow (",
+        "backlogged (mailbox ",
+        "runtime saturated (",
+    ] {
+        assert!(
+            verdicts
+                .iter()
+                .any(|line| line.contains(" lagging ") && line.contains(cause)),
+            "no `{cause}` verdict in\n{stdout}"
+        );
+    }
+    // The runtime line, and `orders`' mailbox in its column.
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("runtime main: 4 workers")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|line| line.starts_with("orders") && line.contains("/500")),
         "{stdout}"
     );
     for name in [
@@ -138,6 +167,9 @@ fn demo_once_prints_the_demo_services() {
         "flaky_config",
         "stuck",
         "deaf",
+        "orders",
+        "order_feed",
+        "batch",
     ] {
         assert!(
             stdout.lines().any(|line| line.starts_with(name)),
