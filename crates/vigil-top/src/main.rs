@@ -463,7 +463,10 @@ fn run_once(
 /// Puts the terminal back: cooked mode, main screen, visible cursor.
 fn restore_terminal() {
     if TERMINAL_ACTIVE.swap(false, Ordering::SeqCst) {
-        ratatui::restore();
+        // `try_restore`, not `restore`: the latter reports a failure with `eprintln!`,
+        // which panics when the terminal is gone (a closed window), and there is nothing
+        // left to restore then anyway.
+        let _ = ratatui::try_restore();
         let _ = execute!(std::io::stdout(), cursor::Show);
     }
 }
@@ -518,6 +521,33 @@ fn stop_on_signals() -> std::io::Result<Arc<AtomicUsize>> {
         signal_hook::flag::register_usize(signal, Arc::clone(&received), number)?;
     }
     Ok(received)
+}
+
+/// How long the UI loop has to take a stop signal before [`watch_for_a_stuck_stop`] ends
+/// the process itself.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+/// Ends the process if a stop signal arrives and the UI loop has not taken it (`taken`)
+/// within [`STOP_GRACE`]. Once its terminal is gone (a closed window, `tmux kill-session`:
+/// SIGHUP), crossterm's event source re-reads the dead tty forever and `event::poll` never
+/// returns, timeout or not (crossterm-rs/crossterm#793), so the loop would never see the
+/// signal and the process would spin on a core for good. The loop normally answers within
+/// one 100 ms poll; then this thread just ends.
+fn watch_for_a_stuck_stop(received: Arc<AtomicUsize>, taken: Arc<AtomicBool>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(Duration::from_millis(100));
+        // Relaxed, both: flags whose values are the whole message.
+        let signal = received.load(Ordering::Relaxed);
+        if signal == 0 {
+            continue;
+        }
+        std::thread::sleep(STOP_GRACE);
+        if !taken.load(Ordering::Relaxed) {
+            restore_terminal();
+            std::process::exit(128 + i32::try_from(signal).unwrap_or(0));
+        }
+        return;
+    });
 }
 
 /// The keys a replay takes over, as the player's controls.
@@ -586,6 +616,8 @@ fn run_live(
 
     // Before the terminal changes: from here on these signals end the loop instead.
     let stop_signal = stop_on_signals()?;
+    let stop_taken = Arc::new(AtomicBool::new(false));
+    watch_for_a_stuck_stop(Arc::clone(&stop_signal), Arc::clone(&stop_taken));
     terminal::enable_raw_mode()?;
     TERMINAL_ACTIVE.store(true, Ordering::SeqCst);
     let result = (|| {
@@ -597,7 +629,11 @@ fn run_live(
             // poll timeout (100 ms) at worst.
             match stop_signal.load(Ordering::Relaxed) {
                 0 => {}
-                signal => return Ok(i32::try_from(signal).ok()),
+                signal => {
+                    // Relaxed: read by the watchdog as a flag only.
+                    stop_taken.store(true, Ordering::Relaxed);
+                    return Ok(i32::try_from(signal).ok());
+                }
             }
             if let Some(player) = &player {
                 let status = Some(player.status());

@@ -93,7 +93,12 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = self.command().arg("kill-server").status();
+        // Quietly: a test may have ended the server already (`kill-session`).
+        let _ = self
+            .command()
+            .arg("kill-server")
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 }
 
@@ -291,6 +296,60 @@ fn signal_restores_the_terminal(signal: &str, number: i32) {
     assert_eq!(tmux.pane("alternate_on"), "0", "{screen}");
     assert_eq!(tmux.pane("cursor_flag"), "1", "{screen}");
     assert!(!screen.contains("● live"), "{screen}");
+    runtime.shutdown_background();
+}
+
+/// Whether process `pid` is still running (not gone, not a zombie left to reap).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            // The state follows the command name, which is in parentheses.
+            let after_name = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
+            Some(after_name != 'Z' && after_name != 'X')
+        })
+        .unwrap_or(false)
+}
+
+/// Closing the terminal (`tmux kill-session`) ends the dashboard, instead of leaving it
+/// spinning on the dead tty inside crossterm's event source (crossterm-rs/crossterm#793).
+#[test]
+fn closing_the_terminal_ends_the_dashboard() {
+    let (runtime, _registry, serving) = one_service_target();
+    let Some(tmux) = Tmux::start(
+        "closed",
+        &shell(&format!("http://{}", serving.local_addr())),
+    ) else {
+        return;
+    };
+    tmux.wait_for("the ingest row", |screen| {
+        screen.contains("ingest") && screen.contains("● live")
+    });
+    let shell = tmux.pane("pane_pid");
+    let children = Command::new("pgrep")
+        .args(["-P", &shell])
+        .output()
+        .expect("run pgrep");
+    let dashboard = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .next()
+        .expect("vigil-top runs in the pane")
+        .to_owned();
+    assert!(running(&dashboard));
+    let status = tmux
+        .command()
+        .args(["kill-session"])
+        .status()
+        .expect("tmux kill-session");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running(&dashboard) {
+        assert!(
+            Instant::now() < deadline,
+            "vigil-top {dashboard} still runs 20 s after its terminal was closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     runtime.shutdown_background();
 }
 
