@@ -175,6 +175,20 @@ impl Setup {
         }
     }
 
+    /// An empty screen for these sources, and the fleet that fills it.
+    fn screen(&self, started: Instant) -> (App, Fleet) {
+        let mut app = App::new(self.target.clone(), self.interval, started);
+        app.stuck_after = self.stuck_after;
+        let fleet = Fleet::new(
+            &self.sources,
+            self.target.clone(),
+            self.interval,
+            self.stuck_after,
+            started,
+        );
+        (app, fleet)
+    }
+
     /// The only endpoint, when there is exactly one: stacks and profiles need one.
     fn single_endpoint(&self) -> bool {
         matches!(&self.sources[..], [source] if source.kind == Kind::Snapshot)
@@ -346,15 +360,7 @@ fn run_once(
     demo_verdicts: bool,
 ) -> ExitCode {
     let started = Instant::now();
-    let mut app = App::new(setup.target.clone(), setup.interval, started);
-    app.stuck_after = setup.stuck_after;
-    let mut fleet = Fleet::new(
-        &setup.sources,
-        setup.target.clone(),
-        setup.interval,
-        setup.stuck_after,
-        started,
-    );
+    let (mut app, mut fleet) = setup.screen(started);
     if let Some(records) = replay {
         for record in &records {
             if let Update::Fetched(_, decoded, at) = replay::update_of(record, started) {
@@ -596,15 +602,7 @@ fn run_live(
     let single = (setup.single_endpoint() && !replaying)
         .then(|| pollers.first())
         .flatten();
-    let mut app = App::new(setup.target.clone(), setup.interval, started);
-    app.stuck_after = setup.stuck_after;
-    let mut fleet = Fleet::new(
-        &setup.sources,
-        setup.target.clone(),
-        setup.interval,
-        setup.stuck_after,
-        started,
-    );
+    let (mut app, mut fleet) = setup.screen(started);
     fleet.show(&mut app);
     let theme = Theme {
         color: options.color,

@@ -8,6 +8,8 @@
 
 mod export_fixture;
 mod http_client;
+#[path = "fleet/tools.rs"]
+mod tools;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -42,30 +44,9 @@ struct Verdict {
     report: String,
 }
 
-/// The path of `promtool`, or `None` (after saying why) where a test may skip.
-///
-/// # Panics
-///
-/// Without `promtool` when `CI=true`: CI installs it, so its absence is a broken setup.
+/// `promtool`, or `None` (after saying why) where a test may skip; fails under `CI=true`.
 fn promtool() -> Option<&'static str> {
-    const PROMTOOL: &str = "promtool";
-    let found = Command::new(PROMTOOL)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if found {
-        return Some(PROMTOOL);
-    }
-    let reason = "`promtool` is not on PATH: install Debian's `prometheus` package \
-                  (apt-get install prometheus), as .ci/run does";
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and {reason}"
-    );
-    eprintln!("skipped: {reason}");
-    None
+    tools::debian_prometheus_tool("promtool")
 }
 
 /// Runs `promtool check metrics` on `text` (its standard input).

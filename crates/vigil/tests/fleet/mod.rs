@@ -5,4 +5,5 @@
 
 #[cfg(feature = "http")]
 pub(crate) mod prometheus;
+pub(crate) mod tools;
 pub(crate) mod top_example;

@@ -19,31 +19,10 @@ const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the server may take to load its configuration and rules and answer `/-/ready`.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The path of `prometheus`, or `None` (after saying why) where a test may skip.
-///
-/// # Panics
-///
-/// Without it when `CI=true`: CI installs Debian's `prometheus` package, so its absence is a
-/// broken setup.
+/// The `prometheus` server, or `None` (after saying why) where a test may skip; see
+/// [`debian_prometheus_tool`](super::tools::debian_prometheus_tool).
 pub(crate) fn binary() -> Option<&'static str> {
-    const PROMETHEUS: &str = "prometheus";
-    let found = Command::new(PROMETHEUS)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success());
-    if found {
-        return Some(PROMETHEUS);
-    }
-    let reason = "`prometheus` is not on PATH: install Debian's `prometheus` package \
-                  (apt-get install prometheus), as .ci/run does";
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true and {reason}"
-    );
-    eprintln!("skipped: {reason}");
-    None
+    super::tools::debian_prometheus_tool("prometheus")
 }
 
 /// What the server is told: one job, its targets, the rule files, how often.
