@@ -3,7 +3,6 @@
 mod export_fixture;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use metrics::Unit;
@@ -531,28 +530,11 @@ fn an_empty_snapshot_publishes_nothing() {
     assert!(recorded.values.is_empty());
 }
 
-/// A mailbox whose figures the test sets.
-struct FixedMailbox(vigil::registry::MailboxSnapshot);
-
-impl vigil::registry::MailboxProbe for FixedMailbox {
-    fn read(&self) -> vigil::registry::MailboxSnapshot {
-        self.0
-    }
-}
-
 #[test]
 fn runtimes_and_mailboxes_are_published() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let registry = Registry::builder().clock(MockClock::new()).build();
-    registry.watch_runtime("main", runtime.handle());
-    let probe: Arc<dyn vigil::registry::MailboxProbe> = Arc::new(FixedMailbox(
+    let (runtime, registry, _probe) = export_fixture::watching(
         vigil::registry::MailboxSnapshot::new(64, 64, 1000, 936, 12, Duration::from_millis(2500)),
-    ));
-    registry.watch_mailbox("consumer", &probe);
+    );
     runtime.block_on(async {
         tokio::time::sleep(Duration::from_millis(10)).await;
     });

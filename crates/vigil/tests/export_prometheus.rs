@@ -628,28 +628,11 @@ fn label_values_are_escaped() {
     openmetrics_samples_match(&openmetrics, &text);
 }
 
-/// A mailbox whose figures the test sets.
-struct FixedMailbox(vigil::registry::MailboxSnapshot);
-
-impl vigil::registry::MailboxProbe for FixedMailbox {
-    fn read(&self) -> vigil::registry::MailboxSnapshot {
-        self.0
-    }
-}
-
 #[test]
 fn runtimes_and_mailboxes_have_their_series() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let registry = Registry::builder().clock(MockClock::new()).build();
-    registry.watch_runtime("main", runtime.handle());
-    let probe: Arc<dyn vigil::registry::MailboxProbe> = Arc::new(FixedMailbox(
+    let (runtime, registry, _probe) = export_fixture::watching(
         vigil::registry::MailboxSnapshot::new(1000, 250, 900, 650, 7, Duration::from_millis(1500)),
-    ));
-    registry.watch_mailbox("consumer", &probe);
+    );
     let _consumer = registry.start_in(
         runtime.handle(),
         ServiceObj::new("consumer", std::future::pending()),

@@ -26,15 +26,6 @@ use vigil::{Registry, ServiceObj};
 use export_fixture::Fixture;
 use http_client::{get, loopback};
 
-/// A full mailbox.
-struct FullMailbox;
-
-impl MailboxProbe for FullMailbox {
-    fn read(&self) -> MailboxSnapshot {
-        MailboxSnapshot::new(100, 100, 500, 400, 3, std::time::Duration::from_secs(2))
-    }
-}
-
 /// What `promtool check metrics` said about one text.
 #[derive(Debug)]
 struct Verdict {
@@ -107,7 +98,9 @@ fn promtool_accepts_a_scrape_of_every_per_name_figure() {
     fixture
         .registry
         .watch_runtime("main", fixture.runtime.handle());
-    let probe: Arc<dyn MailboxProbe> = Arc::new(FullMailbox);
+    let probe: Arc<dyn MailboxProbe> = Arc::new(export_fixture::FixedMailbox(
+        MailboxSnapshot::new(100, 100, 500, 400, 3, std::time::Duration::from_secs(2)),
+    ));
     fixture.registry.watch_mailbox("worker", &probe);
     let server = Endpoint::new(Arc::clone(&fixture.registry))
         .spawn(fixture.runtime.handle(), loopback())

@@ -20,7 +20,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use vigil::monitor::MockClock;
-use vigil::registry::{PollHistograms, Scheduling, SlowPolls};
+use vigil::registry::{MailboxProbe, MailboxSnapshot, PollHistograms, Scheduling, SlowPolls};
 use vigil::{Registry, ServiceObj};
 
 /// The monitors the fixture's registry attaches.
@@ -479,4 +479,35 @@ pub(crate) fn names_of<'a, V>(
         .collect();
     names.dedup();
     names
+}
+
+/// A mailbox whose figures a test sets.
+pub(crate) struct FixedMailbox(pub(crate) MailboxSnapshot);
+
+impl MailboxProbe for FixedMailbox {
+    fn read(&self) -> MailboxSnapshot {
+        self.0
+    }
+}
+
+/// A registry on a mock clock watching a 2-worker runtime as `main` and, as `consumer`'s
+/// mailbox, one that reads `mailbox`; the probe is returned for the caller to keep alive
+/// (the registry holds it weakly).
+pub(crate) fn watching(
+    mailbox: MailboxSnapshot,
+) -> (
+    tokio::runtime::Runtime,
+    Registry<(), MockClock>,
+    Arc<dyn MailboxProbe>,
+) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let registry = Registry::builder().clock(MockClock::new()).build();
+    registry.watch_runtime("main", runtime.handle());
+    let probe: Arc<dyn MailboxProbe> = Arc::new(FixedMailbox(mailbox));
+    registry.watch_mailbox("consumer", &probe);
+    (runtime, registry, probe)
 }
