@@ -84,11 +84,13 @@ fn once_lists_the_targets_services_then_reports_its_disconnection() {
     assert!(polls_per_second > 0.0, "{stdout}");
     assert_eq!(row("flusher")[1..3], ["2", "running"], "{stdout}");
     // The monitors' figures: every `ingest` poll is slow (2 ms > 1 ms), and its p99 comes
-    // from the histogram's bucket holding 2 ms; `flusher` polls are fast.
+    // from the histogram's bucket holding 2 ms; `flusher` polls are fast (on a loaded
+    // machine a descheduled thread can still make one of them slow: fewer than ingest's).
     let slow: u64 = ingest[7].parse().expect("a slow-poll count");
     assert!(slow > 0, "{stdout}");
     assert!(ingest[8].ends_with("ms"), "p99 of 2 ms polls: {stdout}");
-    assert_eq!(row("flusher")[7], "0", "{stdout}");
+    let flusher_slow: u64 = row("flusher")[7].parse().expect("a slow-poll count");
+    assert!(flusher_slow < slow, "{stdout}");
     assert!(
         stdout.starts_with(&format!("vigil-top {url}  live instances 3")),
         "{stdout}"
