@@ -3,6 +3,8 @@
 //! The test process is the target: it runs services on a registry and serves them with
 //! `vigil::http::Endpoint`; `vigil-top` runs as a child process and reads them over HTTP.
 
+mod common;
+
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,11 +17,7 @@ use vigil::registry::{PollHistograms, SlowPolls};
 /// instances that only sleep, on a registry with the slow-poll (1 ms) and histogram
 /// monitors, served on a free port.
 fn target() -> (tokio::runtime::Runtime, ServeHandle) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let registry = Arc::new(
         Registry::builder()
             .monitor((
@@ -28,25 +26,14 @@ fn target() -> (tokio::runtime::Runtime, ServeHandle) {
             ))
             .build(),
     );
-    let ingest = ServiceObj::new("ingest", async {
-        loop {
-            let start = std::time::Instant::now();
-            while start.elapsed() < Duration::from_millis(2) {
-                std::hint::spin_loop();
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
-    let flusher = || {
-        ServiceObj::new("flusher", async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        })
-    };
+    let ingest = common::spinning("ingest", Duration::from_millis(2));
     drop(registry.start_in(runtime.handle(), ingest));
-    drop(registry.start_in(runtime.handle(), flusher()));
-    drop(registry.start_in(runtime.handle(), flusher()));
+    for _ in 0..2 {
+        drop(registry.start_in(
+            runtime.handle(),
+            common::spinning("flusher", Duration::ZERO),
+        ));
+    }
     let serving = Endpoint::new(registry)
         .spawn(runtime.handle(), "127.0.0.1:0".parse().expect("address"))
         .expect("serve the endpoint");

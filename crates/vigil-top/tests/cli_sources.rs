@@ -1,6 +1,8 @@
 //! End to end: `vigil-top --once` over two endpoints, and `--record` then `--replay`, with
 //! the targets served by this test process (`vigil::http::Endpoint`).
 
+mod common;
+
 use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,22 +13,12 @@ use vigil::prelude::*;
 /// A runtime with one service named `name` that spins 1 ms then sleeps 5 ms, served on
 /// a free port.
 fn target(name: &'static str) -> (tokio::runtime::Runtime, ServeHandle) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let registry = Arc::new(Registry::new());
-    let service = ServiceObj::new(name, async {
-        loop {
-            let start = std::time::Instant::now();
-            while start.elapsed() < Duration::from_millis(1) {
-                std::hint::spin_loop();
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-    });
-    drop(registry.start_in(runtime.handle(), service));
+    drop(registry.start_in(
+        runtime.handle(),
+        common::spinning(name, Duration::from_millis(1)),
+    ));
     let serving = Endpoint::new(registry)
         .spawn(runtime.handle(), "127.0.0.1:0".parse().expect("address"))
         .expect("serve the endpoint");

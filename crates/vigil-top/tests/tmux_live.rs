@@ -2,6 +2,8 @@
 //!
 //! Each test skips, saying why, when `tmux` is not installed (CI installs it).
 
+mod common;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -230,20 +232,9 @@ fn attached_dashboard_survives_the_target_going_away_and_coming_back() {
 
 /// A target of one service, as a process with vigil's endpoint serves it.
 fn one_service_target() -> (tokio::runtime::Runtime, Arc<Registry>, ServeHandle) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = common::runtime();
     let registry = Arc::new(Registry::new());
-    drop(registry.start_in(
-        runtime.handle(),
-        ServiceObj::new("ingest", async {
-            loop {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }),
-    ));
+    drop(registry.start_in(runtime.handle(), common::spinning("ingest", Duration::ZERO)));
     let serving = serve(&runtime, &registry, "127.0.0.1:0");
     (runtime, registry, serving)
 }
